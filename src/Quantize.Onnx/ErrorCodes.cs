@@ -1,0 +1,36 @@
+namespace Quantize.Onnx;
+
+/// <summary>
+/// Every code the engine reports. QNT1xxx are errors, QNT2xxx warnings; QNT3xxx/QNT4xxx belong to
+/// the build integration. Codes are part of the public surface: never renumber, only add.
+/// </summary>
+public static class ErrorCodes
+{
+    // Model input/output.
+    public const string ModelNotFound = "QNT1001";
+    public const string ModelCorrupt = "QNT1002";
+    public const string ExternalDataOutsideModelFolder = "QNT1003";
+    public const string ExternalDataUnreadable = "QNT1004";
+    public const string ModelUnsupported = "QNT1005";
+    public const string OutputNotWritable = "QNT1006";
+
+    // Calibration data.
+    public const string CalibrationFolderMissing = "QNT1101";
+    public const string CalibrationFolderEmpty = "QNT1102";
+    public const string CalibrationInputMissing = "QNT1103";
+    public const string CalibrationTypeMismatch = "QNT1104";
+    public const string CalibrationShapeMismatch = "QNT1105";
+    public const string CalibrationFileUnreadable = "QNT1106";
+    public const string CalibrationNonFinite = "QNT1107";
+
+    // Options and running the model.
+    public const string InvalidOption = "QNT1201";
+    public const string ModelRunFailed = "QNT1301";
+    public const string InternalError = "QNT1901";
+
+    // Warnings.
+    public const string PerChannelFallback = "QNT2001";
+    public const string KeptFloatNotFaster = "QNT2002";
+    public const string UnfusedGroups = "QNT2004";
+    public const string OpsetUpgradeSkipped = "QNT2005";
+}
