@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Quantize.Onnx.Model.Proto;
+using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
+
+namespace Quantize.Onnx.Model;
+
+/// <summary>
+/// Writes ONNX models deterministically (the same model gives the same bytes) and atomically (a
+/// reader never sees a half-written file). A model over protobuf's 2 GB limit is written with its
+/// large tensors in one external data file, <c>&lt;model file name&gt;.data</c>, beside it.
+/// </summary>
+public static class ModelWriter
+{
+    /// <summary>The largest serialized model protobuf can parse (2 GB - 1); larger models get external data.</summary>
+    public const long InlineSizeLimit = int.MaxValue;
+
+    /// <summary>Tensors with at least this many bytes of raw_data move to the external data file.</summary>
+    public const int ExternalTensorMinBytes = 1024;
+
+    /// <summary>Every tensor in the external data file starts at a multiple of this (a page, so ORT can map it).</summary>
+    public const int ExternalDataAlignment = 4096;
+
+    /// <summary>
+    /// Above this much tensor payload, <see cref="IMessage.CalculateSize"/> (an int) could overflow, so
+    /// the payload alone decides that the model is too large to write inline.
+    /// </summary>
+    private const long SizeHeadroom = 256L << 20;
+
+    /// <summary>The suffix of the external data file: <c>model.onnx</c> → <c>model.onnx.data</c>.</summary>
+    public const string ExternalDataSuffix = ".data";
+
+    /// <summary>Writes <paramref name="model"/> to <paramref name="path"/>, replacing any existing file.</summary>
+    /// <remarks>The model is not changed. It must be self-contained (as <see cref="ModelLoader.Load"/> returns it).</remarks>
+    /// <exception cref="QuantizeException">QNT1006 when the file (or its data file) cannot be written.</exception>
+    public static void Save(ModelProto model, string path) => Save(model, path, InlineSizeLimit);
+
+    /// <summary>As <see cref="Save(ModelProto, string)"/>, with the size above which external data is used (tests force it low).</summary>
+    internal static void Save(ModelProto model, string path, long inlineSizeLimit)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inlineSizeLimit);
+
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, path, $"Output path '{path}' is not a valid path ({e.Message}); choose another output path.", e);
+        }
+
+        string folder = Path.GetDirectoryName(full) ?? full;
+        if (!Directory.Exists(folder))
+        {
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, path,
+                $"Cannot write '{path}': its folder '{folder}' does not exist; create the folder or choose another output path.");
+        }
+
+        foreach (var (tensor, _) in ModelTensors.All(model))
+        {
+            if (tensor.HasDataLocation && tensor.DataLocation == DataLocation.External)
+            {
+                throw new ArgumentException(
+                    $"Tensor '{tensor.Name}' still refers to external data; load models with ModelLoader.Load, which inlines it, before saving.", nameof(model));
+            }
+        }
+
+        if (SerializedSize(model) <= inlineSizeLimit)
+        {
+            WriteAtomically(full, path, stream => model.WriteTo(stream));
+            return;
+        }
+
+        var external = model.Clone();
+        string dataFileName = Path.GetFileName(full) + ExternalDataSuffix;
+        var moved = new List<(TensorProto Tensor, ByteString Data, long Offset)>();
+        long end = 0;
+        foreach (var (tensor, site) in ModelTensors.All(external))
+        {
+            if ((site is TensorSite.Initializer or TensorSite.Attribute) && tensor.HasRawData && tensor.RawData.Length >= ExternalTensorMinBytes)
+            {
+                long offset = Align(end);
+                moved.Add((tensor, tensor.RawData, offset));
+                end = offset + tensor.RawData.Length;
+            }
+        }
+
+        foreach (var (tensor, data, offset) in moved)
+        {
+            tensor.ClearRawData();
+            tensor.ExternalData.Clear();
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataFileName });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(CultureInfo.InvariantCulture) });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = data.Length.ToString(CultureInfo.InvariantCulture) });
+            tensor.DataLocation = DataLocation.External;
+        }
+
+        long remaining = SerializedSize(external);
+        if (remaining > inlineSizeLimit)
+        {
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, path,
+                $"Cannot write '{path}': even with its large tensors moved to '{dataFileName}' the model is {remaining} bytes, over protobuf's limit of {inlineSizeLimit}; " +
+                "store large tensors in raw_data (not float_data/int64_data) or reduce the model.");
+        }
+
+        string dataPath = Path.Combine(folder, dataFileName);
+        WriteAtomically(dataPath, path, stream =>
+        {
+            long position = 0;
+            var padding = new byte[ExternalDataAlignment];
+            foreach (var (_, data, offset) in moved)
+            {
+                stream.Write(padding, 0, (int)(offset - position));
+                stream.Write(data.Span);
+                position = offset + data.Length;
+            }
+        });
+        WriteAtomically(full, path, stream => external.WriteTo(stream));
+    }
+
+    private static long Align(long offset) => (offset + ExternalDataAlignment - 1) / ExternalDataAlignment * ExternalDataAlignment;
+
+    /// <summary>The serialized size of <paramref name="model"/>, or a number over 2 GB when it is that large.</summary>
+    private static long SerializedSize(ModelProto model)
+    {
+        long payload = 0;
+        foreach (var (tensor, _) in ModelTensors.All(model))
+        {
+            payload += tensor.RawData.Length
+                + (4L * tensor.FloatData.Count) + (4L * tensor.Int32Data.Count) + (8L * tensor.Int64Data.Count)
+                + (8L * tensor.DoubleData.Count) + (8L * tensor.Uint64Data.Count);
+            foreach (var s in tensor.StringData)
+            {
+                payload += s.Length;
+            }
+        }
+
+        return payload > int.MaxValue - SizeHeadroom ? payload + SizeHeadroom : model.CalculateSize();
+    }
+
+    /// <summary>Writes a temporary file beside <paramref name="target"/>, flushes it to disk, then moves it over the target.</summary>
+    private static void WriteAtomically(string target, string pathForErrors, Action<Stream> write)
+    {
+        string folder = Path.GetDirectoryName(target) ?? ".";
+        string temp = Path.Combine(folder, $".{Path.GetFileName(target)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        bool done = false;
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, target, overwrite: true);
+            done = true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, pathForErrors,
+                $"Cannot write '{target}' ({e.Message}); check that the folder is writable, the disk has space and no other program holds the file.", e);
+        }
+        finally
+        {
+            if (!done)
+            {
+                try
+                {
+                    File.Delete(temp);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Best effort: the original error matters more than a leftover temp file.
+                }
+            }
+        }
+    }
+}
