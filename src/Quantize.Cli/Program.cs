@@ -1,1 +1,3 @@
-Console.WriteLine("placeholder");
+using Quantize.Cli;
+
+return QuantizeCommandLine.Build().Parse(args).Invoke();

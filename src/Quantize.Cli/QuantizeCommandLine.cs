@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Quantize.Onnx;
+using Quantize.Onnx.Quantization;
+
+namespace Quantize.Cli;
+
+/// <summary>The `onnx-quantize` command line: every engine option, documented in --help.</summary>
+internal static class QuantizeCommandLine
+{
+    public static RootCommand Build()
+    {
+        var model = new Argument<FileInfo>("model") { Description = "The FP32 .onnx model to quantize. It is only read, never modified." };
+        var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the INT8 model (written atomically).", Required = true };
+        var calibration = new Option<DirectoryInfo>("--calibration", "-c")
+        {
+            Description = "Folder of calibration samples: one sub-folder per sample with <inputName>.npy or .pb per model input " +
+                "(or input_0.pb, input_1.pb, ...), or for single-input models one .npy/.pb file per sample.",
+            Required = true,
+        };
+        var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
+        var perChannel = new Option<bool>("--per-channel") { Description = "One weight scale per output channel (default true). Older models are raised to opset 13 for it.", DefaultValueFactory = _ => true };
+        var activationType = new Option<QuantType>("--activation-type") { Description = "Activation type: uint8 (default; fuses best on x86) or int8.", DefaultValueFactory = _ => QuantType.UInt8 };
+        var weightType = new Option<QuantType>("--weight-type") { Description = "Weight type: int8 (default, symmetric) or uint8.", DefaultValueFactory = _ => QuantType.Int8 };
+        var method = new Option<CalibrationMethod>("--calibration-method") { Description = "How activation ranges are chosen: minmax (default).", DefaultValueFactory = _ => CalibrationMethod.MinMax };
+        var excludeNodes = new Option<string[]>("--exclude-nodes") { Description = "Node names to keep in float (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
+        var excludeOps = new Option<string[]>("--exclude-op-types") { Description = "Op types to keep in float, e.g. Add;Concat (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
+        var maxSamples = new Option<int?>("--max-calibration-samples") { Description = "Use at most this many calibration samples (in folder order)." };
+        var fastOnly = new Option<bool>("--fast-kernels-only")
+        {
+            Description = "Leave float the ops whose int8 kernels ORT runs slower than float on CPU (Mul, ConvTranspose, depthwise convs larger than 3x3). Default true.",
+            DefaultValueFactory = _ => true,
+        };
+        var keepFloat = new Option<bool>("--keep-float-if-slower")
+        {
+            Description = "Ship the unchanged FP32 model (with warning QNT2002) when INT8 is not faster on this machine. Default true.",
+            DefaultValueFactory = _ => true,
+        };
+        var latencyRuns = new Option<int>("--latency-runs") { Description = "Timed runs per model for the FP32-vs-INT8 latency comparison (default 15).", DefaultValueFactory = _ => 15 };
+
+        var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
+        {
+            model, output, calibration, report, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
+            maxSamples, fastOnly, keepFloat, latencyRuns,
+        };
+
+        quantize.SetAction((parse, cancellation) =>
+        {
+            var options = new QuantizationOptions
+            {
+                PerChannel = parse.GetValue(perChannel),
+                ActivationType = parse.GetValue(activationType),
+                WeightType = parse.GetValue(weightType),
+                CalibrationMethod = parse.GetValue(method),
+                ExcludedNodes = SplitList(parse.GetValue(excludeNodes)),
+                ExcludedOpTypes = SplitList(parse.GetValue(excludeOps)),
+                MaxCalibrationSamples = parse.GetValue(maxSamples),
+                FastKernelsOnly = parse.GetValue(fastOnly),
+                KeepFloatIfSlower = parse.GetValue(keepFloat),
+                LatencyRuns = parse.GetValue(latencyRuns),
+            };
+            var job = new QuantizeJob(parse.GetValue(model)!.FullName, parse.GetValue(calibration)!.FullName,
+                parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options);
+            return Task.FromResult(job.Run(Console.Out, Console.Error, cancellation));
+        });
+
+        return new RootCommand("onnx-quantize: INT8 quantization of ONNX models for ONNX Runtime.") { quantize };
+    }
+
+    private static HashSet<string> SplitList(string[]? values) =>
+        (values ?? []).SelectMany(v => v.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet(StringComparer.Ordinal);
+}

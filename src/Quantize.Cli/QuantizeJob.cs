@@ -1,0 +1,108 @@
+using System.Globalization;
+using Quantize.Onnx;
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Cli;
+
+/// <summary>
+/// Runs one quantization and speaks the worker protocol the MSBuild task reads: progress and one
+/// "Quantize summary: " line on stdout; diagnostics on stderr in canonical MSBuild form
+/// (<c>file: error QNT1101: message</c>); exit code 0 (done), 1 (user error, reported), 2 (bug).
+/// </summary>
+internal sealed class QuantizeJob(string model, string calibration, string output, string? report, QuantizationOptions options)
+{
+    public const string SummaryPrefix = "Quantize summary: ";
+
+    public int Run(TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        try
+        {
+            var progress = new ProgressPrinter(stdout, Console.IsOutputRedirected);
+            var result = new Quantizer(options).Run(model, calibration, output, progress.Report, cancellation);
+            progress.Finish();
+            foreach (var warning in result.Warnings)
+            {
+                stderr.WriteLine($"{warning.File ?? model}: warning {warning.Code}: {warning.Message}");
+            }
+
+            if (report is not null)
+            {
+                ReportWriter.Write(result, report);
+            }
+
+            stdout.WriteLine(SummaryPrefix + Summarize(result));
+            return 0;
+        }
+        catch (QuantizeException e)
+        {
+            stderr.WriteLine($"{e.File ?? model}: error {e.Code}: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine($"{model}: error {ErrorCodes.InternalError}: Quantization was cancelled.");
+            return 1;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"{model}: error {ErrorCodes.InternalError}: Internal error in the quantizer; please report it with the model if you can. {e}");
+            return 2;
+        }
+    }
+
+    internal static string Summarize(QuantizeResult r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var name = Path.GetFileName(r.ModelPath);
+        var fidelity = r.Fidelity.Count == 0 ? "" : string.Format(c, ", SQNR {0:F1} dB vs FP32 on {1} sample(s)", r.Fidelity.Min(f => f.SqnrDb), r.FidelitySamples);
+        if (r.Output == OutputKind.KeptFloat)
+        {
+            return string.Format(c, "{0}: kept FP32 ({1}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
+                name, Megabytes(r.Fp32Bytes), r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, fidelity);
+        }
+
+        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms ({6:F2}x faster){7}, {8} integer kernels, {9} calibration samples",
+            name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
+            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount, r.CalibrationSamples);
+    }
+
+    private static string Megabytes(long bytes) => string.Format(CultureInfo.InvariantCulture, "{0:F2} MB", bytes / 1e6);
+
+    /// <summary>On a terminal, one line rewritten in place; redirected (MSBuild), at most ~20 lines.</summary>
+    private sealed class ProgressPrinter(TextWriter stdout, bool redirected)
+    {
+        private int _lastBucket = -1;
+        private bool _inPlace;
+
+        public void Report(QuantizeProgress p)
+        {
+            if (p.Stage != "calibrating" || p.Total == 0)
+            {
+                return;
+            }
+
+            var text = $"Calibrating: {p.Done}/{p.Total} samples";
+            if (!redirected)
+            {
+                stdout.Write("\r" + text);
+                _inPlace = true;
+                return;
+            }
+
+            var bucket = p.Done * 20 / p.Total;
+            if (bucket != _lastBucket || p.Done == p.Total)
+            {
+                _lastBucket = bucket;
+                stdout.WriteLine(text);
+            }
+        }
+
+        public void Finish()
+        {
+            if (_inPlace)
+            {
+                stdout.WriteLine();
+            }
+        }
+    }
+}

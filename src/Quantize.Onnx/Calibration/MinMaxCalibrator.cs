@@ -1,0 +1,122 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+
+namespace Quantize.Onnx.Calibration;
+
+/// <summary>
+/// MinMax calibration computed inside the graph: a ReduceMin and a ReduceMax (scalar outputs) are
+/// appended for every tensor of interest and the model's own outputs are dropped, so a run returns
+/// two floats per tensor. Intermediate tensors are freed by ORT as soon as their consumers ran, so
+/// memory is that of one inference, whatever the tensor sizes, and does not grow with the number of
+/// samples (each sample is folded into the running ranges before the next one is read).
+/// </summary>
+internal static class MinMaxCalibrator
+{
+    public static Dictionary<string, TensorRange> Collect(
+        ModelProto model,
+        IReadOnlyList<string> inputNames,
+        IReadOnlyCollection<string> tensors,
+        IEnumerable<CalibrationSample> samples,
+        Action<int>? onSampleDone,
+        CancellationToken cancellation)
+    {
+        var (augmented, outputs) = Augment(model, tensors);
+        var ranges = new Dictionary<string, TensorRange>(StringComparer.Ordinal);
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
+        using var session = CreateSession(augmented, options);
+        using var runOptions = new RunOptions();
+        var outputNames = outputs.SelectMany(o => new[] { o.MinOutput, o.MaxOutput }).ToArray();
+        var done = 0;
+        foreach (var sample in samples)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var feeds = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
+            try
+            {
+                for (var i = 0; i < inputNames.Count; i++)
+                {
+                    feeds[inputNames[i]] = sample.Inputs[i].ToOrtValue();
+                }
+
+                using var results = Run(session, runOptions, feeds, outputNames, sample.Source);
+                for (var i = 0; i < outputs.Count; i++)
+                {
+                    var min = results[2 * i].GetTensorDataAsSpan<float>()[0];
+                    var max = results[(2 * i) + 1].GetTensorDataAsSpan<float>()[0];
+                    var observed = new TensorRange(min, max);
+                    var name = outputs[i].Tensor;
+                    ranges[name] = ranges.TryGetValue(name, out var seen) ? seen.Union(observed) : observed;
+                }
+            }
+            finally
+            {
+                foreach (var value in feeds.Values)
+                {
+                    value.Dispose();
+                }
+            }
+
+            onSampleDone?.Invoke(++done);
+        }
+
+        return ranges;
+    }
+
+    private static InferenceSession CreateSession(ModelProto model, SessionOptions options)
+    {
+        try
+        {
+            return new InferenceSession(model.ToByteArray(), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, null,
+                $"ONNX Runtime could not load the model for calibration: {e.Message}", e);
+        }
+    }
+
+    private static IDisposableReadOnlyCollection<OrtValue> Run(
+        InferenceSession session, RunOptions runOptions, Dictionary<string, OrtValue> feeds, string[] outputNames, string source)
+    {
+        try
+        {
+            return session.Run(runOptions, feeds, outputNames);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, source,
+                $"ONNX Runtime failed to run the model on this calibration sample: {e.Message}. Check that the sample matches what the model expects.", e);
+        }
+    }
+
+    private sealed record RangeOutputs(string Tensor, string MinOutput, string MaxOutput);
+
+    private static (ModelProto Model, List<RangeOutputs> Outputs) Augment(ModelProto model, IReadOnlyCollection<string> tensors)
+    {
+        var augmented = model.Clone();
+        var graph = augmented.Graph;
+        var names = new NameAllocator(new GraphView(graph).AllNames());
+        graph.Output.Clear();
+        var outputs = new List<RangeOutputs>();
+        foreach (var tensor in tensors)
+        {
+            var entry = new RangeOutputs(tensor, names.Next(tensor + "_ReduceMin"), names.Next(tensor + "_ReduceMax"));
+            outputs.Add(entry);
+            foreach (var (op, output) in new[] { ("ReduceMin", entry.MinOutput), ("ReduceMax", entry.MaxOutput) })
+            {
+                var node = new NodeProto { OpType = op, Name = names.Next(output), Input = { tensor }, Output = { output } };
+                node.SetInt("keepdims", 0);
+                graph.Node.Add(node);
+                graph.Output.Add(new ValueInfoProto
+                {
+                    Name = output,
+                    Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = new TensorShapeProto() } },
+                });
+            }
+        }
+
+        return (augmented, outputs);
+    }
+}

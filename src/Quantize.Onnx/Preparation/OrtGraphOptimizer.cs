@@ -1,0 +1,88 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model.Proto;
+
+namespace Quantize.Onnx.Preparation;
+
+/// <summary>
+/// Runs ONNX Runtime's basic (hardware-independent) graph optimisations offline: constant folding,
+/// Constant nodes turned into initializers, Conv+BatchNormalization / Conv+Mul/Add folding, redundant
+/// node removal. Only standard ONNX ops come out, so the result is still a portable model.
+/// </summary>
+internal static class OrtGraphOptimizer
+{
+    public static ModelProto Optimize(ModelProto model)
+    {
+        var folder = Directory.CreateTempSubdirectory("quantize-prep-");
+        try
+        {
+            var optimizedPath = Path.Combine(folder.FullName, "optimized.onnx");
+            using (var options = new SessionOptions
+            {
+                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                OptimizedModelFilePath = optimizedPath,
+                IntraOpNumThreads = 1,
+            })
+            using (new InferenceSession(model.ToByteArray(), options))
+            {
+                // Creating the session writes the optimised model.
+            }
+
+            var optimized = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimizedPath));
+            RemoveUnusedOpsetImports(optimized);
+
+            // ORT stamps itself as producer; keep the user's model identity instead.
+            optimized.ProducerName = model.ProducerName;
+            optimized.ProducerVersion = model.ProducerVersion;
+            return optimized;
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>ORT lists every domain it knows in the saved model; keep only those nodes use.</summary>
+    internal static void RemoveUnusedOpsetImports(ModelProto model)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        CollectDomains(model.Graph, used);
+        foreach (var function in model.Functions)
+        {
+            used.Add(function.Domain);
+            foreach (var node in function.Node)
+            {
+                used.Add(node.Domain);
+            }
+        }
+
+        for (var i = model.OpsetImport.Count - 1; i >= 0; i--)
+        {
+            var domain = model.OpsetImport[i].Domain;
+            if (domain is not ("" or "ai.onnx") && !used.Contains(domain))
+            {
+                model.OpsetImport.RemoveAt(i);
+            }
+        }
+    }
+
+    private static void CollectDomains(GraphProto graph, HashSet<string> used)
+    {
+        foreach (var node in graph.Node)
+        {
+            used.Add(node.Domain);
+            foreach (var attribute in node.Attribute)
+            {
+                if (attribute.G is not null)
+                {
+                    CollectDomains(attribute.G, used);
+                }
+
+                foreach (var g in attribute.Graphs)
+                {
+                    CollectDomains(g, used);
+                }
+            }
+        }
+    }
+}

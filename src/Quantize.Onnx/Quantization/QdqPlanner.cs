@@ -1,0 +1,287 @@
+using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Preparation;
+
+namespace Quantize.Onnx.Quantization;
+
+/// <summary>
+/// Decides which nodes run quantized. Heavy ops with weights (Conv, MatMul, Gemm) always do. Cheap ops
+/// (Add, Concat, pooling, LeakyRelu, ...) and data-movement ops only do inside a quantized region —
+/// every activation input comes from a quantized producer and some consumer is quantized — because a
+/// lone cheap op in int8 costs a QuantizeLinear and a DequantizeLinear more than it saves.
+/// </summary>
+internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDictionary<string, TensorRange> ranges, QuantizationOptions options)
+{
+    public QuantizationPlan Plan()
+    {
+        var plan = new QuantizationPlan();
+        var candidates = graph.Graph.Node.Where(IsCandidate).ToHashSet(ReferenceEqualityComparer.Instance);
+
+        // Forward: anchors always; the rest when all their activation inputs are quantized outputs.
+        foreach (var node in graph.Graph.Node)
+        {
+            if (!candidates.Contains(node))
+            {
+                continue;
+            }
+
+            var rule = OpRules.Find(node)!;
+            switch (rule.Kind)
+            {
+                case OpKind.Anchor:
+                    plan.QuantizedNodes.Add(node);
+                    break;
+                case OpKind.RemovableActivation:
+                    if (CanAbsorb(node, plan))
+                    {
+                        plan.QuantizedNodes.Add(node);
+                        plan.AbsorbedActivations.Add(node);
+                    }
+
+                    break;
+                default:
+                    if (ActivationInputs(node, rule).All(i => graph.IsInitializer(i) || IsQuantizedOutput(i, plan)))
+                    {
+                        plan.QuantizedNodes.Add(node);
+                    }
+
+                    break;
+            }
+        }
+
+        PruneDeadEnds(plan);
+        AssignParams(plan);
+        return plan;
+    }
+
+    private IEnumerable<string> ActivationInputs(NodeProto node, OpRule rule) =>
+        OpRules.ActivationInputs(node, rule).Where(i => i < node.Input.Count && node.Input[i].Length > 0).Select(i => node.Input[i]);
+
+    private bool IsCandidate(NodeProto node)
+    {
+        var rule = OpRules.Find(node);
+        if (rule is null || node.HasSubgraph() || options.ExcludedNodes.Contains(node.Name) || options.ExcludedOpTypes.Contains(node.OpType))
+        {
+            return false;
+        }
+
+        if (options.FastKernelsOnly && OpRules.IsSlowWhenQuantized(node, graph))
+        {
+            return false;
+        }
+
+        // Every float activation must have a calibrated range and every output must be float.
+        if (ActivationInputs(node, rule).Any(i => !types.IsFloat32(i) || (!graph.IsInitializer(i) && !HasRange(i))))
+        {
+            return false;
+        }
+
+        if (node.Output.Count == 0 || node.Output.Any(o => o.Length == 0 || !types.IsFloat32(o) || !HasRange(o)))
+        {
+            return false;
+        }
+
+        return rule.Kind switch
+        {
+            OpKind.Anchor => IsQuantizableAnchor(node, rule),
+            // A cheap op that produces a graph output stays float: its Q/DQ would only cost precision.
+            OpKind.Elementwise or OpKind.DataMovement => !node.Output.Any(graph.Outputs.Contains),
+            _ => true,
+        };
+    }
+
+    private bool HasRange(string tensor) => ranges.TryGetValue(tensor, out var r) && r.IsFinite;
+
+    private bool IsQuantizableAnchor(NodeProto node, OpRule rule)
+    {
+        var weight = node.Input.Count > rule.WeightInput ? node.Input[rule.WeightInput] : "";
+        if (!graph.Initializers.TryGetValue(weight, out var w) || w.DataType != (int)TensorProto.Types.DataType.Float)
+        {
+            // Only constant weights get int8 initializers; a MatMul of two activations stays float for now.
+            return false;
+        }
+
+        if (node.OpType == "Gemm")
+        {
+            // QGemm needs alpha=1 folded into scales it does not have, and beta=1 for an int32 bias of shape [N].
+            if (node.GetFloat("alpha", 1f) != 1f || node.GetInt("transA", 0) != 0 || w.Dims.Count != 2)
+            {
+                return false;
+            }
+
+            if (node.Input.Count > 2 && node.Input[2].Length > 0)
+            {
+                var n = node.GetInt("transB", 0) == 1 ? w.Dims[0] : w.Dims[1];
+                if (node.GetFloat("beta", 1f) != 1f || !graph.Initializers.TryGetValue(node.Input[2], out var c) || c.Dims.Count != 1 || c.Dims[0] != n)
+                {
+                    return false;
+                }
+            }
+        }
+
+        if (rule.BiasInput >= 0 && node.Input.Count > rule.BiasInput && node.Input[rule.BiasInput].Length > 0 && !graph.IsInitializer(node.Input[rule.BiasInput]))
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    private bool IsQuantizedOutput(string tensor, QuantizationPlan plan) =>
+        graph.Producer(tensor) is { } producer && plan.QuantizedNodes.Contains(producer);
+
+    /// <summary>
+    /// Relu/Clip vanish when the producer is quantized and is their only reader: the producer's
+    /// QuantizeLinear then uses the activation's output range, and saturation does the clipping.
+    /// </summary>
+    private bool CanAbsorb(NodeProto activation, QuantizationPlan plan)
+    {
+        var input = activation.Input[0];
+        if (!IsQuantizedOutput(input, plan) || graph.Outputs.Contains(input) || graph.Consumers(input).Count != 1)
+        {
+            return false;
+        }
+
+        var producer = graph.Producer(input)!;
+        if (OpRules.Find(producer)!.Kind is OpKind.DataMovement or OpKind.RemovableActivation)
+        {
+            // Data-movement outputs must keep their input's scale; stacked activations are rare.
+            return false;
+        }
+
+        if (!TryGetClipBounds(activation, out var low, out var high))
+        {
+            return false;
+        }
+
+        var r = ranges[activation.Output[0]];
+        var qp = QuantMath.ForRange(r.Min, r.Max, options.ActivationType, symmetric: false);
+        var (representableLow, representableHigh) = qp.RepresentableRange;
+        var tolerance = qp.Scale * 1e-3f;
+
+        // Exact only when the grid cannot represent anything the activation would have clipped away.
+        return representableLow >= low - tolerance && representableHigh <= high + tolerance;
+    }
+
+    private bool TryGetClipBounds(NodeProto node, out float low, out float high)
+    {
+        low = float.NegativeInfinity;
+        high = float.PositiveInfinity;
+        if (node.OpType == "Relu")
+        {
+            low = 0f;
+            return true;
+        }
+
+        for (var i = 1; i <= 2 && i < node.Input.Count; i++)
+        {
+            if (node.Input[i].Length == 0)
+            {
+                continue;
+            }
+
+            if (!graph.Initializers.TryGetValue(node.Input[i], out var bound))
+            {
+                return false;
+            }
+
+            var value = TensorValues.ReadFloats(bound)[0];
+            if (i == 1)
+            {
+                low = value;
+            }
+            else
+            {
+                high = value;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Cheap and data-movement ops with no quantized reader would only add Q/DQ: keep them float.</summary>
+    private void PruneDeadEnds(QuantizationPlan plan)
+    {
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var node in graph.Graph.Node.Reverse())
+            {
+                if (!plan.QuantizedNodes.Contains(node) || OpRules.Find(node)!.Kind == OpKind.Anchor)
+                {
+                    continue;
+                }
+
+                // A Relu/Clip folded into a heavy op's QuantizeLinear costs nothing: keep it folded.
+                if (plan.AbsorbedActivations.Contains(node) && OpRules.Find(graph.Producer(node.Input[0])!)!.Kind == OpKind.Anchor)
+                {
+                    continue;
+                }
+
+                var feedsQuantized = node.Output.SelectMany(graph.Consumers).Any(c => plan.QuantizedNodes.Contains(c.Node));
+                if (!feedsQuantized)
+                {
+                    plan.QuantizedNodes.Remove(node);
+                    plan.AbsorbedActivations.Remove(node);
+                    changed = true;
+                }
+            }
+        }
+        while (changed);
+    }
+
+    private void AssignParams(QuantizationPlan plan)
+    {
+        QuantParams FromRange(string tensor)
+        {
+            var r = ranges[tensor];
+            return QuantMath.ForRange(r.Min, r.Max, options.ActivationType, symmetric: false);
+        }
+
+        foreach (var node in graph.Graph.Node)
+        {
+            if (!plan.QuantizedNodes.Contains(node))
+            {
+                continue;
+            }
+
+            var rule = OpRules.Find(node)!;
+            foreach (var input in ActivationInputs(node, rule).Where(i => !graph.IsInitializer(i)))
+            {
+                if (!plan.ActivationParams.ContainsKey(input))
+                {
+                    plan.ActivationParams[input] = FromRange(input);
+                }
+            }
+
+            switch (rule.Kind)
+            {
+                case OpKind.DataMovement:
+                    // Same grid in and out, so ORT can drop the Q/DQ and move the int8 values as they are.
+                    var shared = plan.ActivationParams[node.Input[0]];
+                    foreach (var output in node.Output)
+                    {
+                        plan.ActivationParams[output] = shared;
+                    }
+
+                    break;
+                case OpKind.RemovableActivation:
+                    // The producer's output takes the activation's (clipped) range.
+                    plan.ActivationParams[node.Input[0]] = FromRange(node.Output[0]);
+                    plan.ActivationParams[node.Output[0]] = plan.ActivationParams[node.Input[0]];
+                    break;
+                default:
+                    foreach (var output in node.Output)
+                    {
+                        plan.ActivationParams[output] = node.OpType == "Softmax"
+                            ? QuantMath.ForRange(0f, 1f, options.ActivationType, symmetric: false)
+                            : FromRange(output);
+                    }
+
+                    break;
+            }
+        }
+    }
+}

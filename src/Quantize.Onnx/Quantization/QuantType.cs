@@ -1,0 +1,8 @@
+namespace Quantize.Onnx.Quantization;
+
+/// <summary>Integer type of a quantized tensor.</summary>
+public enum QuantType
+{
+    UInt8,
+    Int8,
+}

@@ -1,0 +1,62 @@
+using System.Globalization;
+using Quantize.Onnx.Quantization;
+
+namespace Quantize.Onnx;
+
+/// <summary>Calibration method for activation ranges.</summary>
+public enum CalibrationMethod
+{
+    MinMax,
+}
+
+/// <summary>Everything a user can choose about one static quantization. Defaults follow what runs fast on ORT CPU.</summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>Weights get one scale per output channel (needs opset 13; older models are upgraded).</summary>
+    public bool PerChannel { get; init; } = true;
+
+    /// <summary>Activations: uint8 asymmetric fuses best on x86 (int8 activations leave many DQ nodes unfused).</summary>
+    public QuantType ActivationType { get; init; } = QuantType.UInt8;
+
+    /// <summary>Weights: int8 symmetric.</summary>
+    public QuantType WeightType { get; init; } = QuantType.Int8;
+
+    public CalibrationMethod CalibrationMethod { get; init; } = CalibrationMethod.MinMax;
+
+    /// <summary>Nodes (by name) that stay float.</summary>
+    public IReadOnlySet<string> ExcludedNodes { get; init; } = new HashSet<string>();
+
+    /// <summary>Op types that stay float.</summary>
+    public IReadOnlySet<string> ExcludedOpTypes { get; init; } = new HashSet<string>();
+
+    /// <summary>Use at most this many calibration samples (in folder order).</summary>
+    public int? MaxCalibrationSamples { get; init; }
+
+    /// <summary>
+    /// Leave out ops whose integer kernels are measured slower than float on ORT CPU (QLinearMul,
+    /// depthwise convolutions larger than 3×3). False quantizes every supported op.
+    /// </summary>
+    public bool FastKernelsOnly { get; init; } = true;
+
+    /// <summary>Ship the FP32 model (with a warning) when the INT8 model is not faster.</summary>
+    public bool KeepFloatIfSlower { get; init; } = true;
+
+    /// <summary>Timed runs per model when comparing FP32 and INT8 latency (interleaved, median).</summary>
+    public int LatencyRuns { get; init; } = 15;
+
+    /// <summary>Calibration samples used to measure INT8-vs-FP32 fidelity.</summary>
+    public int FidelitySamples { get; init; } = 8;
+
+    /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
+    public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["activation-type"] = ActivationType.ToString().ToLowerInvariant(),
+        ["calibration-method"] = CalibrationMethod.ToString().ToLowerInvariant(),
+        ["exclude-nodes"] = string.Join(";", ExcludedNodes.Order(StringComparer.Ordinal)),
+        ["exclude-op-types"] = string.Join(";", ExcludedOpTypes.Order(StringComparer.Ordinal)),
+        ["fast-kernels-only"] = FastKernelsOnly ? "true" : "false",
+        ["max-calibration-samples"] = MaxCalibrationSamples?.ToString(CultureInfo.InvariantCulture) ?? "",
+        ["per-channel"] = PerChannel ? "true" : "false",
+        ["weight-type"] = WeightType.ToString().ToLowerInvariant(),
+    };
+}

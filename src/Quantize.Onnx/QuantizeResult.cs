@@ -1,0 +1,55 @@
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Onnx;
+
+/// <summary>A warning the engine raised; the build shows it with its code.</summary>
+public sealed record Diagnostic(string Code, string? File, string Message);
+
+/// <summary>What the engine shipped.</summary>
+public enum OutputKind
+{
+    /// <summary>The INT8 QDQ model.</summary>
+    Quantized,
+
+    /// <summary>The FP32 model, unchanged, because INT8 was not faster (see the warnings).</summary>
+    KeptFloat,
+}
+
+/// <summary>Fidelity of INT8 against FP32 for one model output, over the fidelity samples.</summary>
+public sealed record OutputFidelity(string Output, double SqnrDb, double MaxAbsError);
+
+public sealed record QuantizeResult
+{
+    public required string ModelPath { get; init; }
+
+    public required string OutputPath { get; init; }
+
+    public required OutputKind Output { get; init; }
+
+    public required long Fp32Bytes { get; init; }
+
+    /// <summary>Size of the INT8 model (also when the FP32 model was shipped instead).</summary>
+    public required long Int8Bytes { get; init; }
+
+    public required int CalibrationSamples { get; init; }
+
+    public required TimeSpan CalibrationTime { get; init; }
+
+    public required TimeSpan TotalTime { get; init; }
+
+    public required LatencyComparison Latency { get; init; }
+
+    public required IReadOnlyList<OutputFidelity> Fidelity { get; init; }
+
+    public required int FidelitySamples { get; init; }
+
+    public required FusionReport Fusion { get; init; }
+
+    public required int QuantizedNodes { get; init; }
+
+    public required bool PerChannel { get; init; }
+
+    public required IReadOnlyList<Diagnostic> Warnings { get; init; }
+
+    public required IReadOnlyDictionary<string, string> Settings { get; init; }
+}

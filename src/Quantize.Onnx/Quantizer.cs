@@ -1,0 +1,285 @@
+using System.Diagnostics;
+using System.Reflection;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Preparation;
+using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Onnx;
+
+/// <summary>Progress of a long stage, e.g. ("calibrating", 3, 64).</summary>
+public readonly record struct QuantizeProgress(string Stage, int Done, int Total);
+
+/// <summary>
+/// Static INT8 post-training quantization of one model: load → prepare → calibrate → quantize (QDQ)
+/// → check with ONNX Runtime (fusion, fidelity, latency) → write atomically. The source model is
+/// only ever read.
+/// </summary>
+public sealed class Quantizer(QuantizationOptions options)
+{
+    public static string ToolVersion { get; } =
+        typeof(Quantizer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public QuantizeResult Run(string modelPath, string calibrationFolder, string outputPath, Action<QuantizeProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var total = Stopwatch.StartNew();
+        var warnings = new List<Diagnostic>();
+        var source = ModelLoader.Load(modelPath);
+        var fp32Bytes = source.ToByteArray();
+
+        var prepared = Prepare(source, modelPath, warnings, out var perChannel, out var types);
+        var inputs = prepared.Graph.Input.Where(i => !prepared.Graph.Initializer.Any(t => t.Name == i.Name)).Select(InputSpec.FromValueInfo).ToList();
+        var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
+        var inputNames = inputs.Select(i => i.Name).ToList();
+
+        if (prepared.DefaultOpset() != source.DefaultOpset())
+        {
+            CheckEquivalent(fp32Bytes, prepared.ToByteArray(), inputNames, data.ReadSample(0), modelPath);
+        }
+
+        var calibrationTimer = Stopwatch.StartNew();
+        var tensors = FloatActivations(prepared, types);
+        var ranges = MinMaxCalibrator.Collect(prepared, inputNames, tensors, data.Enumerate(),
+            done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
+        calibrationTimer.Stop();
+
+        var graph = new GraphView(prepared.Graph);
+        var plan = new QdqPlanner(graph, types, ranges, options).Plan();
+        var quantized = prepared.Clone();
+        quantized.Graph = new QdqWriter(graph, plan, options, perChannel).Write();
+        var settings = options.ToSettings();
+        Provenance.Stamp(quantized, ToolVersion, settings);
+        var int8Bytes = quantized.ToByteArray();
+
+        progress?.Invoke(new QuantizeProgress("validating", 0, 1));
+        var fusion = FusionReport.Analyze(quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal));
+        if (fusion.UnfusedNodes.Count > 0)
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.UnfusedGroups, modelPath,
+                $"ONNX Runtime did not fuse {fusion.UnfusedNodes.Count} quantized node group(s) into integer kernels: {string.Join(", ", fusion.UnfusedNodes.Take(5))}. Exclude them to keep them float."));
+        }
+
+        var fidelitySamples = Math.Min(options.FidelitySamples, data.Count);
+        var fidelity = MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples);
+        LatencyComparison latency;
+        using (var feeds = new Feeds(inputNames, data.ReadSample(0)))
+        {
+            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns);
+        }
+
+        var kind = OutputKind.Quantized;
+        if (latency.Speedup < 1.0 && options.KeepFloatIfSlower)
+        {
+            kind = OutputKind.KeptFloat;
+            warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
+                $"The INT8 model is not faster than FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), so the FP32 model is shipped unchanged. " +
+                "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
+        }
+
+        if (kind == OutputKind.Quantized)
+        {
+            ModelWriter.Save(quantized, outputPath);
+        }
+        else
+        {
+            ModelWriter.Save(source, outputPath);
+        }
+
+        return new QuantizeResult
+        {
+            ModelPath = modelPath,
+            OutputPath = outputPath,
+            Output = kind,
+            Fp32Bytes = fp32Bytes.LongLength,
+            Int8Bytes = int8Bytes.LongLength,
+            CalibrationSamples = data.Count,
+            CalibrationTime = calibrationTimer.Elapsed,
+            TotalTime = total.Elapsed,
+            Latency = latency,
+            Fidelity = fidelity,
+            FidelitySamples = fidelitySamples,
+            Fusion = fusion,
+            QuantizedNodes = plan.QuantizedNodes.Count,
+            PerChannel = perChannel,
+            Warnings = warnings,
+            Settings = settings,
+        };
+    }
+
+    private ModelProto Prepare(ModelProto source, string modelPath, List<Diagnostic> warnings, out bool perChannel, out TensorTypes types)
+    {
+        var named = source.Clone();
+        NameUnnamedNodes(named.Graph);
+        ModelProto prepared;
+        try
+        {
+            prepared = OrtGraphOptimizer.Optimize(named);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new QuantizeException(ErrorCodes.ModelUnsupported, modelPath,
+                $"ONNX Runtime cannot load this model: {e.Message}. Check that it runs in ONNX Runtime {OrtVersion} before quantizing it.", e);
+        }
+
+        types = TensorTypes.Infer(prepared);
+        perChannel = options.PerChannel;
+        var opset = prepared.DefaultOpset();
+        if (opset >= OpsetUpgrader.TargetOpset)
+        {
+            return prepared;
+        }
+
+        var upgraded = prepared.Clone();
+        string reason;
+        if (OpsetUpgrader.TryUpgrade(upgraded, types, out reason))
+        {
+            try
+            {
+                types = TensorTypes.Infer(upgraded);
+                return upgraded;
+            }
+            catch (OnnxRuntimeException e)
+            {
+                reason = $"ONNX Runtime rejected the upgraded model ({e.Message})";
+            }
+        }
+
+        if (opset < 10)
+        {
+            throw new QuantizeException(ErrorCodes.ModelUnsupported, modelPath,
+                $"The model uses opset {opset}, which has no QuantizeLinear, and raising it to {OpsetUpgrader.TargetOpset} failed: {reason}. Re-export the model with opset 13 or later.");
+        }
+
+        warnings.Add(new Diagnostic(ErrorCodes.OpsetUpgradeSkipped, modelPath,
+            $"The model's opset {opset} could not be raised to {OpsetUpgrader.TargetOpset} ({reason}); weights are quantized per tensor instead of per channel, which costs accuracy. Re-export the model with opset 13 or later."));
+        perChannel = false;
+        return prepared;
+    }
+
+    private static string OrtVersion => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "";
+
+    private static void NameUnnamedNodes(GraphProto graph)
+    {
+        var names = new NameAllocator(graph.Node.Select(n => n.Name).Where(n => n.Length > 0));
+        for (var i = 0; i < graph.Node.Count; i++)
+        {
+            if (graph.Node[i].Name.Length == 0)
+            {
+                graph.Node[i].Name = names.Next($"{graph.Node[i].OpType}_{i}");
+            }
+        }
+    }
+
+    private static List<string> FloatActivations(ModelProto model, TensorTypes types)
+    {
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        return model.Graph.Input.Select(i => i.Name)
+            .Concat(model.Graph.Node.SelectMany(n => n.Output))
+            .Where(n => n.Length > 0 && !initializers.Contains(n) && types.IsFloat32(n))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>The opset upgrade must not change what the model computes: compare on a real sample.</summary>
+    private static void CheckEquivalent(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, CalibrationSample sample, string modelPath)
+    {
+        var a = RunAll(original, inputNames, sample);
+        var b = RunAll(upgraded, inputNames, sample);
+        foreach (var (name, expected) in a)
+        {
+            var actual = b[name];
+            var sqnr = new SqnrAccumulator();
+            sqnr.Add(expected, actual);
+            if (sqnr.Decibels < 80)
+            {
+                throw new QuantizeException(ErrorCodes.InternalError, modelPath,
+                    $"Raising the model's opset changed output '{name}' (SQNR {sqnr.Decibels:F1} dB). Please report this model; as a workaround set per-channel to false.");
+            }
+        }
+    }
+
+    private static Dictionary<string, float[]> RunAll(byte[] model, IReadOnlyList<string> inputNames, CalibrationSample sample)
+    {
+        using var session = CreateSession(model);
+        return RunAll(session, inputNames, sample);
+    }
+
+    private static InferenceSession CreateSession(byte[] model)
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        return new InferenceSession(model, options);
+    }
+
+    private static Dictionary<string, float[]> RunAll(InferenceSession session, IReadOnlyList<string> inputNames, CalibrationSample sample)
+    {
+        using var feeds = new Feeds(inputNames, sample);
+        var outputs = session.OutputMetadata.Where(o => o.Value.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float).Select(o => o.Key).ToArray();
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, feeds.Values, outputs);
+        var map = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            map[outputs[i]] = results[i].GetTensorDataAsSpan<float>().ToArray();
+        }
+
+        return map;
+    }
+
+    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples)
+    {
+        var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
+        var maxError = new Dictionary<string, double>(StringComparer.Ordinal);
+        using var fp32Session = CreateSession(fp32);
+        using var int8Session = CreateSession(int8);
+        for (var s = 0; s < samples; s++)
+        {
+            var sample = data.ReadSample(s);
+            var expected = RunAll(fp32Session, inputNames, sample);
+            var actual = RunAll(int8Session, inputNames, sample);
+            foreach (var (name, reference) in expected)
+            {
+                if (!sqnr.TryGetValue(name, out var acc))
+                {
+                    sqnr[name] = acc = new SqnrAccumulator();
+                }
+
+                acc.Add(reference, actual[name]);
+                var err = 0.0;
+                for (var i = 0; i < reference.Length; i++)
+                {
+                    err = Math.Max(err, Math.Abs(reference[i] - actual[name][i]));
+                }
+
+                maxError[name] = Math.Max(maxError.GetValueOrDefault(name), err);
+            }
+        }
+
+        return sqnr.Select(kv => new OutputFidelity(kv.Key, kv.Value.Decibels, maxError[kv.Key])).ToList();
+    }
+
+    /// <summary>The ORT inputs of one sample, disposed together.</summary>
+    private sealed class Feeds : IDisposable
+    {
+        public Feeds(IReadOnlyList<string> names, CalibrationSample sample)
+        {
+            for (var i = 0; i < names.Count; i++)
+            {
+                Values[names[i]] = sample.Inputs[i].ToOrtValue();
+            }
+        }
+
+        public Dictionary<string, OrtValue> Values { get; } = new(StringComparer.Ordinal);
+
+        public void Dispose()
+        {
+            foreach (var v in Values.Values)
+            {
+                v.Dispose();
+            }
+        }
+    }
+}
