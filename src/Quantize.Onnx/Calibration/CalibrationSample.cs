@@ -1,0 +1,7 @@
+namespace Quantize.Onnx.Calibration;
+
+/// <summary>
+/// One calibration sample: where it came from (a sample folder, or a file for single-input models)
+/// and one tensor per model input, in model input order, each named after its model input.
+/// </summary>
+public sealed record CalibrationSample(string Source, IReadOnlyList<TensorData> Inputs);
