@@ -26,6 +26,19 @@ public sealed class Quantizer(QuantizationOptions options)
 
     public QuantizeResult Run(string modelPath, string calibrationFolder, string outputPath, Action<QuantizeProgress>? progress = null, CancellationToken cancellation = default)
     {
+        try
+        {
+            return RunCore(modelPath, calibrationFolder, outputPath, progress, cancellation);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            // Anything ORT rejects past preparation is about this model (an op or shape it cannot run).
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, modelPath, $"ONNX Runtime failed on this model: {e.Message}", e);
+        }
+    }
+
+    private QuantizeResult RunCore(string modelPath, string calibrationFolder, string outputPath, Action<QuantizeProgress>? progress, CancellationToken cancellation)
+    {
         var total = Stopwatch.StartNew();
         var warnings = new List<Diagnostic>();
         var source = ModelLoader.Load(modelPath);
@@ -34,6 +47,7 @@ public sealed class Quantizer(QuantizationOptions options)
         var prepared = Prepare(source, modelPath, warnings, out var perChannel, out var types);
         var inputs = prepared.Graph.Input.Where(i => !prepared.Graph.Initializer.Any(t => t.Name == i.Name)).Select(InputSpec.FromValueInfo).ToList();
         var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
+        data.Validate(); // a bad file is reported before a long calibration, not after it
         var inputNames = inputs.Select(i => i.Name).ToList();
 
         if (prepared.DefaultOpset() != source.DefaultOpset())
@@ -80,6 +94,7 @@ public sealed class Quantizer(QuantizationOptions options)
                 "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
         }
 
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
         if (kind == OutputKind.Quantized)
         {
             ModelWriter.Save(quantized, outputPath);
