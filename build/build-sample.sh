@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Packs Quantize.MSBuild into artifacts/packages/ and builds samples/SuperResolution with it, exactly as
+# a user's project would consume it (PackageReference from a feed), then runs the sample once.
+# Extra arguments go to `dotnet build` (e.g. -bl, -v:n).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+dotnet pack "$root/src/Quantize.MSBuild/Quantize.MSBuild.csproj" -c Release -v:minimal
+# NuGet caches a package by id+version: drop the previous copy so this pack is the one used.
+rm -rf "$root/artifacts/sample-packages/quantize.msbuild"
+dotnet build "$root/samples/SuperResolution/SuperResolution.csproj" -c Release "$@"
+dotnet run --project "$root/samples/SuperResolution/SuperResolution.csproj" -c Release --no-build -- \
+  "$root/samples/SuperResolution/bin/Release/net10.0/sample-input.npy" "$root/artifacts/upscaled.ppm"

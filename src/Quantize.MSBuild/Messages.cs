@@ -1,0 +1,42 @@
+namespace Quantize.MSBuild
+{
+    /// <summary>
+    /// Every code and message of the build integration (QNT3xxx), in one place so docs/build-integration.md
+    /// can list them. Codes are public surface: never renumber, only add.
+    /// QNT30xx: settings. QNT31xx: model fallbacks (warnings). QNT32xx: the worker process.
+    /// </summary>
+    internal static class Messages
+    {
+        public const string InvalidValue = "QNT3001";
+        public const string InvalidValueText = "Invalid value '{0}' for {1}{2}. Allowed values: {3}.";
+
+        public const string DuplicateOutput = "QNT3002";
+        public const string DuplicateOutputText = "Two models are copied to the same output path '{0}' ('{1}' and '{2}'). Give one of them another Link or set Quantize=\"false\" on it.";
+
+        public const string StaticNeedsCalibration = "QNT3003";
+        public const string StaticNeedsCalibrationText = "QuantizeMode is 'static' but '{0}' has no calibration data: the folder '{1}' does not exist. Add sample inputs there (one sub-folder per sample with one .npy file per model input, e.g. 000/input.npy), point the item's QuantizeCalibrationData metadata at a folder, or use QuantizeMode 'auto'.";
+
+        public const string NoCalibrationData = "QNT3101";
+        public const string NoCalibrationDataText = "No calibration data for '{0}', so it was copied unchanged (FP32). To quantize it, add sample inputs under '{1}' (one sub-folder per sample with one .npy file per model input, e.g. 000/input.npy) or point the item's QuantizeCalibrationData metadata at such a folder; set Quantize=\"false\" on the item to ship it as FP32 without this warning.";
+
+        public const string DynamicNotAvailable = "QNT3102";
+        public const string DynamicNotAvailableText = "QuantizeMode 'dynamic' is not available in this version of the quantizer, so '{0}' was copied unchanged (FP32). Add calibration data and use QuantizeMode 'auto' or 'static' to get an INT8 model.";
+
+        public const string WorkerNotFound = "QNT3201";
+        public const string WorkerNotFoundText = "The quantization worker '{0}' does not exist. The Quantize.MSBuild package looks damaged: clear it from the NuGet cache and restore again, or fix $(QuantizeWorkerPath).";
+
+        public const string HostNotFound = "QNT3202";
+        public const string HostNotFoundText = "The .NET host '{0}' that runs the quantization worker does not exist. Set $(QuantizeDotNetHostPath) or the DOTNET_HOST_PATH environment variable to the 'dotnet' executable.";
+
+        public const string WorkerTimedOut = "QNT3203";
+        public const string WorkerTimedOutText = "Quantizing '{0}' did not finish within {1} s and was stopped. Raise $(QuantizeTimeoutSeconds) (0 = no limit) or lower QuantizeMaxCalibrationSamples.";
+
+        public const string WorkerCrashed = "QNT3204";
+        public const string WorkerCrashedText = "The quantization worker failed on '{0}' with exit code {1} without reporting an error (crash or internal error); the model was not quantized. Re-run it by hand with: \"{2}\" \"{3}\" quantize @\"{4}\" and please report the problem.";
+
+        public const string OutputMissing = "QNT3205";
+        public const string OutputMissingText = "The quantization worker reported success for '{0}' but did not write '{1}'.";
+
+        public const string SummaryPrefix = "Quantize summary: ";
+    }
+}

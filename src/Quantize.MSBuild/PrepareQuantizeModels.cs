@@ -1,0 +1,187 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace Quantize.MSBuild
+{
+    /// <summary>
+    /// Cheap step before the (batched, incremental) quantize target: validates each model's settings,
+    /// decides what happens to it (quantize, or copy unchanged), writes its settings file only when the
+    /// text changed, and returns the inputs of the quantize target, one bucket per model
+    /// (metadata <c>QuantizedPath</c>): the model, its settings file, the worker, every calibration and
+    /// validation file.
+    /// </summary>
+    public sealed class PrepareQuantizeModels : Task
+    {
+        [Required] public ITaskItem[] Models { get; set; } = Array.Empty<ITaskItem>();
+
+        /// <summary>Project properties: ItemSpec = setting name, metadata Value = its value.</summary>
+        public ITaskItem[] Defaults { get; set; } = Array.Empty<ITaskItem>();
+
+        public string? PackageVersion { get; set; }
+        public string? WorkerPath { get; set; }
+
+        [Output] public ITaskItem[] ResolvedModels { get; private set; } = Array.Empty<ITaskItem>();
+        [Output] public ITaskItem[] Inputs { get; private set; } = Array.Empty<ITaskItem>();
+
+        public override bool Execute()
+        {
+            var defaults = Defaults.ToDictionary(d => d.ItemSpec, d => d.GetMetadata("Value"), StringComparer.OrdinalIgnoreCase);
+            var resolved = new List<ITaskItem>();
+            var inputs = new List<ITaskItem>();
+            var byOutput = new Dictionary<string, ITaskItem>(StringComparer.OrdinalIgnoreCase);
+
+            foreach (ITaskItem model in Models)
+            {
+                string output = model.GetMetadata("QuantizedPath");
+                if (byOutput.TryGetValue(output, out ITaskItem? other))
+                {
+                    Log.LogError(null, Messages.DuplicateOutput, null, null, 0, 0, 0, 0, Messages.DuplicateOutputText,
+                        model.GetMetadata("TargetPath"), other.ItemSpec, model.ItemSpec);
+                    continue;
+                }
+
+                byOutput[output] = model;
+                var problems = new List<QuantizeSettings.Problem>();
+                Dictionary<string, string> values = QuantizeSettings.Resolve(model, defaults, problems);
+                foreach (QuantizeSettings.Problem p in problems)
+                {
+                    Log.LogError(null, Messages.InvalidValue, null, null, 0, 0, 0, 0, p.Message);
+                }
+
+                if (problems.Count > 0)
+                {
+                    continue;
+                }
+
+                ITaskItem? item = Prepare(model, values, inputs);
+                if (item != null)
+                {
+                    resolved.Add(item);
+                }
+            }
+
+            ResolvedModels = resolved.ToArray();
+            Inputs = inputs.ToArray();
+            return !Log.HasLoggedErrors;
+        }
+
+        private ITaskItem? Prepare(ITaskItem model, Dictionary<string, string> values, List<ITaskItem> inputs)
+        {
+            string calibrationDir = model.GetMetadata("QuantizeCalibrationDir");
+            bool calibrationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata("QuantizeCalibrationData"));
+            string validationDir = model.GetMetadata("QuantizeValidationDir");
+            List<string> calibrationFiles = ListFiles(calibrationDir);
+            List<string> validationFiles = ListFiles(validationDir);
+
+            // What happens to the model. An explicit calibration folder always goes to the worker, so a
+            // missing one is the engine's coded error (QNT1101), not a silent FP32 copy.
+            string mode = values[QuantizeSettings.Mode];
+            bool hasCalibration = calibrationExplicit || Directory.Exists(calibrationDir);
+            string action = "quantize";
+            string reason = "";
+            if (mode == "dynamic")
+            {
+                (action, reason) = ("copy", "dynamic");
+            }
+            else if (!hasCalibration)
+            {
+                if (mode == "static")
+                {
+                    Log.LogError(null, Messages.StaticNeedsCalibration, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
+                        Messages.StaticNeedsCalibrationText, model.ItemSpec, calibrationDir);
+                    return null;
+                }
+
+                (action, reason) = ("copy", "no-calibration");
+            }
+
+            var text = new StringBuilder();
+            text.Append("# Effective quantization settings of ").Append(model.ItemSpec)
+                .Append(". Written only when different: an input of the QuantizeModels target.\n");
+            text.Append("package=").Append(PackageVersion).Append('\n');
+            text.Append("model=").Append(model.GetMetadata("FullPath")).Append('\n');
+            text.Append("action=").Append(action).Append(' ').Append(reason).Append('\n');
+            foreach (KeyValuePair<string, string> kv in values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                text.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
+            }
+
+            // The file lists catch added or deleted samples, which timestamps alone would miss.
+            AppendFiles(text, "calibration", calibrationDir, calibrationFiles);
+            AppendFiles(text, "validation", validationDir, validationFiles);
+
+            string settingsPath = model.GetMetadata("QuantizeSettingsPath");
+            WriteIfDifferent(settingsPath, text.ToString());
+
+            var result = new TaskItem(model);
+            foreach (KeyValuePair<string, string> kv in values)
+            {
+                result.SetMetadata(kv.Key, kv.Value);
+            }
+
+            result.SetMetadata("QuantizeAction", action);
+            result.SetMetadata("QuantizeCopyReason", reason);
+            result.SetMetadata("QuantizeCalibrationDir", action == "quantize" ? calibrationDir : "");
+
+            string output = model.GetMetadata("QuantizedPath");
+            void AddInput(string path)
+            {
+                var input = new TaskItem(path);
+                input.SetMetadata("QuantizedPath", output);
+                inputs.Add(input);
+            }
+
+            AddInput(model.GetMetadata("FullPath"));
+            AddInput(settingsPath);
+            if (!string.IsNullOrEmpty(WorkerPath))
+            {
+                AddInput(WorkerPath!);
+            }
+
+            foreach (string file in calibrationFiles.Concat(validationFiles))
+            {
+                AddInput(file);
+            }
+
+            return result;
+        }
+
+        private static List<string> ListFiles(string dir)
+        {
+            if (string.IsNullOrEmpty(dir) || !Directory.Exists(dir))
+            {
+                return new List<string>();
+            }
+
+            return Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        }
+
+        private static void AppendFiles(StringBuilder text, string kind, string dir, List<string> files)
+        {
+            text.Append(kind).Append('=').Append(dir).Append(Directory.Exists(dir) ? "" : " (missing)").Append('\n');
+            foreach (string file in files)
+            {
+                text.Append("  ").Append(file.Substring(Math.Min(dir.Length, file.Length)).Replace('\\', '/'))
+                    .Append(' ').Append(new FileInfo(file).Length.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+        }
+
+        /// <summary>Like WriteLinesToFile WriteOnlyWhenDifferent: an unchanged file keeps its timestamp.</summary>
+        internal static void WriteIfDifferent(string path, string content)
+        {
+            if (File.Exists(path) && File.ReadAllText(path) == content)
+            {
+                return;
+            }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, content);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace Quantize.MSBuild
+{
+    /// <summary>
+    /// Quantizes one model by running the worker out of process (<c>dotnet Quantize.Cli.dll quantize @rsp</c>),
+    /// the ILLink / Grpc.Tools pattern: a native crash or hang of ONNX Runtime fails this model, never the
+    /// MSBuild node, and no native library stays loaded after the build. Models without calibration data
+    /// are copied unchanged with a warning. The summary and warnings are persisted beside the output so a
+    /// no-op build can replay them (<see cref="ReplayQuantizeWarnings"/>). On failure no output is left.
+    /// </summary>
+    public sealed class QuantizeModel : ToolTask
+    {
+        private readonly List<string> _persisted = new List<string>();
+        private string _responseFile = "";
+        private bool _timedOut;
+
+        /// <summary>A model resolved by <see cref="PrepareQuantizeModels"/>.</summary>
+        [Required] public ITaskItem Model { get; set; } = null!;
+        [Required] public string DotNetHostPath { get; set; } = "";
+        [Required] public string WorkerPath { get; set; } = "";
+        public string? TimeoutSeconds { get; set; }
+
+        [Output] public ITaskItem? QuantizedModel { get; private set; }
+
+        protected override string ToolName => "dotnet";
+        protected override MessageImportance StandardOutputLoggingImportance => MessageImportance.Normal;
+        protected override MessageImportance StandardErrorLoggingImportance => MessageImportance.Normal;
+        protected override string GenerateFullPathToTool() => DotNetHostPath;
+        protected override string GenerateCommandLineCommands() => $"\"{WorkerPath}\" quantize @\"{_responseFile}\"";
+
+        private string Output => Model.GetMetadata("QuantizedPath");
+        private string LogPath => Model.GetMetadata("QuantizeLogPath");
+        private string ModelPath => Model.GetMetadata("FullPath");
+
+        public override bool Execute()
+        {
+            // Stale replay lines must not survive a failed run.
+            DeleteOutputs();
+            if (!TrySetTimeout())
+            {
+                return false;
+            }
+
+            bool ok = Model.GetMetadata("QuantizeAction") == "copy" ? CopyUnchanged() : RunWorker();
+            if (ok && !File.Exists(Output))
+            {
+                Log.LogError(null, Messages.OutputMissing, null, ModelPath, 0, 0, 0, 0, Messages.OutputMissingText, Model.ItemSpec, Output);
+                ok = false;
+            }
+
+            if (!ok || Log.HasLoggedErrors)
+            {
+                DeleteOutputs();
+                return false;
+            }
+
+            // The worker may keep the source's timestamp when it ships an FP32 copy: make the output newer
+            // than every input so the next build skips the target.
+            File.SetLastWriteTimeUtc(Output, DateTime.UtcNow);
+            File.WriteAllLines(LogPath, _persisted);
+            var result = new TaskItem(Output);
+            Model.CopyMetadataTo(result);
+            QuantizedModel = result;
+            return true;
+        }
+
+        private bool TrySetTimeout()
+        {
+            string raw = (TimeoutSeconds ?? "").Trim();
+            if (raw.Length == 0)
+            {
+                return true;
+            }
+
+            if (!int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out int seconds) || seconds > int.MaxValue / 1000)
+            {
+                Log.LogError(null, Messages.InvalidValue, null, null, 0, 0, 0, 0, Messages.InvalidValueText,
+                    raw, "QuantizeTimeoutSeconds", " (project property)", "a whole number of seconds, 0 for no limit");
+                return false;
+            }
+
+            Timeout = seconds == 0 ? System.Threading.Timeout.Infinite : seconds * 1000;
+            return true;
+        }
+
+        private bool RunWorker()
+        {
+            if (!File.Exists(WorkerPath))
+            {
+                Log.LogError(null, Messages.WorkerNotFound, null, null, 0, 0, 0, 0, Messages.WorkerNotFoundText, WorkerPath);
+                return false;
+            }
+
+            if (!File.Exists(DotNetHostPath))
+            {
+                Log.LogError(null, Messages.HostNotFound, null, null, 0, 0, 0, 0, Messages.HostNotFoundText, DotNetHostPath);
+                return false;
+            }
+
+            var values = QuantizeSettings.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
+            List<string> args = QuantizeSettings.WorkerArguments(
+                ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values);
+            _responseFile = Model.GetMetadata("QuantizeResponseFilePath");
+            Directory.CreateDirectory(Path.GetDirectoryName(_responseFile)!);
+            File.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
+
+            // ORT writes telemetry files under the user's home unless told not to.
+            EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>()).Concat(new[] { "ORT_DISABLE_TELEMETRY=1" }).ToArray();
+            return base.Execute();
+        }
+
+        private bool CopyUnchanged()
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Output)!);
+            string temp = Output + ".tmp";
+            File.Copy(ModelPath, temp, overwrite: true);
+            if (File.Exists(Output))
+            {
+                File.Delete(Output);
+            }
+
+            File.Move(temp, Output);
+            bool dynamic = Model.GetMetadata("QuantizeCopyReason") == "dynamic";
+            string text = dynamic
+                ? string.Format(CultureInfo.InvariantCulture, Messages.DynamicNotAvailableText, Model.ItemSpec)
+                : string.Format(CultureInfo.InvariantCulture, Messages.NoCalibrationDataText, Model.ItemSpec, Model.GetMetadata("QuantizeCalibrationDirConvention"));
+            string warning = WorkerLine.Format(ModelPath, false, dynamic ? Messages.DynamicNotAvailable : Messages.NoCalibrationData, text);
+            string summary = Messages.SummaryPrefix + Path.GetFileName(ModelPath) + ": copied unchanged (FP32, " +
+                (dynamic ? "dynamic mode not available yet" : "no calibration data") + ")";
+            LogEventsFromTextOutput(warning, MessageImportance.Normal);
+            LogEventsFromTextOutput(summary, MessageImportance.Normal);
+            return true;
+        }
+
+        protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)
+        {
+            if (WorkerLine.IsSummary(singleLine))
+            {
+                Log.LogMessage(MessageImportance.High, singleLine);
+                _persisted.Add(singleLine);
+                return;
+            }
+
+            WorkerLine? diagnostic = WorkerLine.TryParseDiagnostic(singleLine);
+            if (diagnostic is null)
+            {
+                base.LogEventsFromTextOutput(singleLine, messageImportance);
+                return;
+            }
+
+            diagnostic.Log(Log);
+            if (!diagnostic.IsError)
+            {
+                _persisted.Add(singleLine);
+            }
+        }
+
+        protected override int ExecuteTool(string pathToTool, string responseFileCommands, string commandLineCommands)
+        {
+            var watch = Stopwatch.StartNew();
+            int exitCode = base.ExecuteTool(pathToTool, responseFileCommands, commandLineCommands);
+            _timedOut = exitCode == -1 && Timeout != System.Threading.Timeout.Infinite && watch.ElapsedMilliseconds >= Timeout;
+            return exitCode;
+        }
+
+        protected override bool HandleTaskExecutionErrors()
+        {
+            if (_timedOut)
+            {
+                Log.LogError(null, Messages.WorkerTimedOut, null, ModelPath, 0, 0, 0, 0, Messages.WorkerTimedOutText,
+                    Model.ItemSpec, (Timeout / 1000).ToString(CultureInfo.InvariantCulture));
+            }
+            else if (!Log.HasLoggedErrors)
+            {
+                Log.LogError(null, Messages.WorkerCrashed, null, ModelPath, 0, 0, 0, 0, Messages.WorkerCrashedText,
+                    Model.ItemSpec, ExitCode.ToString(CultureInfo.InvariantCulture), DotNetHostPath, WorkerPath, _responseFile);
+            }
+
+            // Exit code 1 with errors already reported on stderr: nothing to add.
+            return false;
+        }
+
+        private void DeleteOutputs()
+        {
+            foreach (string path in new[] { Output, LogPath, Model.GetMetadata("QuantizeReportPath"), Output + ".tmp" })
+            {
+                if (!string.IsNullOrEmpty(path) && File.Exists(path))
+                {
+                    File.Delete(path);
+                }
+            }
+        }
+    }
+}
