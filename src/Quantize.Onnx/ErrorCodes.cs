@@ -32,5 +32,4 @@ public static class ErrorCodes
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";
     public const string UnfusedGroups = "QNT2004";
-    public const string OpsetUpgradeSkipped = "QNT2005";
 }

@@ -169,7 +169,7 @@ public sealed class Quantizer(QuantizationOptions options)
                 $"The model uses opset {opset}, which has no QuantizeLinear, and raising it to {OpsetUpgrader.TargetOpset} failed: {reason}. Re-export the model with opset 13 or later.");
         }
 
-        warnings.Add(new Diagnostic(ErrorCodes.OpsetUpgradeSkipped, modelPath,
+        warnings.Add(new Diagnostic(ErrorCodes.PerChannelFallback, modelPath,
             $"The model's opset {opset} could not be raised to {OpsetUpgrader.TargetOpset} ({reason}); weights are quantized per tensor instead of per channel, which costs accuracy. Re-export the model with opset 13 or later."));
         perChannel = false;
         return prepared;
