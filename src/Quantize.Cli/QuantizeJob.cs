@@ -61,7 +61,7 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
                 name, Megabytes(r.Fp32Bytes), r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, fidelity);
         }
 
-        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms ({6:F2}x faster){7}, {8} integer kernels, {9} calibration samples",
+        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9} calibration samples",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
             r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount, r.CalibrationSamples);
     }

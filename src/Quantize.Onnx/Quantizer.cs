@@ -44,16 +44,14 @@ public sealed class Quantizer(QuantizationOptions options)
         var source = ModelLoader.Load(modelPath);
         var fp32Bytes = source.ToByteArray();
 
-        var prepared = Prepare(source, modelPath, warnings, out var perChannel, out var types);
-        var inputs = prepared.Graph.Input.Where(i => !prepared.Graph.Initializer.Any(t => t.Name == i.Name)).Select(InputSpec.FromValueInfo).ToList();
+        // Preparation keeps the graph inputs, so the source's inputs describe the samples.
+        var initializerNames = source.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
         var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
         data.Validate(); // a bad file is reported before a long calibration, not after it
         var inputNames = inputs.Select(i => i.Name).ToList();
 
-        if (prepared.DefaultOpset() != source.DefaultOpset())
-        {
-            CheckEquivalent(fp32Bytes, prepared.ToByteArray(), inputNames, data.ReadSample(0), modelPath);
-        }
+        var prepared = Prepare(source, modelPath, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
 
         var calibrationTimer = Stopwatch.StartNew();
         var tensors = FloatActivations(prepared, types);
@@ -125,7 +123,9 @@ public sealed class Quantizer(QuantizationOptions options)
         };
     }
 
-    private ModelProto Prepare(ModelProto source, string modelPath, List<Diagnostic> warnings, out bool perChannel, out TensorTypes types)
+    private ModelProto Prepare(
+        ModelProto source, string modelPath, byte[] fp32Bytes, IReadOnlyList<string> inputNames, CalibrationSample sample,
+        List<Diagnostic> warnings, out bool perChannel, out TensorTypes types)
     {
         var named = source.Clone();
         NameUnnamedNodes(named.Graph);
@@ -143,19 +143,23 @@ public sealed class Quantizer(QuantizationOptions options)
         types = TensorTypes.Infer(prepared);
         perChannel = options.PerChannel;
         var opset = prepared.DefaultOpset();
-        if (opset >= OpsetUpgrader.TargetOpset)
+        if (opset >= OpsetUpgrader.TargetOpset || (!perChannel && opset >= 10))
         {
             return prepared;
         }
 
         var upgraded = prepared.Clone();
-        string reason;
-        if (OpsetUpgrader.TryUpgrade(upgraded, types, out reason))
+        if (OpsetUpgrader.TryUpgrade(upgraded, types, out var reason))
         {
             try
             {
-                types = TensorTypes.Infer(upgraded);
-                return upgraded;
+                var upgradedTypes = TensorTypes.Infer(upgraded);
+                reason = DifferenceFrom(fp32Bytes, upgraded.ToByteArray(), inputNames, sample) ?? "";
+                if (reason.Length == 0)
+                {
+                    types = upgradedTypes;
+                    return upgraded;
+                }
             }
             catch (OnnxRuntimeException e)
             {
@@ -199,22 +203,25 @@ public sealed class Quantizer(QuantizationOptions options)
             .ToList();
     }
 
-    /// <summary>The opset upgrade must not change what the model computes: compare on a real sample.</summary>
-    private static void CheckEquivalent(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, CalibrationSample sample, string modelPath)
+    /// <summary>
+    /// The opset upgrade must not change what the model computes: compare it with the source on a real
+    /// sample. Returns why they differ, or null. (BatchNorm folding alone stays far above 60 dB.)
+    /// </summary>
+    private static string? DifferenceFrom(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, CalibrationSample sample)
     {
         var a = RunAll(original, inputNames, sample);
         var b = RunAll(upgraded, inputNames, sample);
         foreach (var (name, expected) in a)
         {
-            var actual = b[name];
             var sqnr = new SqnrAccumulator();
-            sqnr.Add(expected, actual);
-            if (sqnr.Decibels < 80)
+            sqnr.Add(expected, b[name]);
+            if (sqnr.Decibels < 60)
             {
-                throw new QuantizeException(ErrorCodes.InternalError, modelPath,
-                    $"Raising the model's opset changed output '{name}' (SQNR {sqnr.Decibels:F1} dB). Please report this model; as a workaround set per-channel to false.");
+                return $"the upgraded model's output '{name}' differs from the original (SQNR {sqnr.Decibels:F1} dB)";
             }
         }
+
+        return null;
     }
 
     private static Dictionary<string, float[]> RunAll(byte[] model, IReadOnlyList<string> inputNames, CalibrationSample sample)
