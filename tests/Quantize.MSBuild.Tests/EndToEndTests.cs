@@ -1,0 +1,273 @@
+using Microsoft.Build.Logging.StructuredLogger;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantize.MSBuild.Tests.Infrastructure;
+
+namespace Quantize.MSBuild.Tests;
+
+/// <summary>
+/// Builds real projects that reference the packed Quantize.MSBuild, with the real worker and the sample's
+/// real model (waifu2x) and calibration data, and reads what happened from the binary logs. Few builds
+/// per test, each asserting several things: every `dotnet build` costs seconds.
+/// </summary>
+[Collection(PackageCollection.Name)]
+public sealed class EndToEndTests(PackageFixture fixture)
+{
+    private static readonly long Fp32Size = new FileInfo(Repo.SampleModel).Length;
+
+    [Fact]
+    public void Build_ships_the_int8_model_incrementally_and_publish_and_clean_follow()
+    {
+        Scenario("lifecycle", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body(perChannel: ""));
+            string model = Path.Combine(app.Directory, "Models", "waifu2x.onnx");
+            TestProject.CopySampleModel(model, samples: 2);
+            string sourceHash = TestProject.Sha256(model);
+
+            // 1. First build: quantized, summary logged, INT8 in bin/ under the same relative path, FP32 beside it on request.
+            var first = app.Build();
+            Assert.True(first.Succeeded, first.ToString());
+            string summary = Assert.Single(first.Summaries);
+            Assert.Contains("waifu2x.onnx:", summary);
+            Assert.Contains("smaller", summary);
+            string shipped = Path.Combine(app.BinDir, "Models", "waifu2x.onnx");
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx");
+            Assert.True(new FileInfo(shipped).Length < Fp32Size / 2, $"{shipped} is {new FileInfo(shipped).Length} bytes");
+            Assert.Equal(TestProject.Sha256(quantized), TestProject.Sha256(shipped));
+            Assert.Equal(sourceHash, TestProject.Sha256(Path.Combine(app.BinDir, "Models", "waifu2x.fp32.onnx")));
+            Assert.True(File.Exists(quantized + ".report.json"));
+            AssertRunsLikeFp32(shipped);
+
+            // 2. Nothing changed: the quantize target is skipped as up to date.
+            var noop = app.Build();
+            Assert.True(noop.Succeeded, noop.ToString());
+            Assert.Empty(noop.CoreTargetsRun);
+            Assert.Equal(1, noop.CoreTargetsUpToDate);
+            Assert.Empty(noop.Summaries);
+            Assert.Contains(noop.Messages, m => m.StartsWith("Quantize summary: waifu2x.onnx", StringComparison.Ordinal) && m.EndsWith("(up to date)", StringComparison.Ordinal));
+
+            // 3. A touched calibration file re-runs it.
+            TestProject.Touch(Path.Combine(app.Directory, "Models", "waifu2x.calibration", "001", "input.npy"));
+            var touched = app.Build();
+            Assert.True(touched.Succeeded, touched.ToString());
+            Assert.Single(touched.CoreTargetsRun);
+            Assert.Single(touched.Summaries);
+
+            // 4. So does a changed setting (and it reaches the worker's response file).
+            app.WriteProject(Body(perChannel: "false"));
+            var changed = app.Build();
+            Assert.True(changed.Succeeded, changed.ToString());
+            Assert.Single(changed.Summaries);
+            Assert.Contains("--per-channel\nfalse\n", File.ReadAllText(quantized + ".rsp"));
+
+            // 5. Publish ships the same INT8 file, without quantizing again.
+            var publish = app.Publish();
+            Assert.True(publish.Succeeded, publish.ToString());
+            Assert.Empty(publish.CoreTargetsRun);
+            Assert.Equal(TestProject.Sha256(quantized), TestProject.Sha256(Path.Combine(app.PublishDir, "Models", "waifu2x.onnx")));
+
+            // 6. Clean removes what the build wrote; the source model was never touched.
+            var clean = app.Clean();
+            Assert.True(clean.Succeeded, clean.ToString());
+            Assert.False(File.Exists(quantized), quantized);
+            Assert.False(File.Exists(quantized + ".report.json"));
+            Assert.False(File.Exists(shipped), shipped);
+            Assert.Equal(sourceHash, TestProject.Sha256(model));
+        });
+
+        static string Body(string perChannel) => $"""
+              <PropertyGroup>
+                <QuantizeMaxCalibrationSamples>2</QuantizeMaxCalibrationSamples>
+                <QuantizePerChannel>{perChannel}</QuantizePerChannel>
+                <QuantizeShipFloatModel>true</QuantizeShipFloatModel>
+              </PropertyGroup>
+              <ItemGroup>
+                <None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" />
+              </ItemGroup>
+            """;
+    }
+
+    [Fact]
+    public void Parallel_builds_share_a_model_and_only_the_touched_model_is_requantized()
+    {
+        Scenario("shared", folder =>
+        {
+            // Shared/shared.onnx (+ calibration by convention, beside it) is linked into two projects.
+            TestProject.CopySampleModel(Path.Combine(folder, "Shared", "shared.onnx"), samples: 2);
+            var a = TestProject.Create(fixture, folder, "A", """
+                  <ItemGroup>
+                    <None Include="../Shared/shared.onnx" Link="Models/shared.onnx" CopyToOutputDirectory="PreserveNewest" />
+                    <None Update="Models/plain.onnx" CopyToOutputDirectory="PreserveNewest" />
+                  </ItemGroup>
+                """);
+            Directory.CreateDirectory(Path.Combine(a.Directory, "Models"));
+            File.Copy(Repo.SampleModel, Path.Combine(a.Directory, "Models", "plain.onnx"));
+            var b = TestProject.Create(fixture, folder, "B", """
+                  <ItemGroup>
+                    <Content Include="../Shared/shared.onnx" Link="Assets/sr.onnx" CopyToOutputDirectory="PreserveNewest" />
+                  </ItemGroup>
+                """);
+            string solution = Path.Combine(folder, "all.slnx");
+            File.WriteAllText(solution, """<Solution><Project Path="A/A.csproj" /><Project Path="B/B.csproj" /></Solution>""");
+
+            // 1. Both projects in parallel: the shared model quantized for each; plain.onnx has no
+            //    calibration data, so it is copied unchanged with a warning that says what to do.
+            var first = a.Run(solution, "build", "-m:2");
+            Assert.True(first.Succeeded, first.ToString());
+            Assert.Equal(3, first.Summaries.Count);
+            Warning noCalibration = Assert.Single(first.Warnings, w => w.Code == "QNT3101");
+            Assert.EndsWith("plain.onnx", noCalibration.File);
+            Assert.Contains("plain.calibration", noCalibration.Text);
+            Assert.True(new FileInfo(Path.Combine(a.BinDir, "Models", "shared.onnx")).Length < Fp32Size / 2);
+            Assert.True(new FileInfo(Path.Combine(b.BinDir, "Assets", "sr.onnx")).Length < Fp32Size / 2);
+            Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "plain.onnx")));
+
+            // 2. No-op: nothing runs, and the warning of the last real run is still reported.
+            var noop = a.Run(solution, "build", "-m:2");
+            Assert.True(noop.Succeeded, noop.ToString());
+            Assert.Empty(noop.CoreTargetsRun);
+            Assert.Equal(3, noop.CoreTargetsUpToDate);
+            Assert.Single(noop.Warnings, w => w.Code == "QNT3101" && w.File.EndsWith("plain.onnx", StringComparison.Ordinal));
+
+            // 3. Touch one model's calibration data: only that model re-runs in A.
+            TestProject.Touch(Path.Combine(folder, "Shared", "shared.calibration", "000", "input.npy"));
+            var touched = a.Build();
+            Assert.True(touched.Succeeded, touched.ToString());
+            Assert.Single(touched.CoreTargetsRun);
+            Assert.Equal(1, touched.CoreTargetsUpToDate);
+            Assert.StartsWith("Quantize summary: shared.onnx", Assert.Single(touched.Summaries));
+        });
+    }
+
+    [Fact]
+    public void Invalid_property_value_is_a_coded_error_naming_the_property_and_allowed_values()
+    {
+        Scenario("invalid-property", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <ItemGroup><None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "waifu2x.onnx");
+            TestProject.CopySampleModel(model, samples: 1);
+
+            var result = app.Build("-p:QuantizeActivationType=int4");
+            Assert.False(result.Succeeded, result.ToString());
+            Error error = Assert.Single(result.Errors);
+            Assert.Equal("QNT3001", error.Code);
+            Assert.Contains("'int4'", error.Text);
+            Assert.Contains("QuantizeActivationType", error.Text);
+            Assert.Contains("uint8, int8", error.Text);
+            Assert.Equal(0, result.WorkerRuns);
+            Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(model));
+        });
+    }
+
+    [Fact]
+    public void Corrupt_model_fails_with_the_engine_code_and_leaves_no_output()
+    {
+        Scenario("corrupt-model", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <ItemGroup><None Update="Models/broken.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "broken.onnx");
+            TestProject.CopySampleModel(model, samples: 1);
+            File.WriteAllBytes(model, File.ReadAllBytes(Repo.SampleModel).AsSpan(0, 5000).ToArray());
+            string hash = TestProject.Sha256(model);
+
+            var result = app.Build();
+            Assert.False(result.Succeeded, result.ToString());
+            Error error = Assert.Single(result.Errors);
+            Assert.StartsWith("QNT1", error.Code);
+            Assert.EndsWith("broken.onnx", error.File);
+            Assert.DoesNotContain("   at ", error.Text); // no stack trace for a user error
+            Assert.False(File.Exists(Path.Combine(app.QuantizeDir, "Models", "broken.onnx")));
+            Assert.Equal(hash, TestProject.Sha256(model));
+        });
+    }
+
+    [Fact]
+    public void Missing_calibration_folder_is_a_coded_error()
+    {
+        Scenario("missing-calibration", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <ItemGroup>
+                    <None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" QuantizeCalibrationData="Data/does-not-exist" />
+                  </ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "waifu2x.onnx");
+            TestProject.CopySampleModel(model, samples: 0);
+
+            var result = app.Build();
+            Assert.False(result.Succeeded, result.ToString());
+            Error error = Assert.Single(result.Errors);
+            Assert.Equal("QNT1101", error.Code);
+            Assert.Contains("does-not-exist", error.File + error.Text);
+            Assert.False(File.Exists(Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx")));
+            Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(model));
+        });
+    }
+
+    [Fact]
+    public void Design_time_build_sees_the_swapped_items_but_never_quantizes()
+    {
+        Scenario("design-time", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <ItemGroup><None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
+                """);
+            TestProject.CopySampleModel(Path.Combine(app.Directory, "Models", "waifu2x.onnx"), samples: 1);
+
+            var result = app.Run(app.ProjectFile, "msbuild", "-restore", "-t:GetCopyToOutputDirectoryItems", "-p:DesignTimeBuild=true");
+            Assert.True(result.Succeeded, result.ToString());
+            Assert.Equal(0, result.WorkerRuns);
+            Assert.DoesNotContain(result.Log.FindChildrenRecursive<Target>(), t => t.Name == "_QuantizePrepare");
+            var swapped = result.Log.FindChildrenRecursive<Item>(
+                i => i.Text.EndsWith(Path.Combine("quantize", "Models", "waifu2x.onnx"), StringComparison.Ordinal));
+            Assert.NotEmpty(swapped);
+            Assert.False(Directory.Exists(app.QuantizeDir));
+        });
+    }
+
+    /// <summary>Runs a scenario in its own folder; removes it on success, keeps it (binlogs included) on failure.</summary>
+    private void Scenario(string name, Action<string> body)
+    {
+        string folder = TestProject.NewScenarioFolder(fixture, name);
+        try
+        {
+            body(folder);
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"Scenario '{name}' failed; projects and binlogs kept in {folder}\n{e}");
+        }
+
+        Directory.Delete(folder, recursive: true);
+    }
+
+    /// <summary>The INT8 model loads in ONNX Runtime and its output on a real image stays close to the FP32 model's.</summary>
+    private static void AssertRunsLikeFp32(string int8Model)
+    {
+        // A calibration sample the model was not calibrated on (the test used the first two): .npy, float32 [1,3,96,96].
+        byte[] npy = File.ReadAllBytes(Path.Combine(Repo.SampleCalibration, "007", "input.npy"));
+        int headerEnd = 10 + BitConverter.ToUInt16(npy, 8);
+        float[] data = new float[3 * 96 * 96];
+        Buffer.BlockCopy(npy, headerEnd, data, 0, data.Length * 4);
+        var input = new DenseTensor<float>(data, [1, 3, 96, 96]);
+        float[] Run(string path)
+        {
+            using var session = new InferenceSession(path);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.Single(), input)]);
+            return results.Single().AsTensor<float>().ToArray();
+        }
+
+        float[] fp32 = Run(Repo.SampleModel);
+        float[] int8 = Run(int8Model);
+        Assert.Equal(fp32.Length, int8.Length);
+        double mse = fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Average();
+        double psnr = 10 * Math.Log10(1.0 / mse);
+        Assert.True(psnr > 25, $"PSNR of INT8 vs FP32 output: {psnr:F1} dB");
+    }
+}
