@@ -114,7 +114,17 @@ namespace Quantize.MSBuild
 
             // ORT writes telemetry files under the user's home unless told not to.
             EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>()).Concat(new[] { "ORT_DISABLE_TELEMETRY=1" }).ToArray();
-            return base.Execute();
+            bool ok = base.Execute();
+
+            // ToolTask kills a tool that overruns Timeout (warning MSB5002) and returns false without an
+            // error and without calling HandleTaskExecutionErrors: say what happened and what to do.
+            if (!ok && _timedOut)
+            {
+                Log.LogError(null, Messages.WorkerTimedOut, null, ModelPath, 0, 0, 0, 0, Messages.WorkerTimedOutText,
+                    Model.ItemSpec, (Timeout / 1000).ToString(CultureInfo.InvariantCulture));
+            }
+
+            return ok;
         }
 
         private bool CopyUnchanged()
@@ -167,18 +177,13 @@ namespace Quantize.MSBuild
         {
             var watch = Stopwatch.StartNew();
             int exitCode = base.ExecuteTool(pathToTool, responseFileCommands, commandLineCommands);
-            _timedOut = exitCode == -1 && Timeout != System.Threading.Timeout.Infinite && watch.ElapsedMilliseconds >= Timeout;
+            _timedOut = exitCode != 0 && Timeout != System.Threading.Timeout.Infinite && watch.ElapsedMilliseconds >= Timeout;
             return exitCode;
         }
 
         protected override bool HandleTaskExecutionErrors()
         {
-            if (_timedOut)
-            {
-                Log.LogError(null, Messages.WorkerTimedOut, null, ModelPath, 0, 0, 0, 0, Messages.WorkerTimedOutText,
-                    Model.ItemSpec, (Timeout / 1000).ToString(CultureInfo.InvariantCulture));
-            }
-            else if (!Log.HasLoggedErrors)
+            if (!_timedOut && !Log.HasLoggedErrors)
             {
                 Log.LogError(null, Messages.WorkerCrashed, null, ModelPath, 0, 0, 0, 0, Messages.WorkerCrashedText,
                     Model.ItemSpec, ExitCode.ToString(CultureInfo.InvariantCulture), DotNetHostPath, WorkerPath, _responseFile);

@@ -100,7 +100,7 @@ namespace Quantize.MSBuild
                 }
             }
 
-            if (result[Mode].Length == 0)
+            if (!result.TryGetValue(Mode, out string? mode) || mode.Length == 0)
             {
                 result[Mode] = "auto";
             }

@@ -1,0 +1,287 @@
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+using Quantize.MSBuild.Tests.Infrastructure;
+
+namespace Quantize.MSBuild.Tests;
+
+/// <summary>
+/// The tasks on their own, with a mock build engine. The worker is replaced by small shell scripts run by
+/// /bin/sh (the task runs "host worker quantize @rsp", so host=/bin/sh, worker=script), which makes
+/// crashes, hangs and odd output cheap to produce. The real worker runs in <see cref="EndToEndTests"/>.
+/// </summary>
+public sealed class TaskTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "quantize-task-tests", Guid.NewGuid().ToString("N"));
+    private readonly MockBuildEngine _engine = new();
+
+    public TaskTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Metadata_overrides_property_and_values_are_normalised()
+    {
+        var model = new TaskItem("Models/m.onnx", new Dictionary<string, string> { ["QuantizePerChannel"] = "False" });
+        var defaults = new Dictionary<string, string> { ["QuantizePerChannel"] = "true", ["QuantizeActivationType"] = "INT8", ["QuantizeExcludeOpTypes"] = " Add ; Concat;" };
+        var problems = new List<QuantizeSettings.Problem>();
+
+        var values = QuantizeSettings.Resolve(model, defaults, problems);
+
+        Assert.Empty(problems);
+        Assert.Equal("false", values["QuantizePerChannel"]);
+        Assert.Equal("int8", values["QuantizeActivationType"]);
+        Assert.Equal("Add;Concat", values["QuantizeExcludeOpTypes"]);
+        Assert.Equal("auto", values["QuantizeMode"]);
+        Assert.Equal("", values["QuantizeWeightType"]);
+    }
+
+    [Theory]
+    [InlineData("QuantizeMode", "fast", "auto, static, dynamic")]
+    [InlineData("QuantizeWeightType", "int4", "int8, uint8")]
+    [InlineData("QuantizePerChannel", "yes", "true, false")]
+    [InlineData("QuantizeMaxCalibrationSamples", "0", "a whole number greater than 0")]
+    [InlineData("QuantizeCalibrationMethod", "entropy", "minmax")]
+    public void Invalid_values_name_the_setting_its_source_and_the_allowed_values(string setting, string value, string allowed)
+    {
+        var problems = new List<QuantizeSettings.Problem>();
+        QuantizeSettings.Resolve(new TaskItem("Models/m.onnx", new Dictionary<string, string> { [setting] = value }), new Dictionary<string, string>(), problems);
+
+        var problem = Assert.Single(problems);
+        Assert.Equal(setting, problem.Setting);
+        Assert.Contains($"'{value}'", problem.Message);
+        Assert.Contains("metadata on 'Models/m.onnx'", problem.Message);
+        Assert.EndsWith($"Allowed values: {allowed}.", problem.Message);
+    }
+
+    [Fact]
+    public void Worker_arguments_follow_the_contract_and_the_response_file_quotes_spaces()
+    {
+        var values = new Dictionary<string, string>
+        {
+            ["QuantizePerChannel"] = "false", ["QuantizeExcludeNodes"] = "conv 1;conv2", ["QuantizeMaxCalibrationSamples"] = "8", ["QuantizeMode"] = "auto",
+        };
+        var args = QuantizeSettings.WorkerArguments("/m/a b.onnx", "/o/a.onnx", "/m/a.calibration/", "/o/r.json", values);
+
+        Assert.Equal(
+            ["/m/a b.onnx", "--output", "/o/a.onnx", "--calibration", "/m/a.calibration/", "--report", "/o/r.json",
+             "--per-channel", "false", "--exclude-nodes", "conv 1", "--exclude-nodes", "conv2", "--max-calibration-samples", "8"],
+            args);
+        Assert.StartsWith("\"/m/a b.onnx\"\n--output\n", QuantizeSettings.ResponseFile(args));
+    }
+
+    [Theory]
+    [InlineData("/x/m.onnx: warning QNT2002: kept FP32", "/x/m.onnx", false, "QNT2002", "kept FP32")]
+    [InlineData(@"C:\x\m.onnx: error QNT1002: not an ONNX model: bad", @"C:\x\m.onnx", true, "QNT1002", "not an ONNX model: bad")]
+    [InlineData("error QNT1201: bad option", null, true, "QNT1201", "bad option")]
+    public void Canonical_worker_lines_are_parsed(string line, string? file, bool isError, string code, string text)
+    {
+        var parsed = WorkerLine.TryParseDiagnostic(line);
+
+        Assert.NotNull(parsed);
+        Assert.Equal(file, parsed.File);
+        Assert.Equal(isError, parsed.IsError);
+        Assert.Equal(code, parsed.Code);
+        Assert.Equal(text, parsed.Text);
+        Assert.Null(WorkerLine.TryParseDiagnostic("Calibrating: 3/64 samples"));
+    }
+
+    [Fact]
+    public void Successful_run_logs_the_summary_high_and_persists_warnings_that_replay_on_noop_builds()
+    {
+        var task = Quantize(Worker("""
+            echo "Calibrating: 1/2 samples"
+            echo "$model: warning QNT2004: 2 groups left unfused" >&2
+            printf 'int8' > "$out"
+            echo "Quantize summary: m.onnx: 1.00 MB -> 0.25 MB"
+            """));
+
+        Assert.True(task.Execute(), Describe());
+        Assert.Equal("int8", File.ReadAllText(Output));
+        Assert.Contains(_engine.Messages, m => m.Importance == MessageImportance.High && m.Message == "Quantize summary: m.onnx: 1.00 MB -> 0.25 MB");
+        Assert.Contains(_engine.Messages, m => m.Importance == MessageImportance.Normal && m.Message == "Calibrating: 1/2 samples");
+        var warning = Assert.Single(_engine.Warnings);
+        Assert.Equal(("QNT2004", ModelPath), (warning.Code, warning.File));
+        Assert.Equal(Output, task.QuantizedModel!.ItemSpec);
+        Assert.Contains("ORT_DISABLE_TELEMETRY=1", task.EnvironmentVariables);
+
+        var replayEngine = new MockBuildEngine();
+        Assert.True(new ReplayQuantizeWarnings { BuildEngine = replayEngine, LogFiles = [new TaskItem(Output + ".log")] }.Execute());
+        var replayed = Assert.Single(replayEngine.Warnings);
+        Assert.Equal(("QNT2004", ModelPath, "2 groups left unfused"), (replayed.Code, replayed.File, replayed.Message));
+        Assert.Contains(replayEngine.Messages, m => m.Message!.EndsWith("(up to date)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void User_error_is_reported_once_with_its_code_and_no_output_is_left()
+    {
+        var task = Quantize(Worker("""
+            printf 'partial' > "$out"
+            echo "$model: error QNT1002: The file is not an ONNX model." >&2
+            exit 1
+            """));
+        File.WriteAllText(Output, "stale");
+
+        Assert.False(task.Execute());
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal(("QNT1002", ModelPath), (error.Code, error.File));
+        Assert.False(File.Exists(Output));
+        Assert.False(File.Exists(Output + ".log"));
+    }
+
+    [Theory]
+    [InlineData("exit 2", "2")]
+    [InlineData("kill -SEGV $$", "139")]
+    public void Crash_is_a_coded_error_with_a_repro_command(string script, string exitCode)
+    {
+        var task = Quantize(Worker(script));
+
+        Assert.False(task.Execute());
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal("QNT3204", error.Code);
+        Assert.Contains($"exit code {exitCode}", error.Message);
+        Assert.Contains("quantize @", error.Message);
+        Assert.False(File.Exists(Output));
+    }
+
+    [Fact]
+    public void Hung_worker_is_stopped_at_the_timeout_with_a_coded_error()
+    {
+        var task = Quantize(Worker("sleep 30"));
+        task.TimeoutSeconds = "1";
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(task.Execute());
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), watch.Elapsed.ToString());
+        Assert.True(_engine.Errors.Any(e => e.Code == "QNT3203" && e.Message!.Contains("QuantizeTimeoutSeconds")),
+            string.Join("\n", _engine.Errors.Select(e => e.Code + " " + e.Message).Concat(_engine.Warnings.Select(w => w.Code + " " + w.Message))));
+        Assert.False(File.Exists(Output));
+    }
+
+    [Fact]
+    public void Success_without_output_file_is_an_error()
+    {
+        Assert.False(Quantize(Worker("echo 'Quantize summary: nothing'")).Execute());
+        Assert.Equal("QNT3205", Assert.Single(_engine.Errors).Code);
+    }
+
+    [Fact]
+    public void Missing_worker_and_invalid_timeout_are_coded_errors()
+    {
+        var task = Quantize(Path.Combine(_dir, "nope.dll"));
+        Assert.False(task.Execute());
+        Assert.Equal("QNT3201", Assert.Single(_engine.Errors).Code);
+
+        var engine = new MockBuildEngine();
+        var badTimeout = Quantize(Worker("exit 0"));
+        badTimeout.BuildEngine = engine;
+        badTimeout.TimeoutSeconds = "soon";
+        Assert.False(badTimeout.Execute());
+        Assert.Contains("QuantizeTimeoutSeconds", Assert.Single(engine.Errors).Message);
+    }
+
+    [Fact]
+    public void Model_without_calibration_data_is_copied_unchanged_with_a_warning()
+    {
+        var task = Quantize(Worker("exit 3"));
+        task.Model.SetMetadata("QuantizeAction", "copy");
+        task.Model.SetMetadata("QuantizeCopyReason", "no-calibration");
+        task.Model.SetMetadata("QuantizeCalibrationDirConvention", "Models/m.calibration/");
+
+        Assert.True(task.Execute(), Describe());
+        Assert.Equal(File.ReadAllBytes(ModelPath), File.ReadAllBytes(Output));
+        var warning = Assert.Single(_engine.Warnings);
+        Assert.Equal(("QNT3101", ModelPath), (warning.Code, warning.File));
+        Assert.Contains("Models/m.calibration/", warning.Message);
+        Assert.Contains("QNT3101", File.ReadAllText(Output + ".log"));
+    }
+
+    [Fact]
+    public void Prepare_writes_settings_only_when_they_change_and_lists_every_calibration_file()
+    {
+        string calibration = Path.Combine(_dir, "m.calibration");
+        Directory.CreateDirectory(Path.Combine(calibration, "000"));
+        File.WriteAllText(Path.Combine(calibration, "000", "input.npy"), "x");
+        var prepare = Prepare(perChannel: "true");
+        Assert.True(prepare.Execute(), Describe());
+
+        string settings = Output + ".settings";
+        Assert.Contains("package=9.9.9", File.ReadAllText(settings));
+        Assert.Contains("000/input.npy 1", File.ReadAllText(settings));
+        Assert.Contains(prepare.Inputs, i => i.ItemSpec.EndsWith("input.npy", StringComparison.Ordinal) && i.GetMetadata("QuantizedPath") == Output);
+        Assert.Equal("quantize", Assert.Single(prepare.ResolvedModels).GetMetadata("QuantizeAction"));
+
+        File.SetLastWriteTimeUtc(settings, new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        Assert.True(Prepare(perChannel: "true").Execute());
+        Assert.Equal(2020, File.GetLastWriteTimeUtc(settings).Year);
+
+        Assert.True(Prepare(perChannel: "false").Execute());
+        Assert.NotEqual(2020, File.GetLastWriteTimeUtc(settings).Year);
+    }
+
+    [Fact]
+    public void Prepare_rejects_invalid_values_and_static_mode_without_calibration()
+    {
+        var invalid = Prepare(perChannel: "maybe");
+        Assert.False(invalid.Execute());
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal("QNT3001", error.Code);
+        Assert.Contains("QuantizePerChannel", error.Message);
+
+        var engine = new MockBuildEngine();
+        var staticMode = Prepare(perChannel: "");
+        staticMode.BuildEngine = engine;
+        staticMode.Defaults = [new TaskItem("QuantizeMode", new Dictionary<string, string> { ["Value"] = "static" })];
+        Assert.False(staticMode.Execute());
+        Assert.Equal("QNT3003", Assert.Single(engine.Errors).Code);
+
+        var autoMode = Prepare(perChannel: "");
+        autoMode.BuildEngine = new MockBuildEngine();
+        Assert.True(autoMode.Execute());
+        var model = Assert.Single(autoMode.ResolvedModels);
+        Assert.Equal(("copy", "no-calibration"), (model.GetMetadata("QuantizeAction"), model.GetMetadata("QuantizeCopyReason")));
+    }
+
+    private string ModelPath => Path.Combine(_dir, "m.onnx");
+    private string Output => Path.Combine(_dir, "obj", "m.onnx");
+
+    private TaskItem ModelItem()
+    {
+        File.WriteAllText(ModelPath, "fp32 model bytes");
+        return new TaskItem(ModelPath, new Dictionary<string, string>
+        {
+            ["TargetPath"] = "m.onnx",
+            ["QuantizedPath"] = Output,
+            ["QuantizeReportPath"] = Output + ".report.json",
+            ["QuantizeLogPath"] = Output + ".log",
+            ["QuantizeSettingsPath"] = Output + ".settings",
+            ["QuantizeResponseFilePath"] = Output + ".rsp",
+            ["QuantizeCalibrationDir"] = Path.Combine(_dir, "m.calibration") + "/",
+            ["QuantizeAction"] = "quantize",
+        });
+    }
+
+    private QuantizeModel Quantize(string worker)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Output)!);
+        return new QuantizeModel { BuildEngine = _engine, Model = ModelItem(), DotNetHostPath = "/bin/sh", WorkerPath = worker, TimeoutSeconds = "60" };
+    }
+
+    private PrepareQuantizeModels Prepare(string perChannel) => new()
+    {
+        BuildEngine = _engine,
+        Models = [ModelItem()],
+        Defaults = [new TaskItem("QuantizePerChannel", new Dictionary<string, string> { ["Value"] = perChannel })],
+        PackageVersion = "9.9.9",
+    };
+
+    /// <summary>A fake worker: $model and $out are read from the response file like the real one would.</summary>
+    private string Worker(string body)
+    {
+        string path = Path.Combine(_dir, "worker-" + Guid.NewGuid().ToString("N")[..6] + ".sh");
+        File.WriteAllText(path, "rsp=\"${2#@}\"\nmodel=$(head -n 1 \"$rsp\")\nout=$(sed -n '/^--output$/{n;p;}' \"$rsp\")\n" + body + "\n");
+        return path;
+    }
+
+    private string Describe() => string.Join("\n", _engine.Errors.Select(e => $"error {e.Code}: {e.Message}"));
+}
