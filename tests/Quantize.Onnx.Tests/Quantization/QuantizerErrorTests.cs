@@ -1,0 +1,133 @@
+using Google.Protobuf;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.TestModels;
+
+namespace Quantize.Onnx.Tests.Quantization;
+
+/// <summary>
+/// Done-when: a corrupt model, missing or mismatched calibration files and external data outside the
+/// model folder each give a clear error, with its code and the file at fault, through
+/// <see cref="Quantizer.Run"/> (the readers' own tests cover the variants). No output is written.
+/// </summary>
+public sealed class QuantizerErrorTests : IDisposable
+{
+    private readonly Model.TempFolder _folder = new();
+    private readonly TestNet _net = TestNets.ConvNet();
+
+    public QuantizerErrorTests() => OutputPath = Path.Combine(_folder.Path, "out", "model.int8.onnx");
+
+    private string OutputPath { get; }
+
+    public void Dispose() => _folder.Dispose();
+
+    private QuantizeException Fails(string model, string calibration)
+    {
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, OutputPath));
+        Assert.False(File.Exists(OutputPath), "an output was written although quantization failed");
+        Assert.False(string.IsNullOrWhiteSpace(e.Message));
+        return e;
+    }
+
+    [Fact]
+    public void Corrupt_model_is_QNT1002()
+    {
+        var (_, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var model = Path.Combine(_folder.Path, "corrupt.onnx");
+        var bytes = new byte[4096];
+        new Random(42).NextBytes(bytes);
+        File.WriteAllBytes(model, bytes);
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal(ErrorCodes.ModelCorrupt, e.Code);
+        Assert.Equal(model, e.File);
+    }
+
+    [Fact]
+    public void Missing_calibration_folder_is_QNT1101()
+    {
+        var (model, _) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var missing = Path.Combine(_folder.Path, "no-such-folder");
+
+        var e = Fails(model, missing);
+
+        Assert.Equal(ErrorCodes.CalibrationFolderMissing, e.Code);
+        Assert.Equal(missing, e.File);
+    }
+
+    [Fact]
+    public void Sample_with_the_wrong_shape_is_QNT1105_naming_the_file()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var bad = Path.Combine(calibration, "sample_003", _net.InputName + ".npy");
+        long[] shape = [1, 3, 8, 8];
+        Npy.WriteFloats(bad, shape, QuantizeTestKit.Structured(1, shape));
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal(ErrorCodes.CalibrationShapeMismatch, e.Code);
+        Assert.Equal(bad, e.File);
+        Assert.Contains(bad, e.Message);
+    }
+
+    [Fact]
+    public void Sample_with_the_wrong_element_type_is_QNT1104_naming_the_file()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var bad = Path.Combine(calibration, "sample_006", _net.InputName + ".npy");
+        var doubles = QuantizeTestKit.Structured(1, _net.InputShape).Select(v => (double)v).ToArray();
+        Npy.Write(bad, "<f8", Npy.PyShape(_net.InputShape), doubles.SelectMany(BitConverter.GetBytes).ToArray());
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal(ErrorCodes.CalibrationTypeMismatch, e.Code);
+        Assert.Equal(bad, e.File);
+    }
+
+    [Fact]
+    public void Sample_holding_NaN_is_QNT1107_naming_the_file()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var bad = Path.Combine(calibration, "sample_002", _net.InputName + ".npy");
+        var values = QuantizeTestKit.Structured(1, _net.InputShape);
+        values[^1] = float.NaN;
+        Npy.WriteFloats(bad, _net.InputShape, values);
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal(ErrorCodes.CalibrationNonFinite, e.Code);
+        Assert.Equal(bad, e.File);
+    }
+
+    [Fact]
+    public void Sample_missing_the_input_file_is_QNT1103()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var sample = Path.Combine(calibration, "sample_004");
+        File.Move(Path.Combine(sample, _net.InputName + ".npy"), Path.Combine(sample, "other.npy"));
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal(ErrorCodes.CalibrationInputMissing, e.Code);
+        Assert.Equal(sample, e.File);
+    }
+
+    [Fact]
+    public void External_data_outside_the_model_folder_is_QNT1003()
+    {
+        var (_, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var modelFolder = Directory.CreateDirectory(Path.Combine(_folder.Path, "external", "model")).FullName;
+        var model = Path.Combine(modelFolder, "model.onnx");
+        var proto = _net.Model.Clone();
+        var weight = proto.Graph.Initializer.First(t => t.Name == "conv2.weight");
+        File.WriteAllBytes(Path.Combine(_folder.Path, "external", "weights.bin"), weight.RawData.ToByteArray());
+        Model.ModelTestKit.MakeExternal(weight, "../weights.bin");
+        File.WriteAllBytes(model, proto.ToByteArray());
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal(ErrorCodes.ExternalDataOutsideModelFolder, e.Code);
+        Assert.Equal(model, e.File);
+    }
+}

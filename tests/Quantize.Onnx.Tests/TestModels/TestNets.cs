@@ -1,0 +1,108 @@
+using Quantize.Onnx.Model.Proto;
+
+namespace Quantize.Onnx.Tests.TestModels;
+
+/// <summary>A model built in code, with what the tests need to know about it.</summary>
+internal sealed record TestNet(ModelProto Model, string InputName, long[] InputShape, IReadOnlyList<string> ConvNodes);
+
+/// <summary>The small models the quantization tests run through the engine.</summary>
+internal static class TestNets
+{
+    public const string ImageInput = "input";
+    public static readonly long[] ImageShape = [1, 3, 16, 16];
+
+    /// <summary>
+    /// A small conv net with every structure the first engine slice must handle:
+    /// <code>
+    /// input 1×3×16×16
+    /// conv1 3→8 3×3 → bn1 → relu1 = a
+    /// conv2 8→8 3×3 → bn2 → relu2 = b
+    /// add = a + b                                  (residual)
+    /// dw  8→8 3×3 group 8 → relu3 = d              (depthwise)
+    /// cat = Concat(add, d) → 16 channels
+    /// pool = MaxPool 2×2/2 → 16×8×8
+    /// conv3 16→16 1×1 → relu4 = e
+    /// avg = AveragePool 3×3/1 pad 1 → up = Resize nearest ×2 (scales input) → conv4 16→4 3×3 (output) 1×4×16×16
+    /// gap = GlobalAveragePool(e) → head 16→5 1×1 (output) 1×5×1×1
+    /// </code>
+    /// Six Conv nodes (conv1, conv2, dw, conv3, conv4, head), two BatchNormalization nodes.
+    /// <paramref name="width"/> (8 above) scales the channel counts: 32 gives a model whose weights
+    /// dominate its size.
+    /// </summary>
+    public static TestNet ConvNet(bool weightsAsConstantNodes = false, long opset = 13, int seed = 7, int width = 8)
+    {
+        var b = new TestModelBuilder(opset, seed, weightsAsConstantNodes, "convnet");
+        var x = b.Input(ImageInput, ImageShape);
+        int w = width, w2 = 2 * width;
+        var a = b.Relu("relu1", b.BatchNorm("bn1", b.Conv("conv1", x, 3, w), w));
+        var r = b.Relu("relu2", b.BatchNorm("bn2", b.Conv("conv2", a, w, w), w));
+        var sum = b.Add("add", a, r);
+        var d = b.Relu("relu3", b.Conv("dw", sum, w, w, kernel: 3, group: w));
+        var cat = b.Concat("cat", 1, sum, d);
+        var pool = b.MaxPool("pool", cat, 2, 2);
+        var e = b.Relu("relu4", b.Conv("conv3", pool, w2, w2, kernel: 1));
+        var avg = b.AveragePool("avg", e, 3, 1, 1);
+        var up = b.ResizeNearest("up", avg, 2f);
+        b.Conv("conv4", up, w2, 4);
+        var gap = b.GlobalAveragePool("gap", e);
+        b.Conv("head", gap, w2, 5, kernel: 1);
+        b.Output("conv4", 1, 4, 16, 16);
+        b.Output("head", 1, 5, 1, 1);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>
+    /// An opset-9 model whose Clip (min/max attributes, opset &lt; 11) and Slice (starts/ends/axes
+    /// attributes, opset &lt; 10) must be rewritten when the opset is raised to 13:
+    /// conv1 3→8 3×3 → Clip[0, 6] → Slice [2:14, 2:14] → conv2 8→4 3×3 (output) 1×4×12×12.
+    /// </summary>
+    public static TestNet ClipSliceOpset9(int seed = 11)
+    {
+        var b = new TestModelBuilder(opset: 9, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var c = b.Conv("conv1", x, 3, 8);
+        var clipped = b.Node("Clip", "clip", [c], TestModelBuilder.Float("min", 0f), TestModelBuilder.Float("max", 6f));
+        var sliced = b.Node("Slice", "slice", [clipped],
+            TestModelBuilder.Ints("starts", 2, 2), TestModelBuilder.Ints("ends", 14, 14), TestModelBuilder.Ints("axes", 2, 3));
+        b.Conv("conv2", sliced, 8, 4);
+        b.Output("conv2", 1, 4, 12, 12);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    public static readonly long[] LargeImageShape = [1, 1, 256, 256];
+
+    /// <summary>
+    /// One 1×1 ConvTranspose on a 1×1×256×256 input ("deconv" is the output). ORT's CPU provider has
+    /// no integer ConvTranspose, so quantizing it (with FastKernelsOnly off) only adds Q/DQ passes
+    /// over 65,536 values: INT8 is reliably slower than FP32.
+    /// </summary>
+    public static TestNet ConvTransposeOnly()
+    {
+        var b = new TestModelBuilder(opset: 13, seed: 3, name: "deconv");
+        var x = b.Input(ImageInput, LargeImageShape);
+        var w = b.Constant("deconv.weight", [1, 1, 1, 1], [0.75f]);
+        var bias = b.Constant("deconv.bias", [1], [0.05f]);
+        b.Node("ConvTranspose", "deconv", [x, w, bias], TestModelBuilder.Ints("kernel_shape", 1, 1));
+        b.Output("deconv", LargeImageShape);
+        return new TestNet(b.Build(), ImageInput, LargeImageShape, []);
+    }
+
+    public const string VectorInput = "features";
+    public static readonly long[] VectorShape = [8, 32];
+
+    /// <summary>
+    /// An MLP: Gemm fc1 32→64 (transB=1, bias) → Relu → MatMul fc2 64→32 (initializer weight) → Add
+    /// (bias) → Relu → MatMul fc3 32→10 (no bias) → Softmax "probs" (output) 1×10. ORT's basic
+    /// optimisation turns fc2's MatMul + Add into a Gemm; fc3 stays a MatMul.
+    /// </summary>
+    public static TestNet Mlp(int seed = 5)
+    {
+        var b = new TestModelBuilder(opset: 13, seed, name: "mlp");
+        var x = b.Input(VectorInput, VectorShape);
+        var h = b.Relu("relu", b.Gemm("fc1", x, 32, 64));
+        var h2 = b.Relu("relu2", b.AddBias("fc2_bias", b.MatMul("fc2", h, 64, 32), 32));
+        b.Softmax("probs", b.MatMul("fc3", h2, 32, 10));
+        b.Output("probs", 1, 10);
+        return new TestNet(b.Build(), VectorInput, VectorShape, b.ConvNodes);
+    }
+}
