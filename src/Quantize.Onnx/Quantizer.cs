@@ -99,7 +99,13 @@ public sealed class Quantizer(QuantizationOptions options)
         }
         else
         {
-            ModelWriter.Save(source, outputPath);
+            // The FP32 graph and weights ship unchanged; provenance still says what the tool decided.
+            var kept = source.Clone();
+            Provenance.Stamp(kept, ToolVersion, new SortedDictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal)
+            {
+                ["result"] = "kept-fp32-int8-not-faster",
+            });
+            ModelWriter.Save(kept, outputPath);
         }
 
         return new QuantizeResult
