@@ -248,6 +248,13 @@ public sealed class QuantizerBehaviourTests(ITestOutputHelper output) : IDisposa
         Assert.True(result.QuantizedNodes >= 1);
         Assert.Equal(OutputKind.KeptFloat, result.Output);
         Assert.Contains(result.Warnings, w => w.Code == ErrorCodes.KeptFloatNotFaster && w.File == model);
-        Assert.Equal(net.Model.Graph, ModelLoader.Load(path).Graph);
+
+        // The FP32 graph ships unchanged, and provenance still records what the tool decided.
+        var shipped = ModelLoader.Load(path);
+        Assert.Equal(net.Model.Graph, shipped.Graph);
+        var metadata = shipped.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal(Provenance.ToolName, metadata[Provenance.ToolKey]);
+        Assert.Equal(Quantizer.ToolVersion, metadata[Provenance.VersionKey]);
+        Assert.Contains("\"fast-kernels-only\":\"false\"", metadata[Provenance.SettingsKey]);
     }
 }

@@ -69,6 +69,32 @@ internal static class TestNets
         return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
     }
 
+    /// <summary>
+    /// conv1 3→8 3×3 → Softmax over the channel axis (axis 1 of 4) → conv2 8→4 3×3 (output), at opset 11.
+    /// Before opset 13 Softmax flattens at its axis, from 13 it normalises one axis; they differ for
+    /// axis 1 of a 4-D tensor, so the upgrade to 13 refuses this model.
+    /// </summary>
+    public static TestNet SoftmaxOverChannelsOpset11(int seed = 13)
+    {
+        var b = new TestModelBuilder(opset: 11, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var softmax = b.Softmax("softmax", b.Conv("conv1", x, 3, 8), axis: 1);
+        b.Conv("conv2", softmax, 8, 4);
+        b.Output("conv2", 1, 4, 16, 16);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>conv1 3→8 3×3 → depthwise 8→8 <paramref name="kernel"/>×<paramref name="kernel"/> (group 8) → Relu → conv2 8→4 1×1 (output).</summary>
+    public static TestNet Depthwise(int kernel, int seed = 17)
+    {
+        var b = new TestModelBuilder(opset: 13, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var d = b.Relu("relu", b.Conv("dw", b.Conv("conv1", x, 3, 8), 8, 8, kernel, group: 8));
+        b.Conv("conv2", d, 8, 4, kernel: 1);
+        b.Output("conv2", 1, 4, 16, 16);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
     public static readonly long[] LargeImageShape = [1, 1, 256, 256];
 
     /// <summary>

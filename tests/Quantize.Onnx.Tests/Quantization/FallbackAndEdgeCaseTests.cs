@@ -1,0 +1,122 @@
+using System.Security.Cryptography;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Tests.TestModels;
+using Xunit.Abstractions;
+
+namespace Quantize.Onnx.Tests.Quantization;
+
+/// <summary>Per-tensor fallback when the opset cannot be raised, slow kernels kept float, and edge cases of the entry point.</summary>
+public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly Model.TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public void Model_whose_opset_cannot_be_raised_falls_back_to_per_tensor_with_QNT2001_and_stays_valid()
+    {
+        var net = TestNets.SoftmaxOverChannelsOpset11();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("softmax.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.PerChannelFallback);
+        Assert.Equal(model, warning.File);
+        Assert.Contains("softmax", warning.Message);
+        Assert.False(result.PerChannel);
+
+        // Still opset 11 (DequantizeLinear-10 has no axis): every weight scale is a scalar.
+        var quantized = ModelLoader.Load(path);
+        Assert.Equal(11, quantized.ModelOpset());
+        var dequantize = quantized.Graph.Node.Where(n => n.OpType == "DequantizeLinear").ToList();
+        Assert.NotEmpty(dequantize);
+        Assert.All(dequantize, dq => Assert.DoesNotContain(dq.Attribute, a => a.Name == "axis"));
+        Assert.All(dequantize, dq => Assert.Empty(quantized.Graph.Initializer(dq.Input[1]).Dims));
+
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.Empty(result.Fusion.UnfusedNodes);
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net);
+        output.WriteLine($"conv2 {sqnr["conv2"]:F1} dB; kernels {string.Join(", ", result.Fusion.IntegerKernels)}");
+
+        // Measured 40.9 dB.
+        Assert.True(sqnr["conv2"] >= 32, $"conv2 SQNR {sqnr["conv2"]:F1} dB < 32 dB");
+    }
+
+    [Fact]
+    public void Depthwise_conv_larger_than_3x3_is_written_float_by_default_and_quantized_when_fast_kernels_only_is_off()
+    {
+        var net = TestNets.Depthwise(kernel: 5);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var fast = _folder.File("dw5-fast.onnx");
+        var all = _folder.File("dw5-all.onnx");
+
+        new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, fast);
+        var allResult = new Quantizer(QuantizeTestKit.Options() with { FastKernelsOnly = false }).Run(model, calibration, all);
+
+        // Default: the 5×5 depthwise conv is measured slower in int8 on ORT CPU, so the writer leaves it float.
+        var graph = ModelLoader.Load(fast).Graph;
+        var dw = Assert.Single(graph.Node, n => n.Name == "dw");
+        Assert.False(graph.Producers().ContainsKey(dw.Input[1]), "the 5x5 depthwise weight is dequantized");
+        Assert.Equal((int)TensorProto.Types.DataType.Float, graph.Initializer(dw.Input[1]).DataType);
+
+        var allGraph = ModelLoader.Load(all).Graph;
+        Assert.Equal("DequantizeLinear", allGraph.Producers()[Assert.Single(allGraph.Node, n => n.Name == "dw").Input[1]].OpType);
+        Assert.Equal(3, allResult.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.Empty(allResult.Fusion.UnfusedNodes);
+    }
+
+    [Fact(Skip = "engine bug: a Conv the engine leaves float between a per-tensor DequantizeLinear and a QuantizeLinear is quantized anyway (per-tensor int8) by ORT's WeightBiasQuantization transformer, so FastKernelsOnly's depthwise>3x3 rule has no effect")]
+    public void Depthwise_conv_larger_than_3x3_runs_as_a_float_conv_in_onnx_runtime()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(TestNets.Depthwise(kernel: 5), _folder.Path);
+        var path = _folder.File("dw5.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        // conv1 and conv2 only; dw must stay a float Conv (FusedConv once ORT fuses its Relu).
+        var optimized = QuantizeTestKit.OptimizedGraph(path);
+        Assert.Equal(2, optimized.Count("QLinearConv"));
+        Assert.Equal(1, optimized.Count("Conv") + optimized.Count("FusedConv"));
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+    }
+
+    [Fact(Skip = "engine bug: a Conv excluded by name between quantized ops is quantized anyway (per-tensor int8) by ORT's WeightBiasQuantization transformer when the model is loaded, so the exclusion has no effect at run time")]
+    public void Conv_excluded_by_name_between_quantized_ops_runs_as_a_float_conv_in_onnx_runtime()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(TestNets.Depthwise(kernel: 3), _folder.Path);
+        var path = _folder.File("dw3-excluded.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { ExcludedNodes = new HashSet<string> { "dw" } }).Run(model, calibration, path);
+
+        var optimized = QuantizeTestKit.OptimizedGraph(path);
+        Assert.Equal(2, optimized.Count("QLinearConv"));
+        Assert.Equal(1, optimized.Count("Conv") + optimized.Count("FusedConv"));
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+    }
+
+    [Fact]
+    public void Pre_cancelled_run_throws_and_writes_nothing()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(TestNets.ConvNet(), _folder.Path);
+        var path = _folder.File("cancelled.onnx");
+        using var cancellation = new CancellationTokenSource();
+        cancellation.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path, null, cancellation.Token));
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact(Skip = "engine bug: Quantizer.Run with outputPath equal to modelPath overwrites the source model with the INT8 model instead of refusing")]
+    public void Output_path_equal_to_the_model_path_is_refused_and_the_source_is_kept()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(TestNets.ConvNet(), _folder.Path);
+        var hash = SHA256.HashData(File.ReadAllBytes(model));
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, model));
+
+        Assert.Equal(ErrorCodes.OutputNotWritable, e.Code);
+        Assert.Equal(hash, SHA256.HashData(File.ReadAllBytes(model)));
+    }
+}
