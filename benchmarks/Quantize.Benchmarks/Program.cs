@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Globalization;
+using Quantize.Benchmarks;
+using Quantize.Onnx;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+try
+{
+    if (args.Length > 0 && args[0] == "measure-peak")
+    {
+        return QuantizeChild.Run(args[1..]);
+    }
+
+    var settings = BenchSettings.Parse(args);
+    if (settings is null)
+    {
+        Console.WriteLine(BenchSettings.Usage);
+        return 0;
+    }
+
+    return new Benchmark(settings).Run();
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(BenchSettings.Usage);
+    return 2;
+}
+catch (QuantizeException e)
+{
+    Console.Error.WriteLine($"error {e.Code}: {e.File}: {e.Message}");
+    return 1;
+}
+
+namespace Quantize.Benchmarks
+{
+    internal sealed record BenchSettings
+    {
+        public const string Usage = """
+            Quantize.Benchmarks: quantizes every model of the shared corpus and prints size, latency, fidelity, cost and memory.
+
+            usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- [options]
+              --model <name>     only the corpus models whose folder name contains <name> (repeatable)
+              --quick            fewer latency runs (2 warm-up + 10), no 1,000-sample memory-scaling run
+              --out <file>       markdown report (default artifacts/benchmarks.md)
+              --corpus <dir>     corpus folder (default: $QUANTIZE_CORPUS, else the nearest shared/corpus above the working folder)
+              --warmup <n>       latency warm-up runs per model (default 5)
+              --runs <n>         timed latency runs per model, interleaved (default 30)
+              --scaling-samples <n>  calibration samples of the large memory-scaling run (default 1000)
+              --no-scaling       skip the peak-memory scaling runs
+              --keep             keep the temporary folder with the quantized models
+            """;
+
+        public List<string> Models { get; init; } = [];
+
+        public bool Quick { get; init; }
+
+        public string Out { get; init; } = Path.Combine("artifacts", "benchmarks.md");
+
+        public string? Corpus { get; init; }
+
+        public int Warmup { get; init; } = 5;
+
+        public int Runs { get; init; } = 30;
+
+        public bool Scaling { get; init; } = true;
+
+        public int ScalingSamples { get; init; } = 1000;
+
+        public bool Keep { get; init; }
+
+        public string LoadAtStart { get; init; } = Report.LoadAverage();
+
+        public static BenchSettings? Parse(string[] args)
+        {
+            var s = new BenchSettings();
+            int? warmup = null, runs = null;
+            for (var i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                int NextInt() => int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0
+                    ? n : throw new ArgumentException($"{args[i - 1]} needs a positive number");
+                switch (args[i])
+                {
+                    case "--model": s.Models.Add(Next()); break;
+                    case "--quick": s = s with { Quick = true, Scaling = false }; break;
+                    case "--out": s = s with { Out = Next() }; break;
+                    case "--corpus": s = s with { Corpus = Next() }; break;
+                    case "--warmup": warmup = NextInt(); break;
+                    case "--runs": runs = NextInt(); break;
+                    case "--scaling-samples": s = s with { ScalingSamples = NextInt() }; break;
+                    case "--no-scaling": s = s with { Scaling = false }; break;
+                    case "--keep": s = s with { Keep = true }; break;
+                    case "-h" or "--help": return null;
+                    default: throw new ArgumentException($"unknown argument '{args[i]}'");
+                }
+            }
+
+            return s with
+            {
+                Warmup = warmup ?? (s.Quick ? 2 : 5),
+                Runs = runs ?? (s.Quick ? 10 : 30),
+            };
+        }
+    }
+
+    /// <summary>Everything measured for one corpus model.</summary>
+    internal sealed record ModelRun(
+        CorpusModel Model,
+        ChildResult Ours,
+        ChildResult OursInt8,
+        ChildResult Baseline,
+        TimeSpan BareFp32,
+        Timing Fp32Latency,
+        Timing OursLatency,
+        Timing BaselineLatency,
+        VariantQuality Fp32Quality,
+        VariantQuality OursQuality,
+        VariantQuality BaselineQuality);
+
+    /// <summary>Peak memory of calibrating few vs many samples.</summary>
+    internal sealed record ScalingRun(string Model, IReadOnlyList<ChildResult> Runs);
+
+    internal sealed class Benchmark(BenchSettings settings)
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+        public int Run()
+        {
+            var corpus = settings.Corpus ?? Environment.GetEnvironmentVariable("QUANTIZE_CORPUS") ?? FindCorpus()
+                ?? throw new ArgumentException("no corpus found: pass --corpus <dir> or set QUANTIZE_CORPUS");
+            var models = CorpusModel.Discover(corpus)
+                .Where(m => settings.Models.Count == 0 || settings.Models.Any(n => m.Name.Contains(n, StringComparison.OrdinalIgnoreCase)))
+                .ToList();
+            if (models.Count == 0)
+            {
+                throw new ArgumentException($"no corpus model in {corpus} matches {string.Join(", ", settings.Models)}");
+            }
+
+            var work = Directory.CreateTempSubdirectory("quantize-bench-").FullName;
+            Log($"corpus {corpus}; work folder {work}");
+            try
+            {
+                var runs = models.Select(m => Measure(m, Path.Combine(work, m.Name))).ToList();
+                var scaling = new List<ScalingRun>();
+                if (settings.Scaling)
+                {
+                    foreach (var m in models.Where(m => m.Task == TaskKind.SuperResolution))
+                    {
+                        scaling.Add(MeasureScaling(m, Path.Combine(work, m.Name, "scaling")));
+                    }
+                }
+
+                var report = Report.Markdown(runs, scaling, settings, _clock.Elapsed);
+                Console.WriteLine();
+                Console.WriteLine(report);
+                var outDir = Path.GetDirectoryName(Path.GetFullPath(settings.Out));
+                if (outDir is not null)
+                {
+                    Directory.CreateDirectory(outDir);
+                }
+
+                File.WriteAllText(settings.Out, report);
+                Log($"report written to {Path.GetFullPath(settings.Out)}");
+                return 0;
+            }
+            finally
+            {
+                if (settings.Keep)
+                {
+                    Log($"kept {work}");
+                }
+                else
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+
+        private ModelRun Measure(CorpusModel model, string work)
+        {
+            Directory.CreateDirectory(work);
+            Log($"{model.Name}: quantizing with our recipe (child process)");
+            var ours = QuantizeChild.Spawn(model.ModelPath, model.CalibrationFolder, Path.Combine(work, "ours.onnx"), Recipes.Ours);
+            var oursInt8 = ours;
+            if (ours.Output != nameof(OutputKind.Quantized))
+            {
+                Log($"{model.Name}: our recipe kept FP32; quantizing again with keep-float-if-slower=false to measure the INT8 model");
+                oursInt8 = QuantizeChild.Spawn(model.ModelPath, model.CalibrationFolder, Path.Combine(work, "ours-int8.onnx"), Recipes.OursForced);
+            }
+
+            Log($"{model.Name}: quantizing with ONNX Runtime's default static recipe (child process)");
+            var baseline = QuantizeChild.Spawn(model.ModelPath, model.CalibrationFolder, Path.Combine(work, "default-recipe.onnx"), Recipes.Baseline);
+
+            Log($"{model.Name}: bare FP32 inference over {model.CalibrationSamples.Count} calibration samples");
+            var bare = Measurements.BareFp32(model.ModelPath, model.CalibrationSamples);
+
+            var variants = new[] { model.ModelPath, oursInt8.OutputPath, baseline.OutputPath };
+            Log($"{model.Name}: latency, {settings.Warmup} warm-up + {settings.Runs} interleaved runs of FP32 / ours / default recipe");
+            var latency = Measurements.Latency(variants, model.ValidationSamples[0], settings.Warmup, settings.Runs);
+
+            Log($"{model.Name}: validation set ({model.ValidationSamples.Count} samples)");
+            var quality = Measurements.Validate(model, variants);
+            return new ModelRun(model, ours, oursInt8, baseline, bare, latency[0], latency[1], latency[2], quality[0], quality[1], quality[2]);
+        }
+
+        private ScalingRun MeasureScaling(CorpusModel model, string work)
+        {
+            var source = model.CalibrationSamples;
+            var runs = new List<ChildResult>();
+            foreach (var count in new[] { 10, 100, settings.ScalingSamples }.Distinct().Order())
+            {
+                var folder = MakeCalibrationFolder(Path.Combine(work, $"calib-{count}"), source, count);
+                Log($"{model.Name}: peak memory, calibrating {count} samples (child process)");
+                runs.Add(QuantizeChild.Spawn(model.ModelPath, folder, Path.Combine(work, $"q{count}.onnx"), Recipes.Ours, latencyRuns: 3));
+            }
+
+            return new ScalingRun(model.Name, runs);
+        }
+
+        /// <summary>A calibration folder of <paramref name="count"/> sample folders whose files link to the corpus samples, cycling.</summary>
+        private static string MakeCalibrationFolder(string folder, IReadOnlyList<string> samples, int count)
+        {
+            Directory.CreateDirectory(folder);
+            for (var i = 0; i < count; i++)
+            {
+                var sample = samples[i % samples.Count];
+                var target = Path.Combine(folder, i.ToString("D4", CultureInfo.InvariantCulture));
+                Directory.CreateDirectory(target);
+                foreach (var file in Directory.EnumerateFiles(sample, "*.npy"))
+                {
+                    var link = Path.Combine(target, Path.GetFileName(file));
+                    try
+                    {
+                        File.CreateSymbolicLink(link, file);
+                    }
+                    catch (IOException)
+                    {
+                        File.Copy(file, link);
+                    }
+                }
+            }
+
+            return folder;
+        }
+
+        private static string? FindCorpus()
+        {
+            for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "shared", "corpus");
+                if (Directory.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+
+            return null;
+        }
+
+        private void Log(string message) => Console.Error.WriteLine($"[{_clock.Elapsed:mm\\:ss}] {message}");
+    }
+}

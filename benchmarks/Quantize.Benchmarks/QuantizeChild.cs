@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Quantize.Onnx;
+
+namespace Quantize.Benchmarks;
+
+/// <summary>The engine configurations the benchmark compares.</summary>
+internal static class Recipes
+{
+    /// <summary>Our defaults: per-channel weights, fast kernels only, FP32 kept when INT8 is not faster.</summary>
+    public const string Ours = "ours";
+
+    /// <summary>Our defaults but INT8 always written, to report what INT8 would have been when the model was kept float.</summary>
+    public const string OursForced = "ours-int8";
+
+    /// <summary>ONNX Runtime's default static recipe: QDQ, MinMax, per-tensor, every supported op quantized.</summary>
+    public const string Baseline = "default-recipe";
+
+    public static QuantizationOptions Options(string recipe, int? maxSamples, int? latencyRuns)
+    {
+        var options = recipe switch
+        {
+            Ours => new QuantizationOptions(),
+            OursForced => new QuantizationOptions { KeepFloatIfSlower = false },
+            Baseline => new QuantizationOptions { PerChannel = false, FastKernelsOnly = false, KeepFloatIfSlower = false },
+            _ => throw new ArgumentException($"unknown recipe '{recipe}' (ours, ours-int8, default-recipe)"),
+        };
+        return options with
+        {
+            MaxCalibrationSamples = maxSamples,
+            LatencyRuns = latencyRuns ?? options.LatencyRuns,
+        };
+    }
+}
+
+/// <summary>SQNR of one model output.</summary>
+internal sealed record OutputSqnr(string Output, double SqnrDb);
+
+/// <summary>What one quantization child reports back (JSON), including its own peak working set.</summary>
+internal sealed record ChildResult
+{
+    public required string Recipe { get; init; }
+
+    public required string Output { get; init; }
+
+    public required string OutputPath { get; init; }
+
+    public required long Fp32Bytes { get; init; }
+
+    public required long Int8Bytes { get; init; }
+
+    public required int CalibrationSamples { get; init; }
+
+    public required double CalibrationSeconds { get; init; }
+
+    public required double EngineTotalSeconds { get; init; }
+
+    /// <summary>Wall time of <see cref="Quantizer.Run"/> as the child saw it.</summary>
+    public required double WallSeconds { get; init; }
+
+    public required double GateFp32Ms { get; init; }
+
+    public required double GateInt8Ms { get; init; }
+
+    public required List<OutputSqnr> CalibrationSqnr { get; init; }
+
+    public required SortedDictionary<string, int> IntegerKernels { get; init; }
+
+    public required List<string> UnfusedNodes { get; init; }
+
+    public required int RemainingQuantizeLinear { get; init; }
+
+    public required int RemainingDequantizeLinear { get; init; }
+
+    public required int QuantizedNodes { get; init; }
+
+    public required bool PerChannel { get; init; }
+
+    public required List<string> Warnings { get; init; }
+
+    /// <summary>Working set right before the quantization started (runtime and assemblies loaded).</summary>
+    public required long StartWorkingSetBytes { get; init; }
+
+    /// <summary>Process.PeakWorkingSet64 after the quantization (VmHWM on Linux).</summary>
+    public required long PeakWorkingSetBytes { get; init; }
+
+    /// <summary>Managed allocations during the quantization (GC.GetTotalAllocatedBytes).</summary>
+    public long AllocatedBytes { get; init; }
+
+    /// <summary>Gen-2 collections during the quantization.</summary>
+    public int Gen2Collections { get; init; }
+
+    /// <summary>Largest committed managed heap seen by the GC (bytes) during the quantization.</summary>
+    public long ManagedCommittedBytes { get; init; }
+
+    public int FusedGroups => IntegerKernels.Values.Sum();
+}
+
+/// <summary>
+/// Hidden sub-command <c>measure-peak</c>: quantizes one model and nothing else, so the process's
+/// peak working set is the quantization's; writes a <see cref="ChildResult"/> as JSON.
+/// </summary>
+internal static class QuantizeChild
+{
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static int Run(string[] args)
+    {
+        string? model = null, calibration = null, output = null, json = null, recipe = Recipes.Ours;
+        int? maxSamples = null, latencyRuns = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--model-path": model = Next(); break;
+                case "--calibration": calibration = Next(); break;
+                case "--output": output = Next(); break;
+                case "--json": json = Next(); break;
+                case "--recipe": recipe = Next(); break;
+                case "--max-samples": maxSamples = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--latency-runs": latencyRuns = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                default: throw new ArgumentException($"measure-peak: unknown argument '{args[i]}'");
+            }
+        }
+
+        if (model is null || calibration is null || output is null || json is null)
+        {
+            throw new ArgumentException("measure-peak needs --model-path, --calibration, --output and --json");
+        }
+
+        var options = Recipes.Options(recipe, maxSamples, latencyRuns);
+        long startWorkingSet;
+        using (var self = Process.GetCurrentProcess())
+        {
+            startWorkingSet = self.WorkingSet64;
+        }
+
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var gen2Before = GC.CollectionCount(2);
+        var wall = Stopwatch.StartNew();
+        var r = new Quantizer(options).Run(model, calibration, output);
+        wall.Stop();
+        long peak;
+        using (var self = Process.GetCurrentProcess())
+        {
+            self.Refresh();
+            peak = self.PeakWorkingSet64;
+        }
+
+        var result = new ChildResult
+        {
+            Recipe = recipe,
+            Output = r.Output.ToString(),
+            OutputPath = r.OutputPath,
+            Fp32Bytes = r.Fp32Bytes,
+            Int8Bytes = r.Int8Bytes,
+            CalibrationSamples = r.CalibrationSamples,
+            CalibrationSeconds = r.CalibrationTime.TotalSeconds,
+            EngineTotalSeconds = r.TotalTime.TotalSeconds,
+            WallSeconds = wall.Elapsed.TotalSeconds,
+            GateFp32Ms = r.Latency.Fp32Milliseconds,
+            GateInt8Ms = r.Latency.Int8Milliseconds,
+            CalibrationSqnr = r.Fidelity.Select(f => new OutputSqnr(f.Output, f.SqnrDb)).ToList(),
+            IntegerKernels = new SortedDictionary<string, int>(r.Fusion.IntegerKernels.ToDictionary(), StringComparer.Ordinal),
+            UnfusedNodes = r.Fusion.UnfusedNodes.ToList(),
+            RemainingQuantizeLinear = r.Fusion.RemainingQuantizeLinear,
+            RemainingDequantizeLinear = r.Fusion.RemainingDequantizeLinear,
+            QuantizedNodes = r.QuantizedNodes,
+            PerChannel = r.PerChannel,
+            Warnings = r.Warnings.Select(w => $"{w.Code}: {w.Message}").ToList(),
+            StartWorkingSetBytes = startWorkingSet,
+            PeakWorkingSetBytes = peak,
+            AllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore,
+            Gen2Collections = GC.CollectionCount(2) - gen2Before,
+            ManagedCommittedBytes = GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes,
+        };
+        File.WriteAllText(json, JsonSerializer.Serialize(result, Json));
+        return 0;
+    }
+
+    /// <summary>Runs <c>measure-peak</c> in a fresh process of this same program and reads its result.</summary>
+    public static ChildResult Spawn(string model, string calibration, string output, string recipe, int? maxSamples = null, int? latencyRuns = null)
+    {
+        var json = output + ".json";
+        var host = Environment.ProcessPath ?? "dotnet";
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (string.Equals(Path.GetFileNameWithoutExtension(host), "dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            start.ArgumentList.Add(typeof(QuantizeChild).Assembly.Location);
+        }
+
+        foreach (var a in new[] { "measure-peak", "--model-path", model, "--calibration", calibration, "--output", output, "--json", json, "--recipe", recipe })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        if (maxSamples is int m)
+        {
+            start.ArgumentList.Add("--max-samples");
+            start.ArgumentList.Add(m.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (latencyRuns is int l)
+        {
+            start.ArgumentList.Add("--latency-runs");
+            start.ArgumentList.Add(l.ToString(CultureInfo.InvariantCulture));
+        }
+
+        start.Environment["ORT_DISABLE_TELEMETRY"] = "1";
+        File.Delete(json);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start child process");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        if (process.ExitCode != 0 || !File.Exists(json))
+        {
+            throw new InvalidOperationException(
+                $"measure-peak ({recipe}, {Path.GetFileName(model)}) failed with exit code {process.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
+        }
+
+        return JsonSerializer.Deserialize<ChildResult>(File.ReadAllText(json), Json)
+            ?? throw new InvalidOperationException($"empty result in {json}");
+    }
+}
