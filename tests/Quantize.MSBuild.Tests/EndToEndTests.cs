@@ -99,10 +99,12 @@ public sealed class EndToEndTests(PackageFixture fixture)
                   <ItemGroup>
                     <None Include="../Shared/shared.onnx" Link="Models/shared.onnx" CopyToOutputDirectory="PreserveNewest" />
                     <None Update="Models/plain.onnx" CopyToOutputDirectory="PreserveNewest" />
+                    <None Update="Models/optout.onnx" CopyToOutputDirectory="PreserveNewest" Quantize="false" />
                   </ItemGroup>
                 """);
             Directory.CreateDirectory(Path.Combine(a.Directory, "Models"));
             File.Copy(Repo.SampleModel, Path.Combine(a.Directory, "Models", "plain.onnx"));
+            TestProject.CopySampleModel(Path.Combine(a.Directory, "Models", "optout.onnx"), samples: 1);
             var b = TestProject.Create(fixture, folder, "B", """
                   <ItemGroup>
                     <Content Include="../Shared/shared.onnx" Link="Assets/sr.onnx" CopyToOutputDirectory="PreserveNewest" />
@@ -122,6 +124,9 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.True(new FileInfo(Path.Combine(a.BinDir, "Models", "shared.onnx")).Length < Fp32Size / 2);
             Assert.True(new FileInfo(Path.Combine(b.BinDir, "Assets", "sr.onnx")).Length < Fp32Size / 2);
             Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "plain.onnx")));
+            // Quantize="false": shipped as it is, silently.
+            Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "optout.onnx")));
+            Assert.DoesNotContain(first.Warnings, w => w.File?.EndsWith("optout.onnx", StringComparison.Ordinal) == true);
 
             // 2. No-op: nothing runs, and the warning of the last real run is still reported.
             var noop = a.Run(solution, "build", "-m:2");
@@ -160,6 +165,16 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.Contains("uint8, int8", error.Text);
             Assert.Equal(0, result.WorkerRuns);
             Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(model));
+
+            // The project switch turns the package off: the FP32 model is copied as it is.
+            var off = app.Build("-p:QuantizeActivationType=int4", "-p:QuantizeOnnxModels=false");
+            Assert.True(off.Succeeded, off.ToString());
+            Assert.Equal(0, off.WorkerRuns);
+            Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(app.BinDir, "Models", "waifu2x.onnx")));
+
+            var invalidSwitch = app.Build("-p:QuantizeOnnxModels=maybe");
+            Assert.False(invalidSwitch.Succeeded, invalidSwitch.ToString());
+            Assert.Equal("QNT3001", Assert.Single(invalidSwitch.Errors).Code);
         });
     }
 

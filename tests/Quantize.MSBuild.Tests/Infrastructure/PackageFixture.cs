@@ -45,8 +45,12 @@ public sealed class PackageFixture : IDisposable
         {
             Directory.Delete(Feed, recursive: true);
             Directory.Delete(NuGetCache, recursive: true);
+            if (Directory.GetDirectories(Root).Length == 0)
+            {
+                Directory.Delete(Root, recursive: true);
+            }
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
     }
