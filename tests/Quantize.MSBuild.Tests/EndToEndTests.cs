@@ -243,6 +243,14 @@ public sealed class EndToEndTests(PackageFixture fixture)
                 i => i.Text.EndsWith(Path.Combine("quantize", "Models", "waifu2x.onnx"), StringComparison.Ordinal));
             Assert.NotEmpty(swapped);
             Assert.False(Directory.Exists(app.QuantizeDir));
+
+            // Visual Studio's fast up-to-date check and `dotnet clean` know the inputs and outputs.
+            IEnumerable<string> Added(string itemType) => result.Log.FindChildrenRecursive<AddItem>(a => a.Name == itemType)
+                .SelectMany(a => a.Children.OfType<Item>()).Select(i => i.Text.Replace('\\', '/'));
+            Assert.Contains(Added("UpToDateCheckInput"), i => i.EndsWith("Models/waifu2x.onnx", StringComparison.Ordinal));
+            Assert.Contains(Added("UpToDateCheckInput"), i => i.EndsWith("waifu2x.calibration/000/input.npy", StringComparison.Ordinal));
+            Assert.Contains(Added("UpToDateCheckBuilt"), i => i.EndsWith("quantize/Models/waifu2x.onnx", StringComparison.Ordinal));
+            Assert.Contains(Added("FileWrites"), i => i.EndsWith("quantize/Models/waifu2x.onnx.settings", StringComparison.Ordinal));
         });
     }
 
