@@ -69,4 +69,68 @@ public sealed class OpsetUpgradeQuantizationTests(ITestOutputHelper output) : ID
         // Measured 34.3 dB.
         Assert.True(sqnr["conv2"] >= 28, $"conv2 SQNR {sqnr["conv2"]:F1} dB < 28 dB");
     }
+
+    [Theory]
+    [InlineData(2f)]
+    [InlineData(0.5f)]
+    public void Opset_10_nearest_resize_by_an_integer_ratio_upgrades_to_an_equivalent_model(float factor) =>
+        AssertUpgradeKeepsOutputs(TestNets.Resampling(opset: 10, "nearest", factor));
+
+    [Theory]
+    [InlineData(0.75f)]
+    [InlineData(1.5f)]
+    public void Opset_10_linear_resize_upgrades_to_an_equivalent_model(float factor) =>
+        AssertUpgradeKeepsOutputs(TestNets.Resampling(opset: 10, "linear", factor));
+
+    [Fact(Skip = "engine bug: OpsetUpgrader rewrites opset-10 nearest Resize with nearest_mode=floor, but ORT's opset-10 nearest rounds up (ceil) when downsampling; 16→12 (scale 0.75) gives SQNR 0.9 dB against the original")]
+    public void Opset_10_nearest_resize_that_downsamples_by_a_fraction_upgrades_to_an_equivalent_model() =>
+        AssertUpgradeKeepsOutputs(TestNets.Resampling(opset: 10, "nearest", 0.75f));
+
+    [Fact]
+    public void Opset_10_nearest_resize_that_downsamples_by_a_fraction_still_quantizes_close_to_fp32()
+    {
+        // Whether the opset is raised or the engine falls back to per-tensor at opset 10 (what it does
+        // while the upgrade rule is wrong, see the skipped test above), the output must be valid and close.
+        var net = TestNets.Resampling(opset: 10, "nearest", 0.75f);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("resize10.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net);
+        output.WriteLine($"conv2 {sqnr["conv2"]:F1} dB, per-channel {result.PerChannel}, warnings {string.Join(" | ", result.Warnings.Select(w => w.Code))}");
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+
+        // Measured 32.3 dB (per-tensor fallback).
+        Assert.True(sqnr["conv2"] >= 26, $"conv2 SQNR {sqnr["conv2"]:F1} dB < 26 dB");
+    }
+
+    [Fact(Skip = "engine gap: OpsetUpgrader has no rule for Upsample (opset 7-9; Resize-13 with coordinate_transformation_mode=asymmetric, nearest_mode=floor), so an opset-9 model that upsamples cannot be quantized at all (QNT1005)")]
+    public void Opset_9_model_with_Upsample_quantizes()
+    {
+        var net = TestNets.Resampling(opset: 9, "nearest", 2f, opType: "Upsample");
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("upsample9.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        Assert.Equal(13, ModelLoader.Load(path).ModelOpset());
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net)["conv2"] >= 26);
+    }
+
+    /// <summary>Raises <paramref name="net"/> to opset 13 with the engine's upgrader and compares FP32 outputs on every calibration seed.</summary>
+    private void AssertUpgradeKeepsOutputs(TestNet net)
+    {
+        var upgraded = net.Model.Clone();
+        Assert.True(OpsetUpgrader.TryUpgrade(upgraded, TensorTypes.Infer(net.Model), out var reason), reason);
+        var before = _folder.File($"before-{Guid.NewGuid():N}.onnx");
+        var after = _folder.File($"after-{Guid.NewGuid():N}.onnx");
+        ModelWriter.Save(net.Model, before);
+        ModelWriter.Save(upgraded, after);
+
+        var sqnr = QuantizeTestKit.Sqnr(before, after, net, QuantizeTestKit.CalibrationSeeds);
+
+        Assert.All(sqnr, kv => Assert.True(kv.Value >= 100, $"upgrade changed output {kv.Key}: SQNR {kv.Value:F1} dB"));
+    }
 }

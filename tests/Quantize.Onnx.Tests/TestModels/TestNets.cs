@@ -95,6 +95,23 @@ internal static class TestNets
         return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
     }
 
+    /// <summary>
+    /// conv1 3→8 3×3 → <paramref name="opType"/> (Resize or, before opset 10, Upsample) of the spatial axes
+    /// by <paramref name="factor"/> with a scales input → conv2 8→4 3×3 (output).
+    /// </summary>
+    public static TestNet Resampling(long opset, string mode, float factor, string opType = "Resize", int seed = 19)
+    {
+        var b = new TestModelBuilder(opset, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var c = b.Conv("conv1", x, 3, 8);
+        var scales = b.Constant("resample.scales", [4], [1f, 1f, factor, factor]);
+        string[] inputs = opType == "Resize" && opset >= 11 ? [c, opset < 13 ? b.Constant("resample.roi", [0], []) : "", scales] : [c, scales];
+        var resampled = b.Node(opType, "resample", inputs, TestModelBuilder.String("mode", mode));
+        b.Conv("conv2", resampled, 8, 4);
+        b.Output("conv2");
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
     public static readonly long[] LargeImageShape = [1, 1, 256, 256];
 
     /// <summary>
