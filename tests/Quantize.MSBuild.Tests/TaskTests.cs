@@ -197,6 +197,28 @@ public sealed class TaskTests : IDisposable
     }
 
     [Fact]
+    public void Dynamic_mode_is_copied_unchanged_with_its_own_warning_until_the_engine_has_it()
+    {
+        var task = Quantize(Worker("exit 3"));
+        task.Model.SetMetadata("QuantizeAction", "copy");
+        task.Model.SetMetadata("QuantizeCopyReason", "dynamic");
+
+        Assert.True(task.Execute(), Describe());
+        Assert.Equal("QNT3102", Assert.Single(_engine.Warnings).Code);
+        Assert.Equal(File.ReadAllBytes(ModelPath), File.ReadAllBytes(Output));
+    }
+
+    [Fact]
+    public void Two_models_with_the_same_output_path_are_an_error()
+    {
+        var prepare = Prepare(perChannel: "");
+        prepare.Models = [ModelItem(), ModelItem()];
+
+        Assert.False(prepare.Execute());
+        Assert.Equal("QNT3002", Assert.Single(_engine.Errors).Code);
+    }
+
+    [Fact]
     public void Prepare_writes_settings_only_when_they_change_and_lists_every_calibration_file()
     {
         string calibration = Path.Combine(_dir, "m.calibration");
