@@ -4,7 +4,9 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 // Loads Models/waifu2x.onnx from the output folder (the INT8 model the build put there, under the
-// same relative path as the FP32 one in the project), upscales one image and writes it as a PPM file.
+// same relative path as the FP32 one in the project) and runs it on one image, writing the result as
+// a PPM file. waifu2x 2x takes the nearest-neighbour 2x enlargement of an image and restores the
+// detail, so the output has the input's size (here a 48x48 photo crop enlarged to 96x96).
 string modelPath = Path.Combine(AppContext.BaseDirectory, "Models", "waifu2x.onnx");
 string inputPath = args.Length > 0 ? args[0] : Path.Combine(AppContext.BaseDirectory, "sample-input.npy");
 string outputPath = args.Length > 1 ? args[1] : "upscaled.ppm";
@@ -36,7 +38,7 @@ using (var file = File.Create(outputPath))
 }
 
 Console.WriteLine($"Model: {modelPath} ({new FileInfo(modelPath).Length / 1024} KB)");
-Console.WriteLine($"Upscaled {string.Join('x', shape)} -> {string.Join('x', output.Dimensions.ToArray())} in {watch.Elapsed.TotalMilliseconds:F1} ms: {Path.GetFullPath(outputPath)}");
+Console.WriteLine($"Super-resolved {string.Join('x', shape)} -> {string.Join('x', output.Dimensions.ToArray())} in {watch.Elapsed.TotalMilliseconds:F1} ms: {Path.GetFullPath(outputPath)}");
 
 /// <summary>Just enough of the .npy format for a little-endian float32 C-order array.</summary>
 internal static class Npy
