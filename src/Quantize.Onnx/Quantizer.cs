@@ -41,6 +41,12 @@ public sealed class Quantizer(QuantizationOptions options)
     {
         var total = Stopwatch.StartNew();
         var warnings = new List<Diagnostic>();
+        if (string.Equals(Path.GetFullPath(modelPath), Path.GetFullPath(outputPath), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal))
+        {
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, modelPath,
+                "The output path is the source model itself; the source model is never overwritten. Choose another output path.");
+        }
+
         var source = ModelLoader.Load(modelPath);
         var fp32Bytes = source.ToByteArray();
 

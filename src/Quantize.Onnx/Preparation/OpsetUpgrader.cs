@@ -57,9 +57,10 @@ internal static class OpsetUpgrader
         var work = model.Graph.Clone();
         var names = new NameAllocator(new GraphView(work).AllNames());
         var added = new List<TensorProto>();
+        var initializers = work.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var node in work.Node.Where(n => n.Domain is "" or "ai.onnx"))
         {
-            if (!TryRewrite(node, from, types, names, added, out reason))
+            if (!TryRewrite(node, from, types, names, added, initializers.GetValueOrDefault, out reason))
             {
                 reason = $"node '{node.Name}' ({node.OpType}): {reason}";
                 return false;
@@ -77,13 +78,21 @@ internal static class OpsetUpgrader
         return true;
     }
 
-    private static bool TryRewrite(NodeProto node, long from, TensorTypes types, NameAllocator names, List<TensorProto> added, out string reason)
+    private static bool TryRewrite(NodeProto node, long from, TensorTypes types, NameAllocator names, List<TensorProto> added, Func<string, TensorProto?> graphConstant, out string reason)
     {
         reason = "";
+        TensorProto? constant(string name) => graphConstant(name) ?? added.FirstOrDefault(t => t.Name == name);
         string AddInts(string suffix, IReadOnlyList<long> values)
         {
             var name = names.Next($"{node.Name}_{suffix}");
             added.Add(TensorValues.FromInt64(name, [values.Count], values.ToArray()));
+            return name;
+        }
+
+        string AddFloats(string suffix, IReadOnlyList<float> values)
+        {
+            var name = names.Next($"{node.Name}_{suffix}");
+            added.Add(TensorValues.FromFloats(name, [values.Count], values.ToArray()));
             return name;
         }
 
@@ -189,16 +198,22 @@ internal static class OpsetUpgrader
                 return true;
 
             case "Resize" when from == 10:
-                // Opset 10's Resize computed source coordinates as x_out / scale and rounded down for
-                // nearest; opset 11 needs that spelled out, and takes roi before scales.
-                node.SetString("coordinate_transformation_mode", "asymmetric");
-                if (node.GetString("mode", "nearest") == "nearest")
+                // Opset 10's Resize took (X, scales) and computed source coordinates as x_out / scale;
+                // ORT's nearest rounds those down when upsampling and up when downsampling. Opset 11
+                // needs that spelled out, and takes roi before scales.
+                return TryUpgradeLegacyResize(node, constant, out reason);
+
+            case "Upsample" when from < 10:
+                // Upsample (deprecated at 10) is opset-10 Resize under another name, with the scales
+                // as an attribute before opset 9.
+                if (node.Find("scales") is { } floatScales)
                 {
-                    node.SetString("nearest_mode", "floor");
+                    node.Input.Add(AddFloats("scales", floatScales.Floats));
+                    node.RemoveAttribute("scales");
                 }
 
-                node.Input.Insert(1, "");
-                return true;
+                node.OpType = "Resize";
+                return TryUpgradeLegacyResize(node, constant, out reason);
 
             case "Resize":
                 return true;
@@ -237,6 +252,34 @@ internal static class OpsetUpgrader
                 reason = $"no upgrade rule from opset {from}";
                 return false;
         }
+    }
+
+    private static bool TryUpgradeLegacyResize(NodeProto node, Func<string, TensorProto?> constant, out string reason)
+    {
+        reason = "";
+        var mode = node.GetString("mode", "nearest");
+        node.SetString("coordinate_transformation_mode", "asymmetric");
+        if (mode == "nearest")
+        {
+            var scales = node.Input.Count > 1 && constant(node.Input[1]) is { } tensor ? TensorValues.ReadFloats(tensor) : null;
+            if (scales is null)
+            {
+                reason = "nearest resize with scales that are not constant";
+                return false;
+            }
+
+            var changed = scales.Where(v => v != 1f).ToList();
+            if (changed.Any(v => v > 1f) && changed.Any(v => v < 1f))
+            {
+                reason = "nearest resize that upsamples one axis and downsamples another";
+                return false;
+            }
+
+            node.SetString("nearest_mode", changed.Any(v => v < 1f) ? "ceil" : "floor");
+        }
+
+        node.Input.Insert(1, "");
+        return true;
     }
 
     private static void TrimTrailingEmptyInputs(NodeProto node)

@@ -82,6 +82,12 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
             return false;
         }
 
+        // ORT runs only nearest Resize directly on uint8; linear/cubic would stay DQ → Resize → Q.
+        if (node.OpType == "Resize" && node.GetString("mode", "nearest") != "nearest")
+        {
+            return false;
+        }
+
         return rule.Kind switch
         {
             OpKind.Anchor => IsQuantizableAnchor(node, rule),

@@ -188,10 +188,47 @@ internal sealed class QdqWriter
             if (producerQuantized || IsQuantizedActivationInput(consumer, index))
             {
                 var dequantized = _names.Next(tensor + "_dequantized");
-                Append(_before, consumer, [MakeNode("DequantizeLinear", [quantized, scale, zeroPoint], dequantized, null)]);
+                var dequantize = FloatHeavyInputChannels(consumer, index) is { } channels
+                    ? PerChannelActivationDequantize(tensor, quantized, qp, channels, dequantized)
+                    : MakeNode("DequantizeLinear", [quantized, scale, zeroPoint], dequantized, null);
+                Append(_before, consumer, [dequantize]);
                 Rewire(consumer, index, dequantized);
             }
         }
+    }
+
+    /// <summary>
+    /// ORT's WeightBiasQuantization pass quantizes a float Conv/ConvTranspose/Gemm on its own (int8
+    /// per tensor) when its input comes from a DequantizeLinear with a scalar scale and its output
+    /// leads to a QuantizeLinear. A node we keep float on purpose (excluded, or slower in int8) must
+    /// stay float, so its input DequantizeLinear gets the same scale repeated per channel (axis 1):
+    /// numerically identical, but no longer a scalar scale. Returns the channel count, or null.
+    /// </summary>
+    private int? FloatHeavyInputChannels(NodeProto consumer, int index)
+    {
+        if (index != 0 || _plan.QuantizedNodes.Contains(consumer) || consumer.Domain is not ("" or "ai.onnx")
+            || consumer.OpType is not ("Conv" or "ConvTranspose" or "Gemm") || consumer.Input.Count < 2
+            || !_graph.Initializers.TryGetValue(consumer.Input[1], out var weight) || weight.Dims.Count < 2)
+        {
+            return null;
+        }
+
+        return consumer.OpType switch
+        {
+            "Conv" => (int)(weight.Dims[1] * consumer.GetInt("group", 1)),
+            "ConvTranspose" => (int)weight.Dims[0],
+            _ when consumer.GetInt("transA", 0) != 0 => null,
+            _ => (int)(consumer.GetInt("transB", 0) == 1 ? weight.Dims[1] : weight.Dims[0]),
+        };
+    }
+
+    private NodeProto PerChannelActivationDequantize(string tensor, string quantized, QuantParams qp, int channels, string output)
+    {
+        var scale = _names.Next(tensor + "_scale_per_channel");
+        _newInitializers.Add(TensorValues.FromFloats(scale, [channels], Enumerable.Repeat(qp.Scale, channels).ToArray()));
+        var zeroPoint = _names.Next(tensor + "_zero_point_per_channel");
+        _newInitializers.Add(ZeroPointTensor(zeroPoint, qp.OnnxType, qp.ZeroPoint, channels));
+        return MakeNode("DequantizeLinear", [quantized, scale, zeroPoint], output, 1);
     }
 
     private void QuantizeConstantInputs(NodeProto node)

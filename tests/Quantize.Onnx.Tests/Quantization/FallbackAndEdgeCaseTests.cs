@@ -67,7 +67,7 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
         Assert.Empty(allResult.Fusion.UnfusedNodes);
     }
 
-    [Fact(Skip = "engine bug: a Conv the engine leaves float between a per-tensor DequantizeLinear and a QuantizeLinear is quantized anyway (per-tensor int8) by ORT's WeightBiasQuantization transformer, so FastKernelsOnly's depthwise>3x3 rule has no effect")]
+    [Fact]
     public void Depthwise_conv_larger_than_3x3_runs_as_a_float_conv_in_onnx_runtime()
     {
         var (model, calibration) = QuantizeTestKit.Prepare(TestNets.Depthwise(kernel: 5), _folder.Path);
@@ -82,7 +82,7 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
         Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
     }
 
-    [Fact(Skip = "engine bug: a Conv excluded by name between quantized ops is quantized anyway (per-tensor int8) by ORT's WeightBiasQuantization transformer when the model is loaded, so the exclusion has no effect at run time")]
+    [Fact]
     public void Conv_excluded_by_name_between_quantized_ops_runs_as_a_float_conv_in_onnx_runtime()
     {
         var (model, calibration) = QuantizeTestKit.Prepare(TestNets.Depthwise(kernel: 3), _folder.Path);
@@ -108,7 +108,7 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
         Assert.False(File.Exists(path));
     }
 
-    [Fact(Skip = "engine bug: Quantizer.Run with outputPath equal to modelPath overwrites the source model with the INT8 model instead of refusing")]
+    [Fact]
     public void Output_path_equal_to_the_model_path_is_refused_and_the_source_is_kept()
     {
         var (model, calibration) = QuantizeTestKit.Prepare(TestNets.ConvNet(), _folder.Path);
@@ -120,7 +120,7 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
         Assert.Equal(hash, SHA256.HashData(File.ReadAllBytes(model)));
     }
 
-    [Theory(Skip = "engine bug: Resize with mode linear/cubic is planned as a data-movement op, but ORT 1.31's CPU QDQ transformers only run nearest Resize on uint8, so every default run leaves DQ -> float Resize -> Q unfused (QNT2004)")]
+    [Theory]
     [InlineData("linear")]
     [InlineData("cubic")]
     public void Linear_and_cubic_resize_are_not_left_as_unfused_groups(string mode)

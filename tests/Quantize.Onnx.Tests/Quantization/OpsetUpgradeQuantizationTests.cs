@@ -82,7 +82,7 @@ public sealed class OpsetUpgradeQuantizationTests(ITestOutputHelper output) : ID
     public void Opset_10_linear_resize_upgrades_to_an_equivalent_model(float factor) =>
         AssertUpgradeKeepsOutputs(TestNets.Resampling(opset: 10, "linear", factor));
 
-    [Fact(Skip = "engine bug: OpsetUpgrader rewrites opset-10 nearest Resize with nearest_mode=floor, but ORT's opset-10 nearest rounds up (ceil) when downsampling; 16→12 (scale 0.75) gives SQNR 0.9 dB against the original")]
+    [Fact]
     public void Opset_10_nearest_resize_that_downsamples_by_a_fraction_upgrades_to_an_equivalent_model() =>
         AssertUpgradeKeepsOutputs(TestNets.Resampling(opset: 10, "nearest", 0.75f));
 
@@ -105,7 +105,7 @@ public sealed class OpsetUpgradeQuantizationTests(ITestOutputHelper output) : ID
         Assert.True(sqnr["conv2"] >= 26, $"conv2 SQNR {sqnr["conv2"]:F1} dB < 26 dB");
     }
 
-    [Fact(Skip = "engine gap: OpsetUpgrader has no rule for Upsample (opset 7-9; Resize-13 with coordinate_transformation_mode=asymmetric, nearest_mode=floor), so an opset-9 model that upsamples cannot be quantized at all (QNT1005)")]
+    [Fact]
     public void Opset_9_model_with_Upsample_quantizes()
     {
         var net = TestNets.Resampling(opset: 9, "nearest", 2f, opType: "Upsample");
