@@ -85,7 +85,7 @@ public sealed class TaskTests : IDisposable
         Assert.Null(WorkerLine.TryParseDiagnostic("Calibrating: 3/64 samples"));
     }
 
-    [Fact]
+    [UnixFact]
     public void Successful_run_logs_the_summary_high_and_persists_warnings_that_replay_on_noop_builds()
     {
         var task = Quantize(Worker("""
@@ -111,7 +111,7 @@ public sealed class TaskTests : IDisposable
         Assert.Contains(replayEngine.Messages, m => m.Message!.EndsWith("(up to date)", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [UnixFact]
     public void User_error_is_reported_once_with_its_code_and_no_output_is_left()
     {
         var task = Quantize(Worker("""
@@ -128,7 +128,7 @@ public sealed class TaskTests : IDisposable
         Assert.False(File.Exists(Output + ".log"));
     }
 
-    [Theory]
+    [UnixTheory]
     [InlineData("exit 2", "2")]
     [InlineData("kill -SEGV $$", "139")]
     public void Crash_is_a_coded_error_with_a_repro_command(string script, string exitCode)
@@ -143,7 +143,7 @@ public sealed class TaskTests : IDisposable
         Assert.False(File.Exists(Output));
     }
 
-    [Fact]
+    [UnixFact]
     public void Hung_worker_is_stopped_at_the_timeout_with_a_coded_error()
     {
         var task = Quantize(Worker("sleep 30"));
@@ -158,14 +158,14 @@ public sealed class TaskTests : IDisposable
         Assert.False(File.Exists(Output));
     }
 
-    [Fact]
+    [UnixFact]
     public void Success_without_output_file_is_an_error()
     {
         Assert.False(Quantize(Worker("echo 'Quantize summary: nothing'")).Execute());
         Assert.Equal("QNT3205", Assert.Single(_engine.Errors).Code);
     }
 
-    [Fact]
+    [UnixFact]
     public void Missing_worker_and_invalid_timeout_are_coded_errors()
     {
         var task = Quantize(Path.Combine(_dir, "nope.dll"));
@@ -180,7 +180,7 @@ public sealed class TaskTests : IDisposable
         Assert.Contains("QuantizeTimeoutSeconds", Assert.Single(engine.Errors).Message);
     }
 
-    [Fact]
+    [UnixFact]
     public void Model_without_calibration_data_is_copied_unchanged_with_a_warning()
     {
         var task = Quantize(Worker("exit 3"));
@@ -196,7 +196,7 @@ public sealed class TaskTests : IDisposable
         Assert.Contains("QNT3101", File.ReadAllText(Output + ".log"));
     }
 
-    [Fact]
+    [UnixFact]
     public void Dynamic_mode_is_copied_unchanged_with_its_own_warning_until_the_engine_has_it()
     {
         var task = Quantize(Worker("exit 3"));
