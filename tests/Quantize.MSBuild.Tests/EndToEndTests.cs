@@ -113,10 +113,14 @@ public sealed class EndToEndTests(PackageFixture fixture)
                     <Content Include="../Shared/shared.onnx" Link="Assets/sr.onnx" CopyToOutputDirectory="PreserveNewest" QuantizeKeepFloatIfSlower="false" />
                   </ItemGroup>
                 """);
+            // C has no model of its own but references A: A's INT8 models reach C's output too.
+            var c = TestProject.Create(fixture, folder, "C", """
+                  <ItemGroup><ProjectReference Include="../A/A.csproj" /></ItemGroup>
+                """);
             string solution = Path.Combine(folder, "all.slnx");
-            File.WriteAllText(solution, """<Solution><Project Path="A/A.csproj" /><Project Path="B/B.csproj" /></Solution>""");
+            File.WriteAllText(solution, """<Solution><Project Path="A/A.csproj" /><Project Path="B/B.csproj" /><Project Path="C/C.csproj" /></Solution>""");
 
-            // 1. Both projects in parallel: the shared model quantized for each; plain.onnx has no
+            // 1. A and B in parallel: the shared model quantized for each; plain.onnx has no
             //    calibration data, so it is copied unchanged with a warning that says what to do.
             var first = a.Run(solution, "build", "-m:2");
             Assert.True(first.Succeeded, first.ToString());
@@ -127,6 +131,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.True(new FileInfo(Path.Combine(a.BinDir, "Models", "shared.onnx")).Length < Fp32Size / 2);
             Assert.True(new FileInfo(Path.Combine(b.BinDir, "Assets", "sr.onnx")).Length < Fp32Size / 2);
             Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "plain.onnx")));
+            Assert.Equal(TestProject.Sha256(Path.Combine(a.BinDir, "Models", "shared.onnx")), TestProject.Sha256(Path.Combine(c.BinDir, "Models", "shared.onnx")));
             // Quantize="false": shipped as it is, silently.
             Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "optout.onnx")));
             Assert.DoesNotContain(first.Warnings, w => w.File?.EndsWith("optout.onnx", StringComparison.Ordinal) == true);
