@@ -86,6 +86,18 @@ internal sealed record ChildResult
     /// <summary>Process.PeakWorkingSet64 after the quantization (VmHWM on Linux).</summary>
     public required long PeakWorkingSetBytes { get; init; }
 
+    /// <summary>Process.PeakWorkingSet64 when the first calibration sample was done (load, preparation, opset check).</summary>
+    public long PeakAtCalibrationStartBytes { get; init; }
+
+    /// <summary>Largest working set sampled after each calibration sample.</summary>
+    public long CalibrationMaxWorkingSetBytes { get; init; }
+
+    /// <summary>Working set after the first calibration sample.</summary>
+    public long CalibrationFirstWorkingSetBytes { get; init; }
+
+    /// <summary>Process.PeakWorkingSet64 when validation (fusion, fidelity, latency) started.</summary>
+    public long PeakAtValidationStartBytes { get; init; }
+
     /// <summary>Managed allocations during the quantization (GC.GetTotalAllocatedBytes).</summary>
     public long AllocatedBytes { get; init; }
 
@@ -141,7 +153,28 @@ internal static class QuantizeChild
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var gen2Before = GC.CollectionCount(2);
         var wall = Stopwatch.StartNew();
-        var r = new Quantizer(options).Run(model, calibration, output);
+        long peakAtCalibration = 0, firstCalibration = 0, maxCalibration = 0, peakAtValidation = 0;
+        using var me = Process.GetCurrentProcess();
+        void OnProgress(QuantizeProgress p)
+        {
+            me.Refresh();
+            if (p.Stage == "calibrating" && p.Done > 0)
+            {
+                if (peakAtCalibration == 0)
+                {
+                    peakAtCalibration = me.PeakWorkingSet64;
+                    firstCalibration = me.WorkingSet64;
+                }
+
+                maxCalibration = Math.Max(maxCalibration, me.WorkingSet64);
+            }
+            else if (p.Stage == "validating" && peakAtValidation == 0)
+            {
+                peakAtValidation = me.PeakWorkingSet64;
+            }
+        }
+
+        var r = new Quantizer(options).Run(model, calibration, output, OnProgress);
         wall.Stop();
         long peak;
         using (var self = Process.GetCurrentProcess())
@@ -173,6 +206,10 @@ internal static class QuantizeChild
             Warnings = r.Warnings.Select(w => $"{w.Code}: {w.Message}").ToList(),
             StartWorkingSetBytes = startWorkingSet,
             PeakWorkingSetBytes = peak,
+            PeakAtCalibrationStartBytes = peakAtCalibration,
+            CalibrationFirstWorkingSetBytes = firstCalibration,
+            CalibrationMaxWorkingSetBytes = maxCalibration,
+            PeakAtValidationStartBytes = peakAtValidation,
             AllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore,
             Gen2Collections = GC.CollectionCount(2) - gen2Before,
             ManagedCommittedBytes = GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes,

@@ -53,8 +53,8 @@ internal static class Report
             sb.AppendLine();
             sb.AppendLine("Each run is a separate child process doing only the quantization (our recipe, 3 latency runs); peak = Process.PeakWorkingSet64 (VmHWM).");
             sb.AppendLine();
-            sb.AppendLine("| model | samples | peak working set | vs fewest samples | calibration time | per sample | managed allocations per sample | gen-2 GCs | GC committed at end |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            sb.AppendLine("| model | samples | peak working set | vs fewest samples | peak before calibration | working set during calibration (after 1st sample → max) | peak before validation | calibration time | per sample | managed allocations per sample | gen-2 GCs |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (var s in scaling)
             {
                 var first = s.Runs[0];
@@ -62,8 +62,9 @@ internal static class Report
                 {
                     var ratio = (double)c.PeakWorkingSetBytes / first.PeakWorkingSetBytes;
                     var verdict = c == first ? "" : $"**{ratio:F3}** ({(ratio - 1) * 100:+0.0;−0.0} %)";
-                    sb.AppendLine($"| {s.Model} | {c.CalibrationSamples:N0} | {Mb(c.PeakWorkingSetBytes)} | {verdict} | {c.CalibrationSeconds:F1} s | {1000 * c.CalibrationSeconds / c.CalibrationSamples:F1} ms " +
-                                  $"| {c.AllocatedBytes / 1024.0 / c.CalibrationSamples:F0} KiB | {c.Gen2Collections} | {Mb(c.ManagedCommittedBytes)} |");
+                    sb.AppendLine($"| {s.Model} | {c.CalibrationSamples:N0} | {Mb(c.PeakWorkingSetBytes)} | {verdict} | {Mb(c.PeakAtCalibrationStartBytes)} " +
+                                  $"| {Mb(c.CalibrationFirstWorkingSetBytes)} → {Mb(c.CalibrationMaxWorkingSetBytes)} | {Mb(c.PeakAtValidationStartBytes)} " +
+                                  $"| {c.CalibrationSeconds:F1} s | {1000 * c.CalibrationSeconds / c.CalibrationSamples:F1} ms | {c.AllocatedBytes / 1024.0 / c.CalibrationSamples:F0} KiB | {c.Gen2Collections} |");
                 }
 
                 var last = s.Runs[^1];
@@ -88,7 +89,7 @@ internal static class Report
     private static void Row(StringBuilder sb, ModelRun r, string recipe, string shipped, ChildResult int8, Timing latency, VariantQuality quality, ChildResult cost)
     {
         var calibration = cost.CalibrationSeconds;
-        var bare = r.BareFp32.TotalSeconds;
+        var bare = r.BareFp32.Total.TotalSeconds;
         sb.AppendLine(
             $"| {r.Model.Name} | {recipe} | {shipped} | {Mb(int8.Fp32Bytes)} | {Mb(int8.Int8Bytes)} ({(double)int8.Fp32Bytes / int8.Int8Bytes:F2}×) " +
             $"| {r.Fp32Latency.Median:F2} | {latency.Median:F2} | **{Speedup(r, latency):F2}×**{(shipped.Contains("FP32", StringComparison.Ordinal) ? " (shipped: 1.00×)" : "")} " +
@@ -120,16 +121,19 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine($"### {r.Model.Name}");
         sb.AppendLine();
-        sb.AppendLine($"- model `{Path.GetFileName(r.Model.ModelPath)}`; {r.Model.CalibrationSamples.Count} calibration samples, {r.Model.ValidationSamples.Count} validation samples; bare FP32 over the calibration set (load + run, default threads) {r.BareFp32.TotalSeconds:F2} s");
+        sb.AppendLine($"- model `{Path.GetFileName(r.Model.ModelPath)}`; {r.Model.CalibrationSamples.Count} calibration samples, {r.Model.ValidationSamples.Count} validation samples; bare FP32 over the calibration set (faster of two passes, setups interleaved): " +
+                      $"{Bare("default threads, ORT_ENABLE_ALL (yardstick)", r.BareFp32, r)}; {Bare("default threads, ORT_ENABLE_BASIC (the calibrator's level)", r.BareFp32Basic, r)}; " +
+                      $"{Bare("1 thread, ORT_ENABLE_ALL", r.BareFp32OneThread, r)}");
         sb.AppendLine($"- latency ms median / min / p90: FP32 {T(r.Fp32Latency)}; ours {T(r.OursLatency)}; default {T(r.BaselineLatency)}");
         foreach (var (name, c) in new[] { ("ours", r.OursInt8), ("default", r.Baseline) })
         {
             sb.AppendLine($"- **{name}**: {c.QuantizedNodes} nodes quantized, per-channel {(c.PerChannel ? "yes" : "no")}; integer kernels: {Kernels(c)}; " +
                           $"QuantizeLinear left {c.RemainingQuantizeLinear}, DequantizeLinear left {c.RemainingDequantizeLinear}; " +
                           $"un-fused groups: {(c.UnfusedNodes.Count == 0 ? "none" : string.Join(", ", c.UnfusedNodes))}");
-            sb.AppendLine($"  - engine: calibration {c.CalibrationSeconds:F2} s, total {c.EngineTotalSeconds:F2} s, own latency gate FP32 {c.GateFp32Ms:F2} ms vs INT8 {c.GateInt8Ms:F2} ms " +
+            sb.AppendLine($"  - engine: calibration {c.CalibrationSeconds:F2} s ({1000 * c.CalibrationSeconds / c.CalibrationSamples:F1} ms/sample incl. building and loading the augmented model), total {c.EngineTotalSeconds:F2} s, own latency gate FP32 {c.GateFp32Ms:F2} ms vs INT8 {c.GateInt8Ms:F2} ms " +
                           $"({c.GateFp32Ms / c.GateInt8Ms:F2}×), SQNR vs FP32 on calibration samples {string.Join(", ", c.CalibrationSqnr.Select(f => $"{f.Output} {Db(f.SqnrDb)}"))}; " +
-                          $"peak working set {Mb(c.PeakWorkingSetBytes)} (at start {Mb(c.StartWorkingSetBytes)})");
+                          $"working set at start {Mb(c.StartWorkingSetBytes)}, peak before calibration {Mb(c.PeakAtCalibrationStartBytes)}, during calibration {Mb(c.CalibrationFirstWorkingSetBytes)} → {Mb(c.CalibrationMaxWorkingSetBytes)}, " +
+                          $"peak before validation {Mb(c.PeakAtValidationStartBytes)}, final peak {Mb(c.PeakWorkingSetBytes)}");
         }
 
         var shippedRun = r.Ours;
@@ -156,6 +160,9 @@ internal static class Report
             return "n/a";
         }
     }
+
+    private static string Bare(string label, BareRun b, ModelRun r) =>
+        $"{label} load {b.Load.TotalSeconds:F2} s + runs {b.Runs.TotalSeconds:F2} s ({1000 * b.Runs.TotalSeconds / r.Model.CalibrationSamples.Count:F1} ms/sample)";
 
     private static string Kernels(ChildResult c) =>
         c.IntegerKernels.Count == 0 ? "none" : string.Join(", ", c.IntegerKernels.Select(k => $"{k.Key} {k.Value}"));
