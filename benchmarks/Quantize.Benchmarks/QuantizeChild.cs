@@ -24,7 +24,7 @@ internal static class Recipes
         {
             Ours => new QuantizationOptions(),
             OursForced => new QuantizationOptions { KeepFloatIfSlower = false },
-            Baseline => new QuantizationOptions { PerChannel = false, FastKernelsOnly = false, KeepFloatIfSlower = false },
+            Baseline => WithoutExtras(new QuantizationOptions { PerChannel = false, FastKernelsOnly = false, KeepFloatIfSlower = false }),
             _ => throw new ArgumentException($"unknown recipe '{recipe}' (ours, ours-int8, default-recipe)"),
         };
         return options with
@@ -32,6 +32,24 @@ internal static class Recipes
             MaxCalibrationSamples = maxSamples,
             LatencyRuns = latencyRuns ?? options.LatencyRuns,
         };
+    }
+
+    /// <summary>Accuracy features ONNX Runtime's recipe does not have; switched off for the baseline when the engine offers them.</summary>
+    private static readonly string[] ExtraFeatures = ["Equalize", "CrossLayerEqualization"];
+
+    private static QuantizationOptions WithoutExtras(QuantizationOptions options)
+    {
+        var copy = options with { };
+        foreach (var name in ExtraFeatures)
+        {
+            var property = typeof(QuantizationOptions).GetProperty(name);
+            if (property is { PropertyType: var type, CanWrite: true } && type == typeof(bool))
+            {
+                property.SetValue(copy, false);
+            }
+        }
+
+        return copy;
     }
 }
 
@@ -79,6 +97,9 @@ internal sealed record ChildResult
     public required bool PerChannel { get; init; }
 
     public required List<string> Warnings { get; init; }
+
+    /// <summary>The engine's settings as it records them in provenance.</summary>
+    public SortedDictionary<string, string> Settings { get; init; } = [];
 
     /// <summary>Working set right before the quantization started (runtime and assemblies loaded).</summary>
     public required long StartWorkingSetBytes { get; init; }
@@ -204,6 +225,7 @@ internal static class QuantizeChild
             QuantizedNodes = r.QuantizedNodes,
             PerChannel = r.PerChannel,
             Warnings = r.Warnings.Select(w => $"{w.Code}: {w.Message}").ToList(),
+            Settings = new SortedDictionary<string, string>(r.Settings.ToDictionary(), StringComparer.Ordinal),
             StartWorkingSetBytes = startWorkingSet,
             PeakWorkingSetBytes = peak,
             PeakAtCalibrationStartBytes = peakAtCalibration,

@@ -15,7 +15,7 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine($"- date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; benchmark wall time {elapsed.TotalSeconds:F0} s");
         sb.AppendLine($"- machine: {CpuName()}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}; load average at start {settings.LoadAtStart}, at end {LoadAverage()} (other processes share the CPUs: compare ratios from one run, not absolute ms across runs)");
-        sb.AppendLine($"- runtime: {RuntimeInformation.FrameworkDescription}, ONNX Runtime {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, engine {Quantizer.ToolVersion}");
+        sb.AppendLine($"- runtime: {RuntimeInformation.FrameworkDescription}, ONNX Runtime {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, engine {Quantizer.ToolVersion} ({SourceRevision()})");
         sb.AppendLine($"- latency: median of {settings.Runs} timed runs after {settings.Warmup} warm-up, FP32 / ours / default recipe interleaved, 1 intra-op thread, sequential, ORT_ENABLE_ALL, on val/000");
         sb.AppendLine("- recipes: **ours** = engine defaults (per-channel int8 weights, uint8 activations, fast kernels only, FP32 kept if INT8 is not faster); " +
                       "**default** = ONNX Runtime's default static recipe re-created with the engine (per-tensor, every supported op, INT8 always written)");
@@ -129,7 +129,8 @@ internal static class Report
         {
             sb.AppendLine($"- **{name}**: {c.QuantizedNodes} nodes quantized, per-channel {(c.PerChannel ? "yes" : "no")}; integer kernels: {Kernels(c)}; " +
                           $"QuantizeLinear left {c.RemainingQuantizeLinear}, DequantizeLinear left {c.RemainingDequantizeLinear}; " +
-                          $"un-fused groups: {(c.UnfusedNodes.Count == 0 ? "none" : string.Join(", ", c.UnfusedNodes))}");
+                          $"un-fused groups: {(c.UnfusedNodes.Count == 0 ? "none" : string.Join(", ", c.UnfusedNodes))}; " +
+                          $"settings: {string.Join(", ", c.Settings.Where(kv => kv.Value.Length > 0).Select(kv => $"{kv.Key}={kv.Value}"))}");
             sb.AppendLine($"  - engine: calibration {c.CalibrationSeconds:F2} s ({1000 * c.CalibrationSeconds / c.CalibrationSamples:F1} ms/sample incl. building and loading the augmented model), total {c.EngineTotalSeconds:F2} s, own latency gate FP32 {c.GateFp32Ms:F2} ms vs INT8 {c.GateInt8Ms:F2} ms " +
                           $"({c.GateFp32Ms / c.GateInt8Ms:F2}×), SQNR vs FP32 on calibration samples {string.Join(", ", c.CalibrationSqnr.Select(f => $"{f.Output} {Db(f.SqnrDb)}"))}; " +
                           $"working set at start {Mb(c.StartWorkingSetBytes)}, peak before calibration {Mb(c.PeakAtCalibrationStartBytes)}, during calibration {Mb(c.CalibrationFirstWorkingSetBytes)} → {Mb(c.CalibrationMaxWorkingSetBytes)}, " +
@@ -146,6 +147,48 @@ internal static class Report
         foreach (var w in r.Baseline.Warnings)
         {
             sb.AppendLine($"  - default recipe warning {w}");
+        }
+    }
+
+    /// <summary>The git commit of the sources the benchmark was built from, and whether the engine had local changes.</summary>
+    private static string SourceRevision()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Quantize.MSBuild.sln")))
+            {
+                var head = Git(dir.FullName, "rev-parse --short HEAD");
+                if (head is null)
+                {
+                    return "not a git checkout";
+                }
+
+                var dirty = Git(dir.FullName, "status --porcelain -- src/Quantize.Onnx");
+                return $"commit {head}{(string.IsNullOrEmpty(dirty) ? "" : ", with uncommitted engine changes")}";
+            }
+        }
+
+        return "unknown source revision";
+    }
+
+    private static string? Git(string folder, string arguments)
+    {
+        try
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("git", $"-C \"{folder}\" {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = System.Diagnostics.Process.Start(start);
+            if (p is null)
+            {
+                return null;
+            }
+
+            var output = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            return p.ExitCode == 0 ? output : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
         }
     }
 
