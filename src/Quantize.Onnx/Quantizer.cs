@@ -61,7 +61,7 @@ public sealed class Quantizer(QuantizationOptions options)
 
         var calibrationTimer = Stopwatch.StartNew();
         var tensors = FloatActivations(prepared, types);
-        var ranges = MinMaxCalibrator.Collect(prepared, inputNames, tensors, data.Enumerate(),
+        var ranges = MinMaxCalibrator.Collect(prepared, inputNames, tensors, data,
             done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
         calibrationTimer.Stop();
 

@@ -153,8 +153,10 @@ public sealed class CalibrationDataSet
     /// </summary>
     public void Validate()
     {
+        var gen0 = Gen0Bound.Start();
         foreach (var entry in _entries)
         {
+            gen0.Tick();
             string[] files = entry.IsFolder ? ResolveFiles(entry.Path) : [entry.Path];
             for (int i = 0; i < files.Length; i++)
             {
@@ -178,6 +180,16 @@ public sealed class CalibrationDataSet
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _entries.Length);
         return Read(_entries[index]);
+    }
+
+    /// <summary>
+    /// Sample <paramref name="index"/>'s source (folder or file) and the file of every model input,
+    /// in model input order; throws <see cref="ErrorCodes.CalibrationInputMissing"/> like <see cref="ReadSample"/>.
+    /// </summary>
+    internal (string Source, string[] Files) SampleFiles(int index)
+    {
+        var entry = _entries[index];
+        return (entry.Path, entry.IsFolder ? ResolveFiles(entry.Path) : [entry.Path]);
     }
 
     private CalibrationSample Read(Entry entry)

@@ -18,7 +18,7 @@ internal static class MinMaxCalibrator
         ModelProto model,
         IReadOnlyList<string> inputNames,
         IReadOnlyCollection<string> tensors,
-        IEnumerable<CalibrationSample> samples,
+        CalibrationDataSet samples,
         Action<int>? onSampleDone,
         CancellationToken cancellation)
     {
@@ -28,19 +28,16 @@ internal static class MinMaxCalibrator
         using var session = CreateSession(augmented, options);
         using var runOptions = new RunOptions();
         var outputNames = outputs.SelectMany(o => new[] { o.MinOutput, o.MaxOutput }).ToArray();
-        var done = 0;
-        foreach (var sample in samples)
+
+        // One set of input tensors for the whole run, filled in place from each sample's files.
+        using var feeds = new CalibrationFeeds(samples, inputNames);
+        var gen0 = Gen0Bound.Start();
+        for (var s = 0; s < samples.Count; s++)
         {
             cancellation.ThrowIfCancellationRequested();
-            var feeds = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
-            try
+            var source = feeds.Load(s);
+            using (var results = Run(session, runOptions, feeds.Values, outputNames, source))
             {
-                for (var i = 0; i < inputNames.Count; i++)
-                {
-                    feeds[inputNames[i]] = sample.Inputs[i].ToOrtValue();
-                }
-
-                using var results = Run(session, runOptions, feeds, outputNames, sample.Source);
                 for (var i = 0; i < outputs.Count; i++)
                 {
                     var min = results[2 * i].GetTensorDataAsSpan<float>()[0];
@@ -50,15 +47,9 @@ internal static class MinMaxCalibrator
                     ranges[name] = ranges.TryGetValue(name, out var seen) ? seen.Union(observed) : observed;
                 }
             }
-            finally
-            {
-                foreach (var value in feeds.Values)
-                {
-                    value.Dispose();
-                }
-            }
 
-            onSampleDone?.Invoke(++done);
+            onSampleDone?.Invoke(s + 1);
+            gen0.Tick(); // after the callback, so the host's garbage counts too
         }
 
         return ranges;

@@ -4,13 +4,24 @@ namespace Quantize.Onnx.Calibration;
 internal static class SampleValidator
 {
     /// <summary>Type, shape and finite values.</summary>
-    public static void Check(TensorData tensor, InputSpec spec, string file)
+    public static void Check(TensorData tensor, InputSpec spec, string file) =>
+        Check(tensor.ElementType, tensor.Shape, tensor.Data, spec, file);
+
+    /// <summary>Type, shape and finite values of little-endian element bytes (e.g. read straight into an ORT tensor).</summary>
+    public static void Check(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType type, long[] shape, ReadOnlySpan<byte> data, InputSpec spec, string file)
     {
-        CheckTypeAndShape(tensor.ElementType, tensor.Shape, spec, file);
-        if (tensor.TryFindNonFinite(out long index))
+        CheckTypeAndShape(type, shape, spec, file);
+        CheckFinite(type, shape, data, file);
+    }
+
+    /// <summary>Finite values (NaN and infinities are rejected) of little-endian element bytes.</summary>
+    public static void CheckFinite(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType type, long[] shape, ReadOnlySpan<byte> data, string file)
+    {
+        long index = TensorData.FindNonFinite(type, data);
+        if (index >= 0)
         {
             throw new QuantizeException(ErrorCodes.CalibrationNonFinite, file,
-                $"Calibration file '{file}' contains {tensor.DescribeElement(index)} at element index {index} (flat C-order index{PositionOf(index, tensor.Shape)}). " +
+                $"Calibration file '{file}' contains {TensorData.DescribeElement(type, data, index)} at element index {index} (flat C-order index{PositionOf(index, shape)}). " +
                 "Calibration ranges need finite values: fix or drop this sample.");
         }
     }

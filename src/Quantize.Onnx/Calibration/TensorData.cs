@@ -87,23 +87,32 @@ public sealed class TensorData
     /// </summary>
     public bool TryFindNonFinite(out long index)
     {
-        index = ElementType switch
-        {
-            TensorElementType.Float => FindNonFinite32(MemoryMarshal.Cast<byte, uint>(Data)),
-            TensorElementType.Double => FindNonFinite64(MemoryMarshal.Cast<byte, ulong>(Data)),
-            TensorElementType.Float16 => FindNonFinite16(MemoryMarshal.Cast<byte, ushort>(Data), 0x7C00),
-            TensorElementType.BFloat16 => FindNonFinite16(MemoryMarshal.Cast<byte, ushort>(Data), 0x7F80),
-            _ => -1,
-        };
+        index = FindNonFinite(ElementType, Data);
         return index >= 0;
     }
 
     /// <summary>Describes the element at <paramref name="index"/> of a float tensor as NaN, +Inf, -Inf or its value.</summary>
-    public string DescribeElement(long index)
+    public string DescribeElement(long index) => DescribeElement(ElementType, Data, index);
+
+    /// <summary>
+    /// The flat index of the first NaN or infinity in little-endian float32/float64/float16/bfloat16
+    /// element bytes, or -1 (always -1 for integer and bool types).
+    /// </summary>
+    internal static long FindNonFinite(TensorElementType type, ReadOnlySpan<byte> data) => type switch
     {
-        int size = ElementTypes.SizeOf(ElementType);
-        var bytes = Data.AsSpan(checked((int)(index * size)), size);
-        double value = ElementType switch
+        TensorElementType.Float => FindNonFinite32(MemoryMarshal.Cast<byte, uint>(data)),
+        TensorElementType.Double => FindNonFinite64(MemoryMarshal.Cast<byte, ulong>(data)),
+        TensorElementType.Float16 => FindNonFinite16(MemoryMarshal.Cast<byte, ushort>(data), 0x7C00),
+        TensorElementType.BFloat16 => FindNonFinite16(MemoryMarshal.Cast<byte, ushort>(data), 0x7F80),
+        _ => -1,
+    };
+
+    /// <summary>The element at <paramref name="index"/> of little-endian element bytes as NaN, +Inf, -Inf or its value.</summary>
+    internal static string DescribeElement(TensorElementType type, ReadOnlySpan<byte> data, long index)
+    {
+        int size = ElementTypes.SizeOf(type);
+        var bytes = data.Slice(checked((int)(index * size)), size);
+        double value = type switch
         {
             TensorElementType.Float => BinaryPrimitives.ReadSingleLittleEndian(bytes),
             TensorElementType.Double => BinaryPrimitives.ReadDoubleLittleEndian(bytes),
