@@ -24,7 +24,8 @@ internal static class Recipes
         {
             Ours => new QuantizationOptions(),
             OursForced => new QuantizationOptions { KeepFloatIfSlower = false },
-            Baseline => WithoutExtras(new QuantizationOptions { PerChannel = false, FastKernelsOnly = false, KeepFloatIfSlower = false }),
+            // ONNX Runtime's recipe has neither cross-layer equalization nor bias correction.
+            Baseline => new QuantizationOptions { PerChannel = false, FastKernelsOnly = false, KeepFloatIfSlower = false, Equalize = false, BiasCorrection = false },
             _ => throw new ArgumentException($"unknown recipe '{recipe}' (ours, ours-int8, default-recipe)"),
         };
         return options with
@@ -32,24 +33,6 @@ internal static class Recipes
             MaxCalibrationSamples = maxSamples,
             LatencyRuns = latencyRuns ?? options.LatencyRuns,
         };
-    }
-
-    /// <summary>Accuracy features ONNX Runtime's recipe does not have; switched off for the baseline when the engine offers them.</summary>
-    private static readonly string[] ExtraFeatures = ["Equalize", "CrossLayerEqualization"];
-
-    private static QuantizationOptions WithoutExtras(QuantizationOptions options)
-    {
-        var copy = options with { };
-        foreach (var name in ExtraFeatures)
-        {
-            var property = typeof(QuantizationOptions).GetProperty(name);
-            if (property is { PropertyType: var type, CanWrite: true } && type == typeof(bool))
-            {
-                property.SetValue(copy, false);
-            }
-        }
-
-        return copy;
     }
 }
 

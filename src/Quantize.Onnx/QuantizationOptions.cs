@@ -38,6 +38,18 @@ public sealed record QuantizationOptions
     /// </summary>
     public bool FastKernelsOnly { get; init; } = true;
 
+    /// <summary>
+    /// Cross-layer equalization of Conv → Relu/LeakyRelu → Conv pairs before calibration (exact in
+    /// float; evens out activation channel ranges so per-tensor activation scales lose less).
+    /// </summary>
+    public bool Equalize { get; init; } = true;
+
+    /// <summary>
+    /// Fold the mean per-channel offset of INT8 outputs (vs FP32, on calibration samples) into the bias
+    /// of the quantized Conv/Gemm that writes each graph output.
+    /// </summary>
+    public bool BiasCorrection { get; init; } = true;
+
     /// <summary>Ship the FP32 model (with a warning) when the INT8 model is not faster.</summary>
     public bool KeepFloatIfSlower { get; init; } = true;
 
@@ -51,7 +63,9 @@ public sealed record QuantizationOptions
     public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         ["activation-type"] = ActivationType.ToString().ToLowerInvariant(),
+        ["bias-correction"] = BiasCorrection ? "true" : "false",
         ["calibration-method"] = CalibrationMethod.ToString().ToLowerInvariant(),
+        ["equalize"] = Equalize ? "true" : "false",
         ["exclude-nodes"] = string.Join(";", ExcludedNodes.Order(StringComparer.Ordinal)),
         ["exclude-op-types"] = string.Join(";", ExcludedOpTypes.Order(StringComparer.Ordinal)),
         ["fast-kernels-only"] = FastKernelsOnly ? "true" : "false",

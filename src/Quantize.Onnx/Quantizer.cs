@@ -21,6 +21,8 @@ public readonly record struct QuantizeProgress(string Stage, int Done, int Total
 /// </summary>
 public sealed class Quantizer(QuantizationOptions options)
 {
+    private const int BiasCorrectionSamples = 16;
+
     public static string ToolVersion { get; } =
         typeof(Quantizer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
@@ -59,16 +61,33 @@ public sealed class Quantizer(QuantizationOptions options)
 
         var prepared = Prepare(source, modelPath, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
 
+        // Cross-layer equalization needs per-channel ranges of the tensors it rescales; they come
+        // from the same calibration pass, and their per-tensor ranges are derived after rescaling.
+        var pairs = options.Equalize ? CrossLayerEqualizer.FindPairs(prepared.Graph) : [];
+        var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
         var calibrationTimer = Stopwatch.StartNew();
         var tensors = FloatActivations(prepared, types);
-        var ranges = MinMaxCalibrator.Collect(prepared, inputNames, tensors, data,
+        var (ranges, channelRanges) = MinMaxCalibrator.Collect(prepared, inputNames, tensors, channelTensors, data,
             done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
         calibrationTimer.Stop();
+        foreach (var (tensor, divisors) in CrossLayerEqualizer.Equalize(prepared.Graph, pairs, channelRanges))
+        {
+            if (channelRanges.TryGetValue(tensor, out var channels) && channels.Min.Length == divisors.Length)
+            {
+                ranges[tensor] = CrossLayerEqualizer.ScaledRange(channels, divisors);
+            }
+        }
 
         var graph = new GraphView(prepared.Graph);
         var plan = new QdqPlanner(graph, types, ranges, options).Plan();
         var quantized = prepared.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, perChannel).Write();
+        if (options.BiasCorrection)
+        {
+            var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, data.Count)).Select(data.ReadSample).ToList();
+            BiasCorrector.Correct(quantized, prepared, inputNames, samples);
+        }
+
         var settings = options.ToSettings();
         Provenance.Stamp(quantized, ToolVersion, settings);
         var int8Bytes = quantized.ToByteArray();
@@ -221,12 +240,12 @@ public sealed class Quantizer(QuantizationOptions options)
     /// </summary>
     private static string? DifferenceFrom(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, CalibrationSample sample)
     {
-        var a = RunAll(original, inputNames, sample);
-        var b = RunAll(upgraded, inputNames, sample);
+        var a = ModelRunner.RunOnce(original, inputNames, sample);
+        var b = ModelRunner.RunOnce(upgraded, inputNames, sample);
         foreach (var (name, expected) in a)
         {
             var sqnr = new SqnrAccumulator();
-            sqnr.Add(expected, b[name]);
+            sqnr.Add(expected.Values, b[name].Values);
             if (sqnr.Decibels < 60)
             {
                 return $"the upgraded model's output '{name}' differs from the original (SQNR {sqnr.Decibels:F1} dB)";
@@ -236,44 +255,17 @@ public sealed class Quantizer(QuantizationOptions options)
         return null;
     }
 
-    private static Dictionary<string, float[]> RunAll(byte[] model, IReadOnlyList<string> inputNames, CalibrationSample sample)
-    {
-        using var session = CreateSession(model);
-        return RunAll(session, inputNames, sample);
-    }
-
-    private static InferenceSession CreateSession(byte[] model)
-    {
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        return new InferenceSession(model, options);
-    }
-
-    private static Dictionary<string, float[]> RunAll(InferenceSession session, IReadOnlyList<string> inputNames, CalibrationSample sample)
-    {
-        using var feeds = new Feeds(inputNames, sample);
-        var outputs = session.OutputMetadata.Where(o => o.Value.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float).Select(o => o.Key).ToArray();
-        using var runOptions = new RunOptions();
-        using var results = session.Run(runOptions, feeds.Values, outputs);
-        var map = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        for (var i = 0; i < outputs.Length; i++)
-        {
-            map[outputs[i]] = results[i].GetTensorDataAsSpan<float>().ToArray();
-        }
-
-        return map;
-    }
-
     private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples)
     {
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         var maxError = new Dictionary<string, double>(StringComparer.Ordinal);
-        using var fp32Session = CreateSession(fp32);
-        using var int8Session = CreateSession(int8);
+        using var fp32Runner = new ModelRunner(fp32, inputNames);
+        using var int8Runner = new ModelRunner(int8, inputNames);
         for (var s = 0; s < samples; s++)
         {
             var sample = data.ReadSample(s);
-            var expected = RunAll(fp32Session, inputNames, sample);
-            var actual = RunAll(int8Session, inputNames, sample);
+            var expected = fp32Runner.Run(sample);
+            var actual = int8Runner.Run(sample);
             foreach (var (name, reference) in expected)
             {
                 if (!sqnr.TryGetValue(name, out var acc))
@@ -281,11 +273,12 @@ public sealed class Quantizer(QuantizationOptions options)
                     sqnr[name] = acc = new SqnrAccumulator();
                 }
 
-                acc.Add(reference, actual[name]);
+                var values = actual[name].Values;
+                acc.Add(reference.Values, values);
                 var err = 0.0;
-                for (var i = 0; i < reference.Length; i++)
+                for (var i = 0; i < values.Length; i++)
                 {
-                    err = Math.Max(err, Math.Abs(reference[i] - actual[name][i]));
+                    err = Math.Max(err, Math.Abs(reference.Values[i] - values[i]));
                 }
 
                 maxError[name] = Math.Max(maxError.GetValueOrDefault(name), err);
@@ -293,27 +286,5 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         return sqnr.Select(kv => new OutputFidelity(kv.Key, kv.Value.Decibels, maxError[kv.Key])).ToList();
-    }
-
-    /// <summary>The ORT inputs of one sample, disposed together.</summary>
-    private sealed class Feeds : IDisposable
-    {
-        public Feeds(IReadOnlyList<string> names, CalibrationSample sample)
-        {
-            for (var i = 0; i < names.Count; i++)
-            {
-                Values[names[i]] = sample.Inputs[i].ToOrtValue();
-            }
-        }
-
-        public Dictionary<string, OrtValue> Values { get; } = new(StringComparer.Ordinal);
-
-        public void Dispose()
-        {
-            foreach (var v in Values.Values)
-            {
-                v.Dispose();
-            }
-        }
     }
 }

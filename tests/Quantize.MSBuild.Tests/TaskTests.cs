@@ -58,7 +58,10 @@ public sealed class TaskTests : IDisposable
     {
         var values = new Dictionary<string, string>
         {
-            ["QuantizePerChannel"] = "false", ["QuantizeExcludeNodes"] = "conv 1;conv2", ["QuantizeMaxCalibrationSamples"] = "8", ["QuantizeMode"] = "auto",
+            ["QuantizePerChannel"] = "false",
+            ["QuantizeExcludeNodes"] = "conv 1;conv2",
+            ["QuantizeMaxCalibrationSamples"] = "8",
+            ["QuantizeMode"] = "auto",
         };
         var args = QuantizeSettings.WorkerArguments("/m/a b.onnx", "/o/a.onnx", "/m/a.calibration/", "/o/r.json", values);
 

@@ -10,20 +10,23 @@ namespace Quantize.Onnx.Calibration;
 /// appended for every tensor of interest and the model's own outputs are dropped, so a run returns
 /// two floats per tensor. Intermediate tensors are freed by ORT as soon as their consumers ran, so
 /// memory is that of one inference, whatever the tensor sizes, and does not grow with the number of
-/// samples (each sample is folded into the running ranges before the next one is read).
+/// samples (each sample is folded into the running ranges before the next one is read). Tensors
+/// asked for per channel get a [C] ReduceMin/ReduceMax instead (cross-layer equalization needs them).
 /// </summary>
 internal static class MinMaxCalibrator
 {
-    public static Dictionary<string, TensorRange> Collect(
+    public static (Dictionary<string, TensorRange> Ranges, Dictionary<string, ChannelRange> Channels) Collect(
         ModelProto model,
         IReadOnlyList<string> inputNames,
         IReadOnlyCollection<string> tensors,
+        IReadOnlyCollection<string> channelTensors,
         CalibrationDataSet samples,
         Action<int>? onSampleDone,
         CancellationToken cancellation)
     {
-        var (augmented, outputs) = Augment(model, tensors);
+        var (augmented, outputs) = Augment(model, tensors, channelTensors);
         var ranges = new Dictionary<string, TensorRange>(StringComparer.Ordinal);
+        var channels = new Dictionary<string, ChannelRange>(StringComparer.Ordinal);
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
         using var session = CreateSession(augmented, options);
         using var runOptions = new RunOptions();
@@ -40,10 +43,24 @@ internal static class MinMaxCalibrator
             {
                 for (var i = 0; i < outputs.Count; i++)
                 {
-                    var min = results[2 * i].GetTensorDataAsSpan<float>()[0];
-                    var max = results[(2 * i) + 1].GetTensorDataAsSpan<float>()[0];
-                    var observed = new TensorRange(min, max);
+                    var min = results[2 * i].GetTensorDataAsSpan<float>();
+                    var max = results[(2 * i) + 1].GetTensorDataAsSpan<float>();
                     var name = outputs[i].Tensor;
+                    if (outputs[i].PerChannel)
+                    {
+                        if (channels.TryGetValue(name, out var seenChannels))
+                        {
+                            seenChannels.Union(min, max);
+                        }
+                        else
+                        {
+                            channels[name] = new ChannelRange(min.ToArray(), max.ToArray());
+                        }
+
+                        continue;
+                    }
+
+                    var observed = new TensorRange(min[0], max[0]);
                     ranges[name] = ranges.TryGetValue(name, out var seen) ? seen.Union(observed) : observed;
                 }
             }
@@ -52,7 +69,7 @@ internal static class MinMaxCalibrator
             gen0.Tick(); // after the callback, so the host's garbage counts too
         }
 
-        return ranges;
+        return (ranges, channels);
     }
 
     private static InferenceSession CreateSession(ModelProto model, SessionOptions options)
@@ -82,9 +99,9 @@ internal static class MinMaxCalibrator
         }
     }
 
-    private sealed record RangeOutputs(string Tensor, string MinOutput, string MaxOutput);
+    private sealed record RangeOutputs(string Tensor, string MinOutput, string MaxOutput, bool PerChannel = false);
 
-    private static (ModelProto Model, List<RangeOutputs> Outputs) Augment(ModelProto model, IReadOnlyCollection<string> tensors)
+    private static (ModelProto Model, List<RangeOutputs> Outputs) Augment(ModelProto model, IReadOnlyCollection<string> tensors, IReadOnlyCollection<string> channelTensors)
     {
         var augmented = model.Clone();
         var graph = augmented.Graph;
@@ -106,6 +123,16 @@ internal static class MinMaxCalibrator
                     Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = new TensorShapeProto() } },
                 });
             }
+        }
+
+        var opset = augmented.DefaultOpset();
+        foreach (var tensor in channelTensors)
+        {
+            var min = ChannelReduction.Add(graph, names, "ReduceMin", tensor, opset);
+            var max = ChannelReduction.Add(graph, names, "ReduceMax", tensor, opset);
+            graph.Output.Add(new ValueInfoProto { Name = min });
+            graph.Output.Add(new ValueInfoProto { Name = max });
+            outputs.Add(new RangeOutputs(tensor, min, max, PerChannel: true));
         }
 
         return (augmented, outputs);

