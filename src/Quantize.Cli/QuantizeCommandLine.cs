@@ -35,12 +35,22 @@ internal static class QuantizeCommandLine
             Description = "Ship the unchanged FP32 model (with warning QNT2002) when INT8 is not faster on this machine. Default true.",
             DefaultValueFactory = _ => true,
         };
+        var equalize = new Option<bool>("--equalize")
+        {
+            Description = "Cross-layer equalization of Conv -> Relu/LeakyRelu -> Conv pairs, steered by calibrated channel ranges (exact in float; evens out activation channels). Default true.",
+            DefaultValueFactory = _ => true,
+        };
+        var biasCorrection = new Option<bool>("--bias-correction")
+        {
+            Description = "Fold the mean per-channel offset of INT8 outputs vs FP32 (on calibration samples) into the bias of the layer that writes each output. Default true.",
+            DefaultValueFactory = _ => true,
+        };
         var latencyRuns = new Option<int>("--latency-runs") { Description = "Timed runs per model for the FP32-vs-INT8 latency comparison (default 15).", DefaultValueFactory = _ => 15 };
 
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
             model, output, calibration, report, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
-            maxSamples, fastOnly, keepFloat, latencyRuns,
+            maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns,
         };
 
         quantize.SetAction((parse, cancellation) =>
@@ -55,6 +65,8 @@ internal static class QuantizeCommandLine
                 ExcludedOpTypes = SplitList(parse.GetValue(excludeOps)),
                 MaxCalibrationSamples = parse.GetValue(maxSamples),
                 FastKernelsOnly = parse.GetValue(fastOnly),
+                Equalize = parse.GetValue(equalize),
+                BiasCorrection = parse.GetValue(biasCorrection),
                 KeepFloatIfSlower = parse.GetValue(keepFloat),
                 LatencyRuns = parse.GetValue(latencyRuns),
             };

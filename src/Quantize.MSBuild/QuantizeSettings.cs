@@ -51,6 +51,9 @@ namespace Quantize.MSBuild
             new Setting("QuantizeExcludeNodes", "--exclude-nodes", SettingKind.List),
             new Setting("QuantizeExcludeOpTypes", "--exclude-op-types", SettingKind.List),
             new Setting("QuantizeMaxCalibrationSamples", "--max-calibration-samples", SettingKind.PositiveInteger),
+            new Setting("QuantizeFastKernelsOnly", "--fast-kernels-only", SettingKind.Boolean),
+            new Setting("QuantizeEqualize", "--equalize", SettingKind.Boolean),
+            new Setting("QuantizeBiasCorrection", "--bias-correction", SettingKind.Boolean),
             new Setting("QuantizeKeepFloatIfSlower", "--keep-float-if-slower", SettingKind.Boolean),
             new Setting("QuantizeShipFloatModel", null, SettingKind.Boolean),
         };
