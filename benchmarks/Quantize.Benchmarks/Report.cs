@@ -17,8 +17,8 @@ internal static class Report
         sb.AppendLine($"- machine: {CpuName()}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}; load average at start {settings.LoadAtStart}, at end {LoadAverage()} (other processes share the CPUs: compare ratios from one run, not absolute ms across runs)");
         sb.AppendLine($"- runtime: {RuntimeInformation.FrameworkDescription}, ONNX Runtime {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, engine {Quantizer.ToolVersion} ({SourceRevision()})");
         sb.AppendLine($"- latency: median of {settings.Runs} timed runs after {settings.Warmup} warm-up, FP32 / ours / default recipe interleaved, 1 intra-op thread, sequential, ORT_ENABLE_ALL, on val/000");
-        sb.AppendLine("- recipes: **ours** = engine defaults (per-channel int8 weights, uint8 activations, fast kernels only, FP32 kept if INT8 is not faster); " +
-                      "**default** = ONNX Runtime's default static recipe re-created with the engine (per-tensor, every supported op, INT8 always written)");
+        sb.AppendLine("- recipes: **ours** = the engine's defaults (FP32 kept if INT8 is not faster); " +
+                      "**default** = ONNX Runtime's default static recipe re-created with the engine (per-tensor, every supported op, no equalization or bias correction, INT8 always written); each recipe's exact settings are listed under Details");
         sb.AppendLine();
 
         sb.AppendLine("## Results");
