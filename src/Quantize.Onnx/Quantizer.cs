@@ -66,16 +66,14 @@ public sealed class Quantizer(QuantizationOptions options)
         var pairs = options.Equalize ? CrossLayerEqualizer.FindPairs(prepared.Graph) : [];
         var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
         var calibrationTimer = Stopwatch.StartNew();
-        var tensors = FloatActivations(prepared, types);
+        var tensors = FloatActivations(prepared, types).Where(t => !channelTensors.Contains(t)).ToList();
         var (ranges, channelRanges) = MinMaxCalibrator.Collect(prepared, inputNames, tensors, channelTensors, data,
             done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
         calibrationTimer.Stop();
-        foreach (var (tensor, divisors) in CrossLayerEqualizer.Equalize(prepared.Graph, pairs, channelRanges))
+        var divisors = CrossLayerEqualizer.Equalize(prepared.Graph, pairs, channelRanges);
+        foreach (var (tensor, channels) in channelRanges)
         {
-            if (channelRanges.TryGetValue(tensor, out var channels) && channels.Min.Length == divisors.Length)
-            {
-                ranges[tensor] = CrossLayerEqualizer.ScaledRange(channels, divisors);
-            }
+            ranges[tensor] = CrossLayerEqualizer.ScaledRange(channels, divisors.GetValueOrDefault(tensor) ?? [.. channels.Min.Select(_ => 1f)]);
         }
 
         var graph = new GraphView(prepared.Graph);

@@ -8,13 +8,16 @@ namespace Quantize.Onnx.Preparation;
 /// Cross-layer equalization (after Nagel et al., "Data-Free Quantization", 2019), steered by measured
 /// activation ranges. For Conv → (Relu | LeakyRelu) → Conv the activation is positively homogeneous
 /// (f(x/s) = f(x)/s for s &gt; 0), so output channel c of the first conv can be divided by s_c and input
-/// channel c of the second multiplied by s_c without changing what the model computes. With
-/// s_c = sqrt(a_c / r_c) (a_c: calibrated range of activation channel c, r_c: largest weight reading
-/// it) activation and weight ranges meet halfway, which evens out the channel ranges of the tensor
-/// that per-tensor activation quantization handles worst. Measured on waifu2x: +0.37 dB SQNR.
+/// channel c of the second multiplied by s_c without changing what the model computes. Shrinking the
+/// few channels whose calibrated range dominates the tensor narrows its per-tensor activation range,
+/// so every other channel gets a finer grid; the second conv's per-channel int8 weights absorb the
+/// factor at little cost.
 /// </summary>
 internal static class CrossLayerEqualizer
 {
+    /// <summary>A channel is dominant when its range exceeds this many times the median channel range.</summary>
+    private const float DominanceFactor = 2f;
+
     /// <param name="Tensors">The tensors between the two convs (the first conv's output and, if present, the activation's).</param>
     internal sealed record Pair(NodeProto First, NodeProto Second, IReadOnlyList<string> Tensors);
 
@@ -75,20 +78,17 @@ internal static class CrossLayerEqualizer
             var inner1 = w1.Length / channels;
             var kernel2 = w2.Length / (outputs2 * channels);
             var bias1 = first.Input.Count > 2 && first.Input[2].Length > 0 ? Values(first.Input[2]) : null;
+            // Only dominant channels shrink, down to twice the median channel range; no channel is
+            // amplified. (Balancing every channel against its weights, s = sqrt(a / r), amplified channels
+            // that were nearly idle in calibration: on PaddleOCR cls, whose validation data excites them
+            // more, SQNR fell from 44.4 to 33.7 dB; the capped rule measured 49.3 dB there and
+            // 35.0 dB vs 34.6 dB on waifu2x.)
+            var ranges = Enumerable.Range(0, channels).Select(c => activation.Max[c] - activation.Min[c]).ToArray();
+            var cap = DominanceFactor * ranges.Order().ElementAt(channels / 2);
             var s = new float[channels];
             for (var c = 0; c < channels; c++)
             {
-                var a = activation.Max[c] - activation.Min[c];
-                var r = 0f;
-                for (var o = 0; o < outputs2; o++)
-                {
-                    for (var k = 0; k < kernel2; k++)
-                    {
-                        r = Math.Max(r, Math.Abs(w2[(((o * channels) + c) * kernel2) + k]));
-                    }
-                }
-
-                s[c] = a > 0 && r > 0 ? MathF.Sqrt(a / r) : 1f;
+                s[c] = cap > 0 ? Math.Max(1f, ranges[c] / cap) : 1f;
                 for (var i = 0; i < inner1; i++)
                 {
                     w1[(c * inner1) + i] /= s[c];

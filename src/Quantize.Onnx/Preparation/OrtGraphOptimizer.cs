@@ -13,28 +13,29 @@ internal static class OrtGraphOptimizer
 {
     public static ModelProto Optimize(ModelProto model)
     {
-        var folder = Directory.CreateTempSubdirectory("quantize-prep-");
+        var optimized = Run(model, GraphOptimizationLevel.ORT_ENABLE_BASIC);
+        RemoveUnusedOpsetImports(optimized);
+
+        // ORT stamps itself as producer; keep the user's model identity instead.
+        optimized.ProducerName = model.ProducerName;
+        optimized.ProducerVersion = model.ProducerVersion;
+        return optimized;
+    }
+
+    /// <summary>The graph ORT builds from <paramref name="model"/> at <paramref name="level"/>, as ORT saves it.</summary>
+    public static ModelProto Run(ModelProto model, GraphOptimizationLevel level)
+    {
+        var folder = Directory.CreateTempSubdirectory("quantize-ort-");
         try
         {
             var optimizedPath = Path.Combine(folder.FullName, "optimized.onnx");
-            using (var options = new SessionOptions
-            {
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                OptimizedModelFilePath = optimizedPath,
-                IntraOpNumThreads = 1,
-            })
+            using (var options = new SessionOptions { GraphOptimizationLevel = level, OptimizedModelFilePath = optimizedPath, IntraOpNumThreads = 1 })
             using (new InferenceSession(model.ToByteArray(), options))
             {
                 // Creating the session writes the optimised model.
             }
 
-            var optimized = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimizedPath));
-            RemoveUnusedOpsetImports(optimized);
-
-            // ORT stamps itself as producer; keep the user's model identity instead.
-            optimized.ProducerName = model.ProducerName;
-            optimized.ProducerVersion = model.ProducerVersion;
-            return optimized;
+            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimizedPath));
         }
         finally
         {

@@ -1,6 +1,6 @@
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Preparation;
 
 namespace Quantize.Onnx.Validation;
 
@@ -30,29 +30,8 @@ public sealed record FusionReport(
     /// <param name="quantized">The QDQ model.</param>
     /// <param name="quantizedNodes">Names of the nodes the writer meant to run as integer kernels; float
     /// ops at the border of a quantized region also sit between DQ and Q but are float by design.</param>
-    public static FusionReport Analyze(ModelProto quantized, IReadOnlySet<string> quantizedNodes)
-    {
-        var folder = Directory.CreateTempSubdirectory("quantize-fusion-");
-        try
-        {
-            var path = Path.Combine(folder.FullName, "optimized.onnx");
-            using (var options = new SessionOptions
-            {
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                OptimizedModelFilePath = path,
-                IntraOpNumThreads = 1,
-            })
-            using (new InferenceSession(quantized.ToByteArray(), options))
-            {
-            }
-
-            return FromOptimizedGraph(ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph, quantizedNodes);
-        }
-        finally
-        {
-            folder.Delete(recursive: true);
-        }
-    }
+    public static FusionReport Analyze(ModelProto quantized, IReadOnlySet<string> quantizedNodes) =>
+        FromOptimizedGraph(OrtGraphOptimizer.Run(quantized, GraphOptimizationLevel.ORT_ENABLE_EXTENDED).Graph, quantizedNodes);
 
     internal static FusionReport FromOptimizedGraph(GraphProto graph, IReadOnlySet<string> quantizedNodes)
     {
