@@ -27,7 +27,10 @@ internal static class MinMaxCalibrator
         var (augmented, outputs) = Augment(model, tensors, channelTensors);
         var ranges = new Dictionary<string, TensorRange>(StringComparer.Ordinal);
         var channels = new Dictionary<string, ChannelRange>(StringComparer.Ordinal);
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
+        // Full optimisation: the model runs as fast as an application would run it (NCHWc convs).
+        // No memory pattern: ORT would otherwise keep one planned block per tensor alive across runs,
+        // which with a reduction on every tensor cost PaddleOCR det 354 MB peak instead of 244 MB.
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, EnableMemoryPattern = false };
         using var session = CreateSession(augmented, options);
         using var runOptions = new RunOptions();
         var outputNames = outputs.SelectMany(o => new[] { o.MinOutput, o.MaxOutput }).ToArray();
