@@ -61,20 +61,7 @@ public sealed class Quantizer(QuantizationOptions options)
 
         var prepared = Prepare(source, modelPath, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
 
-        // Cross-layer equalization needs per-channel ranges of the tensors it rescales; they come
-        // from the same calibration pass, and their per-tensor ranges are derived after rescaling.
-        var pairs = options.Equalize ? CrossLayerEqualizer.FindPairs(prepared.Graph) : [];
-        var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
-        var calibrationTimer = Stopwatch.StartNew();
-        var tensors = FloatActivations(prepared, types).Where(t => !channelTensors.Contains(t)).ToList();
-        var (ranges, channelRanges) = MinMaxCalibrator.Collect(prepared, inputNames, tensors, channelTensors, data,
-            done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
-        calibrationTimer.Stop();
-        var divisors = CrossLayerEqualizer.Equalize(prepared.Graph, pairs, channelRanges);
-        foreach (var (tensor, channels) in channelRanges)
-        {
-            ranges[tensor] = CrossLayerEqualizer.ScaledRange(channels, divisors.GetValueOrDefault(tensor) ?? [.. channels.Min.Select(_ => 1f)]);
-        }
+        var (ranges, calibrationTime) = CalibrateAndEqualize(prepared, types, inputNames, data, progress, cancellation);
 
         var graph = new GraphView(prepared.Graph);
         var plan = new QdqPlanner(graph, types, ranges, options).Plan();
@@ -139,7 +126,7 @@ public sealed class Quantizer(QuantizationOptions options)
             Fp32Bytes = fp32Bytes.LongLength,
             Int8Bytes = int8Bytes.LongLength,
             CalibrationSamples = data.Count,
-            CalibrationTime = calibrationTimer.Elapsed,
+            CalibrationTime = calibrationTime,
             TotalTime = total.Elapsed,
             Latency = latency,
             Fidelity = fidelity,
@@ -150,6 +137,32 @@ public sealed class Quantizer(QuantizationOptions options)
             Warnings = warnings,
             Settings = settings,
         };
+    }
+
+    /// <summary>
+    /// One calibration pass. Cross-layer equalization needs per-channel ranges of the tensors it
+    /// rescales; they come from the same pass, and the per-tensor ranges of those tensors are derived
+    /// from them after rescaling (<paramref name="prepared"/>'s weights are rescaled in place).
+    /// </summary>
+    private (Dictionary<string, TensorRange> Ranges, TimeSpan Elapsed) CalibrateAndEqualize(
+        ModelProto prepared, TensorTypes types, IReadOnlyList<string> inputNames, CalibrationDataSet data,
+        Action<QuantizeProgress>? progress, CancellationToken cancellation)
+    {
+        var pairs = options.Equalize ? CrossLayerEqualizer.FindPairs(prepared.Graph) : [];
+        var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
+        var timer = Stopwatch.StartNew();
+        var tensors = FloatActivations(prepared, types).Where(t => !channelTensors.Contains(t)).ToList();
+        var (ranges, channelRanges) = MinMaxCalibrator.Collect(prepared, inputNames, tensors, channelTensors, data,
+            done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
+        timer.Stop();
+
+        var divisors = CrossLayerEqualizer.Equalize(prepared.Graph, pairs, channelRanges);
+        foreach (var (tensor, channels) in channelRanges)
+        {
+            ranges[tensor] = divisors.TryGetValue(tensor, out var d) ? CrossLayerEqualizer.ScaledRange(channels, d) : channels.Overall;
+        }
+
+        return (ranges, timer.Elapsed);
     }
 
     private ModelProto Prepare(
