@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Quantize.Onnx;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Validation;
 
 namespace Quantize.Cli;
 
@@ -46,15 +47,54 @@ internal static class QuantizeCommandLine
             DefaultValueFactory = _ => true,
         };
         var latencyRuns = new Option<int>("--latency-runs") { Description = "Timed runs per model for the FP32-vs-INT8 latency comparison (default 15).", DefaultValueFactory = _ => 15 };
+        var validation = new Option<DirectoryInfo?>("--validation")
+        {
+            Description = "Folder of validation samples for the accuracy gate (calibration layout; ground truth optional in <sample>/expected/<outputName>.npy or .pb). " +
+                "Without --check, the gate checks sqnr>=10 and, for [N,K] outputs, top1-agreement>=95.",
+        };
+        var checks = new Option<string[]>("--check")
+        {
+            Description = "An accuracy check (repeat for several): <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>. " +
+                "Metrics vs FP32: sqnr (dB), cosine, psnr (dB), max-abs-error, top1-agreement (%); vs ground truth: psnr (dB, image in [0,1]), top1 (%), mse, mae, f1, precision, recall (%).",
+        };
+        var onFailure = new Option<string>("--on-accuracy-failure")
+        {
+            Description = "When a check or --min-speedup fails: error (default; QNT1401/QNT1402, nothing written) or ship-fp32 (warning QNT2401/QNT2402, the unchanged FP32 model is written).",
+            DefaultValueFactory = _ => "error",
+        };
+        onFailure.AcceptOnlyFromAmong("error", "ship-fp32");
+        var minSpeedup = new Option<double?>("--min-speedup") { Description = "Fail (QNT1402) when INT8 is less than this many times faster than FP32 on this machine, e.g. 1.2." };
 
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
             model, output, calibration, report, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
-            maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns,
+            maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks, onFailure, minSpeedup,
         };
 
         quantize.SetAction((parse, cancellation) =>
         {
+            var modelPath = parse.GetValue(model)!.FullName;
+            ValidationOptions gate;
+            try
+            {
+                gate = new ValidationOptions
+                {
+                    Folder = parse.GetValue(validation)?.FullName,
+                    Checks = (parse.GetValue(checks) ?? []).Where(c => c.Trim().Length > 0).Select(AccuracyCheck.Parse).ToList(),
+                    OnFailure = parse.GetValue(onFailure) == "ship-fp32" ? AccuracyFailureAction.ShipFp32 : AccuracyFailureAction.Error,
+                    MinSpeedup = parse.GetValue(minSpeedup),
+                };
+                if (gate.MinSpeedup is double s && (!double.IsFinite(s) || s <= 0))
+                {
+                    throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--min-speedup must be a positive number, got {s}.");
+                }
+            }
+            catch (QuantizeException e)
+            {
+                Console.Error.WriteLine($"{modelPath}: error {e.Code}: {e.Message}");
+                return Task.FromResult(1);
+            }
+
             var options = new QuantizationOptions
             {
                 PerChannel = parse.GetValue(perChannel),
@@ -69,8 +109,9 @@ internal static class QuantizeCommandLine
                 BiasCorrection = parse.GetValue(biasCorrection),
                 KeepFloatIfSlower = parse.GetValue(keepFloat),
                 LatencyRuns = parse.GetValue(latencyRuns),
+                Validation = gate,
             };
-            var job = new QuantizeJob(parse.GetValue(model)!.FullName, parse.GetValue(calibration)!.FullName,
+            var job = new QuantizeJob(modelPath, parse.GetValue(calibration)!.FullName,
                 parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options);
             return Task.FromResult(job.Run(Console.Out, Console.Error, cancellation));
         });

@@ -55,10 +55,22 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
         var c = CultureInfo.InvariantCulture;
         var name = Path.GetFileName(r.ModelPath);
         var fidelity = r.Fidelity.Count == 0 ? "" : string.Format(c, ", SQNR {0:F1} dB vs FP32 on {1} sample(s)", r.Fidelity.Min(f => f.SqnrDb), r.FidelitySamples);
+        if (r.Validation is { } v)
+        {
+            fidelity += string.Format(c, ", {0} validation sample(s): {1}", v.Samples, string.Join(", ", v.Checks.Select(x => x.Describe())));
+        }
+
         if (r.Output == OutputKind.KeptFloat)
         {
             return string.Format(c, "{0}: kept FP32 ({1}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
                 name, Megabytes(r.Fp32Bytes), r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, fidelity);
+        }
+
+        if (r.Output == OutputKind.KeptFloatFailedCheck)
+        {
+            var why = r.Warnings.Any(w => w.Code == ErrorCodes.SpeedupTooLowShippedFp32) ? "INT8 was below the minimum speed-up" : "an accuracy check failed";
+            return string.Format(c, "{0}: kept FP32 ({1}) because {2} (INT8 would be {3:F2} ms vs {4:F2} ms, speed-up {5:F2}x){6}",
+                name, Megabytes(r.Fp32Bytes), why, r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, r.Latency.Speedup, fidelity);
         }
 
         return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9} calibration samples",

@@ -22,14 +22,22 @@ public static class ErrorCodes
     public const string CalibrationShapeMismatch = "QNT1105";
     public const string CalibrationFileUnreadable = "QNT1106";
     public const string CalibrationNonFinite = "QNT1107";
+    public const string ExpectedShapeMismatch = "QNT1108";
 
     // Options and running the model.
     public const string InvalidOption = "QNT1201";
     public const string ModelRunFailed = "QNT1301";
+
+    // The accuracy gate.
+    public const string AccuracyCheckFailed = "QNT1401";
+    public const string SpeedupTooLow = "QNT1402";
     public const string InternalError = "QNT1901";
 
     // Warnings.
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";
     public const string UnfusedGroups = "QNT2004";
+    public const string AccuracyCheckFailedShippedFp32 = "QNT2401";
+    public const string SpeedupTooLowShippedFp32 = "QNT2402";
+    public const string ValidatingOnCalibration = "QNT2403";
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
 
@@ -58,6 +59,9 @@ public sealed record QuantizationOptions
 
     /// <summary>Calibration samples used to measure INT8-vs-FP32 fidelity.</summary>
     public int FidelitySamples { get; init; } = 8;
+
+    /// <summary>The accuracy gate (validation samples, checks, minimum speed-up); null: none. Not part of the settings: it decides what ships, not how.</summary>
+    public ValidationOptions? Validation { get; init; }
 
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
     public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)

@@ -13,6 +13,9 @@ public enum OutputKind
 
     /// <summary>The FP32 model, unchanged, because INT8 was not faster (see the warnings).</summary>
     KeptFloat,
+
+    /// <summary>The FP32 model, unchanged, because an accuracy check or the minimum speed-up failed under ship-fp32 (see the warnings).</summary>
+    KeptFloatFailedCheck,
 }
 
 /// <summary>Fidelity of INT8 against FP32 for one model output, over the fidelity samples.</summary>
@@ -52,4 +55,7 @@ public sealed record QuantizeResult
     public required IReadOnlyList<Diagnostic> Warnings { get; init; }
 
     public required IReadOnlyDictionary<string, string> Settings { get; init; }
+
+    /// <summary>The accuracy gate's measurements and verdicts; null without validation samples.</summary>
+    public ValidationReport? Validation { get; init; }
 }

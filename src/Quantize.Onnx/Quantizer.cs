@@ -57,6 +57,8 @@ public sealed class Quantizer(QuantizationOptions options)
         var inputs = source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
         var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
         data.Validate(); // a bad file is reported before a long calibration, not after it
+        var gate = options.Validation;
+        var validationData = OpenValidation(gate, calibrationFolder, inputs, modelPath, warnings, out var sameAsCalibration);
         var inputNames = inputs.Select(i => i.Name).ToList();
 
         var prepared = Prepare(source, modelPath, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
@@ -93,13 +95,50 @@ public sealed class Quantizer(QuantizationOptions options)
             latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns);
         }
 
+        ValidationReport? validation = null;
+        if (validationData is not null)
+        {
+            progress?.Invoke(new QuantizeProgress("validating", 0, validationData.Count));
+            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration);
+            validation = AccuracyGate.WithLayers(validation, prepared, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate);
+        }
+
         var kind = OutputKind.Quantized;
-        if (latency.Speedup < 1.0 && options.KeepFloatIfSlower)
+        var keptResult = "kept-fp32-int8-not-faster";
+        var unfused = fusion.UnfusedNodes.Count == 0 ? "" : $" ONNX Runtime left these quantized node groups un-fused (DQ -> float op -> Q): {string.Join(", ", fusion.UnfusedNodes.Take(8))}{(fusion.UnfusedNodes.Count > 8 ? ", ..." : "")}; excluding them may make INT8 faster.";
+        if (gate?.MinSpeedup is double minSpeedup && latency.Speedup < minSpeedup)
+        {
+            var message = $"The INT8 model is {latency.Speedup:F2}x as fast as FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), below the minimum speed-up {minSpeedup:0.##}x.{unfused}";
+            if (gate.OnFailure == AccuracyFailureAction.Error)
+            {
+                throw new QuantizeException(ErrorCodes.SpeedupTooLow, modelPath,
+                    message + " Nothing was written. Lower the minimum speed-up (QuantizeMinSpeedup / --min-speedup), or ship the FP32 model instead with QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).");
+            }
+
+            kind = OutputKind.KeptFloatFailedCheck;
+            keptResult = "kept-fp32-below-min-speedup";
+            warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
+        }
+        else if (latency.Speedup < 1.0 && options.KeepFloatIfSlower)
         {
             kind = OutputKind.KeptFloat;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
-                $"The INT8 model is not faster than FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), so the FP32 model is shipped unchanged. " +
+                $"The INT8 model is not faster than FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), so the FP32 model is shipped unchanged.{unfused} " +
                 "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
+        }
+
+        if (kind == OutputKind.Quantized && validation is { Passed: false })
+        {
+            var message = AccuracyGate.FailureMessage(modelPath, validation, options.ExcludedNodes, gate!.WorstLayerCount);
+            if (gate.OnFailure == AccuracyFailureAction.Error)
+            {
+                throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message +
+                    " Nothing was written. To ship the FP32 model instead, set QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).");
+            }
+
+            kind = OutputKind.KeptFloatFailedCheck;
+            keptResult = "kept-fp32-accuracy-check-failed";
+            warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
@@ -113,7 +152,7 @@ public sealed class Quantizer(QuantizationOptions options)
             var kept = source.Clone();
             Provenance.Stamp(kept, ToolVersion, new SortedDictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal)
             {
-                ["result"] = "kept-fp32-int8-not-faster",
+                ["result"] = keptResult,
             });
             ModelWriter.Save(kept, outputPath);
         }
@@ -136,7 +175,38 @@ public sealed class Quantizer(QuantizationOptions options)
             PerChannel = perChannel,
             Warnings = warnings,
             Settings = settings,
+            Validation = validation,
         };
+    }
+
+    /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
+    private static CalibrationDataSet? OpenValidation(
+        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, string modelPath, List<Diagnostic> warnings, out bool sameAsCalibration)
+    {
+        sameAsCalibration = false;
+        if (gate?.Folder is not { } folder)
+        {
+            return null;
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            throw new QuantizeException(ErrorCodes.CalibrationFolderMissing, folder,
+                $"Validation folder '{folder}' does not exist. Point it at a folder holding one sub-folder per sample (the calibration layout, optionally with expected/<output>.npy).");
+        }
+
+        var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples });
+        data.Validate();
+        sameAsCalibration = string.Equals(
+            Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(calibrationFolder)),
+            OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
+        if (sameAsCalibration)
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.ValidatingOnCalibration, modelPath,
+                $"The validation folder is the calibration folder ('{folder}'): validating on calibration samples overstates accuracy. Keep separate samples for validation."));
+        }
+
+        return data;
     }
 
     /// <summary>

@@ -22,6 +22,9 @@ internal sealed class ModelRunner : IDisposable
         _floatOutputs = _session.OutputMetadata.Where(o => o.Value.ElementDataType == TensorElementType.Float).Select(o => o.Key).ToArray();
     }
 
+    /// <summary>The model's float outputs, in model order.</summary>
+    public IReadOnlyList<string> FloatOutputs => _floatOutputs;
+
     public Dictionary<string, FloatOutput> Run(CalibrationSample sample)
     {
         using var feeds = new Feeds(_inputNames, sample);

@@ -1,0 +1,171 @@
+using System.Globalization;
+using System.Text;
+using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model.Proto;
+
+namespace Quantize.Onnx.Validation;
+
+/// <summary>
+/// The accuracy gate: runs FP32 and INT8 on the validation samples, computes the fidelity metrics of
+/// every float output and, where samples carry ground truth, the task metrics of both models, then
+/// checks them (<see cref="AccuracyCheck"/>). When a check fails it finds the most damaging layers
+/// (<see cref="LayerSensitivity"/>) and words the error.
+/// </summary>
+public static class AccuracyGate
+{
+    /// <summary>Measures and checks; throws <see cref="ErrorCodes.InvalidOption"/> for a check that does not apply to this model.</summary>
+    internal static ValidationReport Evaluate(
+        byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration)
+    {
+        var fidelity = new Dictionary<string, FidelityMetrics>(StringComparer.Ordinal);
+        var task = new Dictionary<string, (TaskMetrics Fp32, TaskMetrics Int8)>(StringComparer.Ordinal);
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        List<string> outputs;
+        using (var a = new ModelRunner(fp32, inputNames))
+        using (var b = new ModelRunner(int8, inputNames))
+        {
+            outputs = [.. a.FloatOutputs];
+            for (var s = 0; s < validation.Count; s++)
+            {
+                var sample = validation.ReadSample(s);
+                var ra = a.Run(sample);
+                var rb = b.Run(sample);
+                foreach (var name in outputs)
+                {
+                    var (fa, fb) = (ra[name], rb[name]);
+                    shapes[name] = fa.Shape;
+                    var lastAxis = fa.Shape.Length == 0 ? 1 : (int)fa.Shape[^1];
+                    if (!fidelity.TryGetValue(name, out var f))
+                    {
+                        fidelity[name] = f = new FidelityMetrics();
+                    }
+
+                    f.Add(fa.Values, fb.Values, lastAxis);
+                    if (ExpectedOutputs.Read(sample.Source, name, fa.Shape) is { } expected)
+                    {
+                        if (!task.TryGetValue(name, out var t))
+                        {
+                            task[name] = t = (new TaskMetrics(), new TaskMetrics());
+                        }
+
+                        t.Fp32.Add(fa.Values, expected.Values, lastAxis, expected.Labels);
+                        t.Int8.Add(fb.Values, expected.Values, lastAxis, expected.Labels);
+                    }
+                }
+            }
+        }
+
+        var metrics = new List<MetricResult>();
+        foreach (var name in outputs)
+        {
+            metrics.AddRange(fidelity[name].Values().Select(kv => new MetricResult(name, kv.Key, "fidelity", null, kv.Value, null, fidelity[name].Samples, AccuracyCheck.Unit(kv.Key))));
+            if (task.TryGetValue(name, out var t))
+            {
+                var fp32Values = t.Fp32.Values();
+                metrics.AddRange(t.Int8.Values().Select(kv => new MetricResult(name, kv.Key, "task", fp32Values[kv.Key], kv.Value,
+                    Drop(kv.Key, fp32Values[kv.Key], kv.Value), t.Int8.Samples, AccuracyCheck.Unit(kv.Key))));
+            }
+        }
+
+        if (checks.Count == 0 && outputs.Count > 0)
+        {
+            var shape = shapes[outputs[0]];
+            checks = AccuracyCheck.Defaults(shape.Length == 2 && shape[1] >= 2);
+        }
+
+        var results = checks.Select(c => Check(c, outputs, metrics)).ToList();
+        return new ValidationReport
+        {
+            Folder = validation.Folder,
+            Samples = validation.Count,
+            SameAsCalibration = sameAsCalibration,
+            Metrics = metrics,
+            Checks = results,
+            WorstLayers = [],
+            LayerSamples = 0,
+        };
+    }
+
+    /// <summary>Adds the per-layer SQNR (worst first) to a report.</summary>
+    internal static ValidationReport WithLayers(
+        ValidationReport report, ModelProto fp32Prepared, ModelProto int8, IReadOnlySet<string> quantizedNodes, IReadOnlyList<string> inputNames,
+        CalibrationDataSet validation, ValidationOptions options)
+    {
+        var samples = Enumerable.Range(0, Math.Min(options.LayerSamples, validation.Count)).Select(validation.ReadSample).ToList();
+        var layers = LayerSensitivity.Analyze(fp32Prepared, int8, quantizedNodes, inputNames, samples, options.LayerBudgetBytes);
+        return report with { WorstLayers = layers, LayerSamples = samples.Count };
+    }
+
+    /// <summary>How much worse INT8 is than FP32, in the metric's unit (positive = worse).</summary>
+    public static double Drop(string metric, double fp32, double int8) => AccuracyCheck.HigherIsBetter(metric) ? fp32 - int8 : int8 - fp32;
+
+    private static CheckResult Check(AccuracyCheck check, IReadOnlyList<string> outputs, List<MetricResult> metrics)
+    {
+        var output = check.Output ?? outputs.FirstOrDefault()
+            ?? throw new QuantizeException(ErrorCodes.InvalidOption, null, $"Accuracy check '{check.Spec}' cannot apply: the model has no float output.");
+        if (!outputs.Contains(output, StringComparer.Ordinal))
+        {
+            throw new QuantizeException(ErrorCodes.InvalidOption, null,
+                $"Accuracy check '{check.Spec}' names output '{output}', but the model's float outputs are: {string.Join(", ", outputs)}.");
+        }
+
+        var task = metrics.FirstOrDefault(m => m.Output == output && m.Kind == "task" && m.Metric == check.Metric);
+        var fidelity = metrics.FirstOrDefault(m => m.Output == output && m.Kind == "fidelity" && m.Metric == check.Metric);
+        var needsTruth = check.IsDrop || !AccuracyCheck.FidelityMetrics.Contains(check.Metric);
+        var metric = needsTruth || task is not null ? task : fidelity;
+        if (metric is null)
+        {
+            var why = needsTruth && !metrics.Any(m => m.Output == output && m.Kind == "task")
+                ? $"it needs ground truth, and no validation sample has expected/{CalibrationDataSet.SafeFileName(output)}.npy (or .pb)"
+                : $"'{check.Metric}' does not apply to output '{output}' (top-1 metrics need a last axis of at least 2 classes; class-index ground truth supports only top1)";
+            throw new QuantizeException(ErrorCodes.InvalidOption, null, $"Accuracy check '{check.Spec}' cannot be evaluated: {why}.");
+        }
+
+        var value = check.IsDrop ? metric.Drop!.Value : metric.Int8;
+        var passed = check.AtLeast ? value >= check.Threshold : value <= check.Threshold;
+        return new CheckResult(check.Spec, check.Metric, output, check.IsDrop, metric.Fp32, metric.Int8, value,
+            check.AtLeast ? ">=" : "<=", check.Threshold, passed && !double.IsNaN(value), metric.Unit);
+    }
+
+    /// <summary>The QNT1401/QNT2401 message: every failing check with its values, then the worst layers and the setting that keeps them float.</summary>
+    public static string FailureMessage(string modelPath, ValidationReport report, IReadOnlySet<string> alreadyExcluded, int worstCount)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        var failed = report.Checks.Where(x => !x.Passed).ToList();
+        text.Append(c, $"{Path.GetFileName(modelPath)}: {failed.Count} accuracy check(s) failed on {report.Samples} validation sample(s) from '{report.Folder}': ");
+        text.Append(string.Join("; ", failed.Select(Describe)));
+        var passed = report.Checks.Where(x => x.Passed).ToList();
+        if (passed.Count > 0)
+        {
+            text.Append(c, $" (passed: {string.Join(", ", passed.Select(x => x.Check))})");
+        }
+
+        text.Append('.');
+        var worst = report.WorstLayers.Take(worstCount).ToList();
+        if (worst.Count > 0)
+        {
+            text.Append(c, $" Most damaging layers (per-layer SQNR INT8 vs FP32 on {report.LayerSamples} sample(s)): ");
+            text.Append(string.Join(", ", worst.Select(l => string.Format(c, "{0} ({1}, SQNR {2:F1} dB, {3:F1} dB lost in this layer)", l.Node, l.OpType, l.SqnrDb, l.LossDb))));
+            var exclude = string.Join(";", alreadyExcluded.Order(StringComparer.Ordinal).Concat(worst.Select(l => l.Node).Where(n => !alreadyExcluded.Contains(n))));
+            text.Append(c, $". To keep them in float, set QuantizeExcludeNodes=\"{exclude}\" on the model (or --exclude-nodes \"{exclude}\").");
+        }
+
+        return text.ToString();
+    }
+
+    private static string Describe(CheckResult r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var n = CheckResult.Number;
+        var bound = r.Comparison == ">=" ? "<" : ">";
+        return r.IsDrop
+            ? string.Format(c, "check '{0}' on output '{1}': FP32 {2}{5}, INT8 {3}{5}, drop {4}{5} {6} threshold {7}{5}: failed",
+                r.Check, r.Output, n(r.Fp32!.Value), n(r.Int8), n(r.Value), r.Unit, bound, n(r.Threshold))
+            : r.Fp32 is double f
+                ? string.Format(c, "check '{0}' on output '{1}': FP32 {2}{4}, INT8 {3}{4} {5} threshold {6}{4}: failed",
+                    r.Check, r.Output, n(f), n(r.Int8), r.Unit, bound, n(r.Threshold))
+                : string.Format(c, "check '{0}' on output '{1}': INT8 vs FP32 {2}{3} {4} threshold {5}{3}: failed",
+                    r.Check, r.Output, n(r.Int8), r.Unit, bound, n(r.Threshold));
+    }
+}

@@ -1,0 +1,56 @@
+using System.Globalization;
+
+namespace Quantize.Onnx.Validation;
+
+/// <summary>One metric on one output: FP32 and INT8 against ground truth (task metrics), or INT8 vs FP32 (fidelity, <see cref="Fp32"/> null).</summary>
+public sealed record MetricResult(string Output, string Metric, string Kind, double? Fp32, double Int8, double? Drop, int Samples, string Unit);
+
+/// <summary>The verdict of one check. For drop checks <see cref="Value"/> is the drop, otherwise the INT8 value.</summary>
+public sealed record CheckResult(string Check, string Metric, string Output, bool IsDrop, double? Fp32, double Int8, double Value, string Comparison, double Threshold, bool Passed, string Unit)
+{
+    /// <summary>E.g. <c>psnr 36.57 -> 34.13 dB (drop 2.44 &lt;= 3: ok)</c> or <c>sqnr 35.10 dB (&gt;= 10: ok)</c>.</summary>
+    public string Describe()
+    {
+        var c = CultureInfo.InvariantCulture;
+        var verdict = Passed ? "ok" : "FAILED";
+        var metric = Metric;
+        return IsDrop
+            ? string.Format(c, "{0} {1} -> {2}{3} (drop {4} {5} {6}: {7})", metric, Number(Fp32!.Value), Number(Int8), Unit, Number(Value), Comparison, Number(Threshold), verdict)
+            : Fp32 is double f
+                ? string.Format(c, "{0} {1} -> {2}{3} ({4} {5}: {6})", metric, Number(f), Number(Int8), Unit, Comparison, Number(Threshold), verdict)
+                : string.Format(c, "{0} {1}{2} ({3} {4}: {5})", metric, Number(Int8), Unit, Comparison, Number(Threshold), verdict);
+    }
+
+    internal static string Number(double v) =>
+        double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf" : double.IsNaN(v) ? "n/a"
+        : Math.Abs(v) >= 0.01 || v == 0 ? v.ToString("0.##", CultureInfo.InvariantCulture) : v.ToString("0.###e0", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Error of one quantized layer: SQNR (dB) of its output in the INT8 model (read through DequantizeLinear)
+/// against the same tensor of the FP32 model, and how many dB were lost in this layer (its inputs' SQNR minus its output's).
+/// </summary>
+public sealed record LayerError(string Node, string OpType, string Tensor, double SqnrDb, double LossDb);
+
+/// <summary>Everything the accuracy gate measured and decided for one model.</summary>
+public sealed record ValidationReport
+{
+    public required string Folder { get; init; }
+
+    public required int Samples { get; init; }
+
+    /// <summary>The validation folder is the calibration folder (warning QNT2403).</summary>
+    public required bool SameAsCalibration { get; init; }
+
+    public required IReadOnlyList<MetricResult> Metrics { get; init; }
+
+    public required IReadOnlyList<CheckResult> Checks { get; init; }
+
+    /// <summary>Quantized layers by damage, worst first (empty when there was nothing to compare).</summary>
+    public required IReadOnlyList<LayerError> WorstLayers { get; init; }
+
+    /// <summary>Validation samples the per-layer SQNR was measured on.</summary>
+    public required int LayerSamples { get; init; }
+
+    public bool Passed => Checks.All(c => c.Passed);
+}
