@@ -58,7 +58,7 @@ public sealed class Quantizer(QuantizationOptions options)
         var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
         data.Validate(); // a bad file is reported before a long calibration, not after it
         var gate = options.Validation;
-        var validationData = OpenValidation(gate, calibrationFolder, inputs, modelPath, warnings, out var sameAsCalibration);
+        var validationData = OpenValidation(gate, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, out var sameAsCalibration);
         var inputNames = inputs.Select(i => i.Name).ToList();
 
         var prepared = Prepare(source, modelPath, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
@@ -99,7 +99,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (validationData is not null)
         {
             progress?.Invoke(new QuantizeProgress("validating", 0, validationData.Count));
-            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration);
+            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration, cancellation);
             validation = AccuracyGate.WithLayers(validation, prepared, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate);
         }
 
@@ -181,12 +181,19 @@ public sealed class Quantizer(QuantizationOptions options)
 
     /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
     private static CalibrationDataSet? OpenValidation(
-        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, string modelPath, List<Diagnostic> warnings, out bool sameAsCalibration)
+        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings, out bool sameAsCalibration)
     {
         sameAsCalibration = false;
         if (gate?.Folder is not { } folder)
         {
             return null;
+        }
+
+        // A check naming an output the model does not have fails now, not after calibration.
+        if (gate.Checks.FirstOrDefault(c => c.Output is not null && !outputs.Contains(c.Output, StringComparer.Ordinal)) is { } unknown)
+        {
+            throw new QuantizeException(ErrorCodes.InvalidOption, null,
+                $"Accuracy check '{unknown.Spec}' names output '{unknown.Output}', but the model's outputs are: {string.Join(", ", outputs)}.");
         }
 
         if (!Directory.Exists(folder))

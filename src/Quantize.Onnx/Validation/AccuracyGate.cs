@@ -15,7 +15,8 @@ public static class AccuracyGate
 {
     /// <summary>Measures and checks; throws <see cref="ErrorCodes.InvalidOption"/> for a check that does not apply to this model.</summary>
     internal static ValidationReport Evaluate(
-        byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration)
+        byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
+        CancellationToken cancellation = default)
     {
         var fidelity = new Dictionary<string, FidelityMetrics>(StringComparer.Ordinal);
         var task = new Dictionary<string, (TaskMetrics Fp32, TaskMetrics Int8)>(StringComparer.Ordinal);
@@ -27,6 +28,7 @@ public static class AccuracyGate
             outputs = [.. a.FloatOutputs];
             for (var s = 0; s < validation.Count; s++)
             {
+                cancellation.ThrowIfCancellationRequested();
                 var sample = validation.ReadSample(s);
                 var ra = a.Run(sample);
                 var rb = b.Run(sample);
@@ -34,7 +36,8 @@ public static class AccuracyGate
                 {
                     var (fa, fb) = (ra[name], rb[name]);
                     shapes[name] = fa.Shape;
-                    var lastAxis = fa.Shape.Length == 0 ? 1 : (int)fa.Shape[^1];
+                    // Classes along the last axis of [N, K] or [N, T, K] outputs; image-like rank-4 outputs have none.
+                    var lastAxis = fa.Shape.Length is 0 or > 3 ? 1 : (int)fa.Shape[^1];
                     if (!fidelity.TryGetValue(name, out var f))
                     {
                         fidelity[name] = f = new FidelityMetrics();
@@ -117,7 +120,7 @@ public static class AccuracyGate
         {
             var why = needsTruth && !metrics.Any(m => m.Output == output && m.Kind == "task")
                 ? $"it needs ground truth, and no validation sample has expected/{CalibrationDataSet.SafeFileName(output)}.npy (or .pb)"
-                : $"'{check.Metric}' does not apply to output '{output}' (top-1 metrics need a last axis of at least 2 classes; class-index ground truth supports only top1)";
+                : $"'{check.Metric}' does not apply to output '{output}' (top-1 metrics need a class axis: the last axis of a rank-1 to rank-3 output, with at least 2 classes; class-index ground truth supports only top1)";
             throw new QuantizeException(ErrorCodes.InvalidOption, null, $"Accuracy check '{check.Spec}' cannot be evaluated: {why}.");
         }
 

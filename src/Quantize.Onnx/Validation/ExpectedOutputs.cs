@@ -12,8 +12,8 @@ public sealed record ExpectedOutput(string File, float[] Values, bool Labels);
 /// <summary>
 /// Reads ground truth from a validation sample folder: <c>&lt;sample&gt;/expected/&lt;outputName&gt;.npy</c> (or
 /// <c>.pb</c>; characters that cannot appear in file names written as '_'). Its shape must equal the model
-/// output's shape on that sample, or (class labels) hold one integer class index per row of an output
-/// whose last axis has ≥ 2 classes; anything else is error QNT1108 naming the file.
+/// output's shape on that sample, or (class labels) hold one integer class index per row of a rank-1 to rank-3
+/// output whose last axis has ≥ 2 classes; anything else is error QNT1108 naming the file.
 /// </summary>
 public static class ExpectedOutputs
 {
@@ -34,7 +34,7 @@ public static class ExpectedOutputs
             return new ExpectedOutput(file, values, Labels: false);
         }
 
-        var lastAxis = outputShape.Count == 0 ? 0 : outputShape[^1];
+        var lastAxis = outputShape.Count is 0 or > 3 ? 0 : outputShape[^1];
         if (lastAxis >= 2 && values.LongLength == count / lastAxis && tensor.ElementType is not (TensorElementType.Float or TensorElementType.Double))
         {
             return new ExpectedOutput(file, values, Labels: true);

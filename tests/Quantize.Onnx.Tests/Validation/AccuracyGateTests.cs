@@ -224,4 +224,19 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
         Assert.Null(result.Validation);
         Assert.DoesNotContain(ModelLoader.Load(outputPath).Graph.Node, n => n.OpType == "QuantizeLinear");
     }
+
+    [Theory]
+    [InlineData("sqnr@nope>=10", "names output 'nope'")]
+    [InlineData("top1-agreement@conv4>=90", "does not apply to output 'conv4'")]
+    public void Checks_that_do_not_fit_the_model_are_QNT1201(string spec, string reason)
+    {
+        var net = TestNets.ConvNet();
+        var (model, calibration, validation) = Prepare(net);
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, checks: spec)).Run(model, calibration, _folder.File("out.onnx")));
+
+        Assert.Equal(ErrorCodes.InvalidOption, e.Code);
+        Assert.Contains($"'{spec}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
 }
