@@ -10,6 +10,8 @@ namespace Quantize.MSBuild
         public const string InvalidValue = "QNT3001";
         public const string InvalidValueText = "Invalid value '{0}' for {1}{2}. Allowed values: {3}.";
 
+        public const string IncompletePairText = "{0} '{1}' is set for '{2}' but {3} is not: the two name one check together (drop:<metric><=<drop>). Set {3} ({4}) or remove {0}.";
+
         public const string DuplicateOutput = "QNT3002";
         public const string DuplicateOutputText = "Two models are copied to the same output path '{0}' ('{1}' and '{2}'). Give one of them another Link or set Quantize=\"false\" on it.";
 

@@ -129,6 +129,12 @@ namespace Quantize.MSBuild
             result.SetMetadata("QuantizeCopyReason", reason);
             result.SetMetadata("QuantizeCalibrationDir", action == "quantize" ? calibrationDir : "");
 
+            // The accuracy gate's data: the convention folder when it exists; a folder named in metadata
+            // always (a missing one is then the worker's coded error, not a silently skipped gate).
+            bool validationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata("QuantizeValidationData"));
+            bool hasValidation = validationExplicit || Directory.Exists(validationDir);
+            result.SetMetadata("QuantizeValidationDir", action == "quantize" && hasValidation ? validationDir : "");
+
             string output = model.GetMetadata("QuantizedPath");
             void AddInput(string path)
             {

@@ -58,7 +58,9 @@ namespace Quantize.MSBuild
 
             if (!ok || Log.HasLoggedErrors)
             {
-                DeleteOutputs();
+                // The report of this run stays: after a failed accuracy check it says what got worse.
+                // (Reports of earlier runs were deleted above, so it is never stale.)
+                DeleteOutputs(keepReport: true);
                 return false;
             }
 
@@ -107,7 +109,8 @@ namespace Quantize.MSBuild
 
             var values = QuantizeSettings.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
             List<string> args = QuantizeSettings.WorkerArguments(
-                ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values);
+                ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values,
+                Model.GetMetadata("QuantizeValidationDir"));
             _responseFile = Model.GetMetadata("QuantizeResponseFilePath");
             Directory.CreateDirectory(Path.GetDirectoryName(_responseFile)!);
             File.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
@@ -166,6 +169,13 @@ namespace Quantize.MSBuild
                 return;
             }
 
+            // A diagnostic without a file (e.g. a failed accuracy check worded per model) still names the model.
+            if (diagnostic.File is null)
+            {
+                diagnostic = diagnostic.WithFile(ModelPath);
+                singleLine = WorkerLine.Format(diagnostic.File, diagnostic.IsError, diagnostic.Code, diagnostic.Text);
+            }
+
             diagnostic.Log(Log);
             if (!diagnostic.IsError)
             {
@@ -193,9 +203,9 @@ namespace Quantize.MSBuild
             return false;
         }
 
-        private void DeleteOutputs()
+        private void DeleteOutputs(bool keepReport = false)
         {
-            foreach (string path in new[] { Output, LogPath, Model.GetMetadata("QuantizeReportPath"), Output + ".tmp" })
+            foreach (string path in new[] { Output, LogPath, keepReport ? "" : Model.GetMetadata("QuantizeReportPath"), Output + ".tmp" })
             {
                 if (!string.IsNullOrEmpty(path) && File.Exists(path))
                 {

@@ -2,11 +2,12 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
 
 namespace Quantize.MSBuild
 {
-    internal enum SettingKind { Choice, Boolean, PositiveInteger, List }
+    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, List, Checks }
 
     /// <summary>One engine option: its MSBuild name (property and item metadata alike) and its worker switch.</summary>
     internal sealed class Setting
@@ -27,7 +28,10 @@ namespace Quantize.MSBuild
         public string AllowedText => Kind switch
         {
             SettingKind.PositiveInteger => "a whole number greater than 0",
+            SettingKind.PositiveNumber => "a number greater than 0 (e.g. 1.5)",
+            SettingKind.NonNegativeNumber => "a number, 0 or more (e.g. 0.3)",
             SettingKind.List => "a ';'-separated list",
+            SettingKind.Checks => AccuracyCheck.GrammarText,
             _ => string.Join(", ", Allowed),
         };
     }
@@ -40,6 +44,9 @@ namespace Quantize.MSBuild
     internal static class QuantizeSettings
     {
         public const string Mode = "QuantizeMode";
+        public const string AccuracyChecks = "QuantizeAccuracyChecks";
+        public const string AccuracyMetric = "QuantizeAccuracyMetric";
+        public const string MaxAccuracyDrop = "QuantizeMaxAccuracyDrop";
 
         public static readonly Setting[] All =
         {
@@ -56,6 +63,15 @@ namespace Quantize.MSBuild
             new Setting("QuantizeBiasCorrection", "--bias-correction", SettingKind.Boolean),
             new Setting("QuantizeKeepFloatIfSlower", "--keep-float-if-slower", SettingKind.Boolean),
             new Setting("QuantizeShipFloatModel", null, SettingKind.Boolean),
+
+            // The accuracy gate (used when the model is quantized; the worker measures on the validation folder).
+            new Setting(AccuracyChecks, "--check", SettingKind.Checks),
+            new Setting("QuantizeOnAccuracyFailure", "--on-accuracy-failure", SettingKind.Choice, "error", "ship-fp32"),
+            new Setting("QuantizeMinSpeedup", "--min-speedup", SettingKind.PositiveNumber),
+
+            // Sugar for one ground-truth check: both set => --check drop:<metric><=<drop> (see WorkerArguments).
+            new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheck.GroundTruthMetrics),
+            new Setting(MaxAccuracyDrop, null, SettingKind.NonNegativeNumber),
         };
 
         /// <summary>A validation failure: which setting, where it came from, and the message.</summary>
@@ -98,14 +114,28 @@ namespace Quantize.MSBuild
                 }
                 else
                 {
+                    // For a list of checks, name the entry that is wrong (TryNormalize returns it).
+                    string shown = setting.Kind == SettingKind.Checks ? normalized : raw;
                     problems.Add(new Problem(setting.Name, string.Format(
-                        CultureInfo.InvariantCulture, Messages.InvalidValueText, raw, setting.Name, source, setting.AllowedText)));
+                        CultureInfo.InvariantCulture, Messages.InvalidValueText, shown, setting.Name, source, setting.AllowedText)));
                 }
             }
 
             if (!result.TryGetValue(Mode, out string? mode) || mode.Length == 0)
             {
                 result[Mode] = "auto";
+            }
+
+            // The friendly pair names one check: one half without the other says nothing to check.
+            bool hasMetric = result.TryGetValue(AccuracyMetric, out string? metric) && metric.Length > 0;
+            bool hasDrop = result.TryGetValue(MaxAccuracyDrop, out string? drop) && drop.Length > 0;
+            if (hasMetric != hasDrop && !problems.Any(p => p.Setting == AccuracyMetric || p.Setting == MaxAccuracyDrop))
+            {
+                string missing = hasMetric ? MaxAccuracyDrop : AccuracyMetric;
+                problems.Add(new Problem(missing, string.Format(
+                    CultureInfo.InvariantCulture, Messages.IncompletePairText, hasMetric ? AccuracyMetric : MaxAccuracyDrop,
+                    hasMetric ? metric : drop, model.ItemSpec, missing,
+                    hasMetric ? "the largest allowed drop, e.g. 0.3" : string.Join(", ", AccuracyCheck.GroundTruthMetrics))));
             }
 
             return result;
@@ -119,8 +149,29 @@ namespace Quantize.MSBuild
                     bool ok = int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0;
                     normalized = ok ? n.ToString(CultureInfo.InvariantCulture) : raw;
                     return ok;
+                case SettingKind.PositiveNumber:
+                case SettingKind.NonNegativeNumber:
+                    bool isNumber = AccuracyCheck.TryParseNumber(raw, out double x) &&
+                        (setting.Kind == SettingKind.PositiveNumber ? x > 0 : x >= 0);
+                    normalized = raw;
+                    return isNumber;
                 case SettingKind.List:
                     normalized = string.Join(";", SplitList(raw));
+                    return true;
+                case SettingKind.Checks:
+                    var checks = new List<string>();
+                    foreach (string spec in SplitList(raw))
+                    {
+                        if (!AccuracyCheck.TryNormalize(spec, out string check))
+                        {
+                            normalized = spec;
+                            return false;
+                        }
+
+                        checks.Add(check);
+                    }
+
+                    normalized = string.Join(";", checks);
                     return true;
                 default:
                     normalized = raw.ToLowerInvariant();
@@ -133,13 +184,20 @@ namespace Quantize.MSBuild
 
         /// <summary>The worker's arguments after `quantize`, one token each (written one per line to the response file).</summary>
         public static List<string> WorkerArguments(
-            string model, string output, string? calibrationDir, string? report, IReadOnlyDictionary<string, string> values)
+            string model, string output, string? calibrationDir, string? report, IReadOnlyDictionary<string, string> values,
+            string? validationDir = null)
         {
             var args = new List<string> { model, "--output", output };
             if (!string.IsNullOrEmpty(calibrationDir))
             {
                 args.Add("--calibration");
                 args.Add(calibrationDir!);
+            }
+
+            if (!string.IsNullOrEmpty(validationDir))
+            {
+                args.Add("--validation");
+                args.Add(validationDir!);
             }
 
             if (!string.IsNullOrEmpty(report))
@@ -155,12 +213,19 @@ namespace Quantize.MSBuild
                     continue;
                 }
 
-                IEnumerable<string> tokens = setting.Kind == SettingKind.List ? SplitList(value) : new[] { value };
+                IEnumerable<string> tokens = setting.Kind == SettingKind.List || setting.Kind == SettingKind.Checks ? SplitList(value) : new[] { value };
                 foreach (string token in tokens)
                 {
                     args.Add(setting.WorkerOption);
                     args.Add(token);
                 }
+            }
+
+            if (values.TryGetValue(AccuracyMetric, out string? metric) && metric.Length > 0 &&
+                values.TryGetValue(MaxAccuracyDrop, out string? drop) && drop.Length > 0)
+            {
+                args.Add("--check");
+                args.Add("drop:" + metric + "<=" + drop);
             }
 
             return args;
@@ -169,5 +234,62 @@ namespace Quantize.MSBuild
         /// <summary>System.CommandLine response file: one token per line, quoted when it holds a space.</summary>
         public static string ResponseFile(IEnumerable<string> tokens) =>
             string.Join("\n", tokens.Select(t => t.IndexOfAny(new[] { ' ', '\t' }) >= 0 ? "\"" + t + "\"" : t)) + "\n";
+    }
+
+    /// <summary>
+    /// One accuracy check of the worker's contract: <c>&lt;metric&gt;[@&lt;output&gt;]&lt;op&gt;&lt;value&gt;</c>
+    /// (op <c>&gt;=</c> or <c>&lt;=</c>) or <c>drop:&lt;metric&gt;[@&lt;output&gt;]&lt;=&lt;value&gt;</c>. The task
+    /// checks the grammar and the metric names (so a typo fails in milliseconds with QNT3001, not after
+    /// calibration); which metric needs ground truth is the worker's business.
+    /// </summary>
+    internal static class AccuracyCheck
+    {
+        /// <summary>INT8 vs FP32 outputs, no ground truth needed.</summary>
+        public static readonly string[] FidelityMetrics = { "sqnr", "cosine", "psnr", "max-abs-error", "top1-agreement" };
+
+        /// <summary>Task metrics against expected outputs (<c>expected/&lt;output&gt;.npy</c> in each validation sample).</summary>
+        public static readonly string[] GroundTruthMetrics = { "psnr", "top1", "mse", "mae", "f1", "precision", "recall" };
+
+        public static readonly string[] Metrics = FidelityMetrics.Concat(GroundTruthMetrics).Distinct().ToArray();
+
+        public static string GrammarText =>
+            "a ';'-separated list of checks <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value> " +
+            "(e.g. sqnr>=20;drop:psnr<=0.5); metrics vs FP32: " + string.Join(", ", FidelityMetrics) +
+            "; vs ground truth (expected/<output>.npy, also for drop:): " + string.Join(", ", GroundTruthMetrics) + " (in XML write <= as &lt;=)";
+
+        private static readonly Regex Grammar = new Regex(
+            @"^(?<drop>drop:)?(?<metric>[A-Za-z0-9-]+)(?:@(?<output>.+?))?\s*(?<op>>=|<=)\s*(?<value>[^\s]+)$",
+            RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
+
+        /// <summary>Parses one check; the normalised form has the metric and <c>drop:</c> in lower case (output names keep their case).</summary>
+        public static bool TryNormalize(string spec, out string normalized)
+        {
+            normalized = spec;
+            Match m = Grammar.Match(spec.Trim());
+            if (!m.Success)
+            {
+                return false;
+            }
+
+            bool drop = m.Groups["drop"].Success;
+            string metric = m.Groups["metric"].Value.ToLowerInvariant();
+            string op = m.Groups["op"].Value;
+            string value = m.Groups["value"].Value;
+            string output = m.Groups["output"].Success ? m.Groups["output"].Value.Trim() : "";
+            if (!Metrics.Contains(metric, StringComparer.Ordinal) || !TryParseNumber(value, out _) ||
+                (m.Groups["output"].Success && output.Length == 0) ||
+                (drop && (op != "<=" || !GroundTruthMetrics.Contains(metric, StringComparer.Ordinal))))
+            {
+                return false;
+            }
+
+            normalized = (drop ? "drop:" : "") + metric + (output.Length > 0 ? "@" + output : "") + op + value;
+            return true;
+        }
+
+        /// <summary>A plain decimal number in invariant culture (no thousands separators, no NaN/infinity).</summary>
+        public static bool TryParseNumber(string raw, out double value) =>
+            double.TryParse(raw, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
+                CultureInfo.InvariantCulture, out value) && !double.IsNaN(value) && !double.IsInfinity(value);
     }
 }

@@ -41,6 +41,8 @@ namespace Quantize.MSBuild
             return new WorkerLine(file, m.Groups["category"].Value == "error", m.Groups["code"].Value, m.Groups["text"].Value);
         }
 
+        public WorkerLine WithFile(string file) => new WorkerLine(file, IsError, Code, Text);
+
         public static string Format(string? file, bool isError, string code, string text) =>
             (string.IsNullOrEmpty(file) ? "" : file + ": ") + (isError ? "error " : "warning ") + code + ": " + text;
 

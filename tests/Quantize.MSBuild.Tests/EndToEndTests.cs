@@ -154,6 +154,76 @@ public sealed class EndToEndTests(PackageFixture fixture)
     }
 
     [Fact]
+    public void Accuracy_gate_fails_the_build_ships_fp32_on_request_and_passes_with_the_default_checks()
+    {
+        Scenario("accuracy-gate", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body(checks: "sqnr>=80", onFailure: ""));
+            string model = Path.Combine(app.Directory, "Models", "waifu2x.onnx");
+            TestProject.CopySampleModel(model, samples: 2);
+            // Validation by convention: two samples the model is not calibrated on, with the FP32 model's outputs as ground truth.
+            string validation = Path.Combine(app.Directory, "Models", "waifu2x.validation");
+            foreach (string sample in new[] { "006", "007" })
+            {
+                string dir = Path.Combine(validation, sample);
+                Directory.CreateDirectory(Path.Combine(dir, "expected"));
+                File.Copy(Path.Combine(Repo.SampleCalibration, sample, "input.npy"), Path.Combine(dir, "input.npy"));
+                var (name, dims, values) = RunFp32(Path.Combine(dir, "input.npy"));
+                WriteNpy(Path.Combine(dir, "expected", name + ".npy"), dims, values);
+            }
+
+            string shipped = Path.Combine(app.BinDir, "Models", "waifu2x.onnx");
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx");
+
+            // 1. An impossible check fails the build with the engine's code, naming the model; nothing ships.
+            var strict = app.Build();
+            Assert.False(strict.Succeeded, strict.ToString());
+            Error failed = Assert.Single(strict.Errors, e => e.Code == "QNT1401");
+            Assert.EndsWith("waifu2x.onnx", failed.File);
+            Assert.Contains("sqnr", failed.Text, StringComparison.OrdinalIgnoreCase);
+            Assert.False(File.Exists(quantized), quantized);
+            Assert.False(File.Exists(shipped), shipped);
+            Assert.Contains("--validation\n" + validation + "/\n", File.ReadAllText(quantized + ".rsp"));
+
+            // 2. ship-fp32 (metadata): a warning, and bin/ gets the FP32 model. The metric/drop pair adds a ground-truth check.
+            app.WriteProject(Body(checks: "sqnr>=80", onFailure: """QuantizeOnAccuracyFailure="ship-fp32" QuantizeAccuracyMetric="psnr" QuantizeMaxAccuracyDrop="50" """));
+            var lenient = app.Build();
+            Assert.True(lenient.Succeeded, lenient.ToString());
+            Warning shippedFp32 = Assert.Single(lenient.Warnings, w => w.Code == "QNT2401");
+            Assert.EndsWith("waifu2x.onnx", shippedFp32.File);
+            Assert.Contains("kept FP32", Assert.Single(lenient.Summaries));
+            Assert.Contains("--check\nsqnr>=80\n", File.ReadAllText(quantized + ".rsp"));
+            Assert.Contains("--check\ndrop:psnr<=50\n", File.ReadAllText(quantized + ".rsp"));
+            AssertSameOutputs(Repo.SampleModel, shipped);
+            var noop = app.Build(); // cheap: nothing re-runs, and the warning is still reported
+            Assert.Empty(noop.CoreTargetsRun);
+            Assert.Single(noop.Warnings, w => w.Code == "QNT2401" && w.File.EndsWith("waifu2x.onnx", StringComparison.Ordinal));
+
+            // 3. The worker's default checks (no QuantizeAccuracyChecks): they pass, the INT8 model ships, the summary shows the metric.
+            app.WriteProject(Body(checks: "", onFailure: ""));
+            var passing = app.Build();
+            Assert.True(passing.Succeeded, passing.ToString());
+            Assert.DoesNotContain(passing.Warnings, w => w.Code.StartsWith("QNT24", StringComparison.Ordinal));
+            string summary = Assert.Single(passing.Summaries);
+            Assert.Contains("2 validation sample(s): sqnr ", summary);
+            Assert.Contains("(>= 10: ok)", summary);
+            Assert.DoesNotContain("--check", File.ReadAllText(quantized + ".rsp"));
+            Assert.True(new FileInfo(shipped).Length < Fp32Size / 2, $"{shipped} is {new FileInfo(shipped).Length} bytes");
+        });
+
+        static string Body(string checks, string onFailure) => $"""
+              <PropertyGroup>
+                <QuantizeMaxCalibrationSamples>2</QuantizeMaxCalibrationSamples>
+                <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                <QuantizeAccuracyChecks>{checks}</QuantizeAccuracyChecks>
+              </PropertyGroup>
+              <ItemGroup>
+                <None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" {onFailure}/>
+              </ItemGroup>
+            """;
+    }
+
+    [Fact]
     public void Invalid_property_value_is_a_coded_error_naming_the_property_and_allowed_values()
     {
         Scenario("invalid-property", folder =>
@@ -276,6 +346,52 @@ public sealed class EndToEndTests(PackageFixture fixture)
         }
 
         Directory.Delete(folder, recursive: true);
+    }
+
+    /// <summary>The sample's FP32 model on one .npy input (float32 [1,3,96,96]): its output's name, shape and values.</summary>
+    private static (string Name, int[] Dims, float[] Values) RunFp32(string inputNpy)
+    {
+        using var session = new InferenceSession(Repo.SampleModel);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.Single(), ReadInput(inputNpy))]);
+        var output = results.Single();
+        var tensor = output.AsTensor<float>();
+        return (output.Name, tensor.Dimensions.ToArray(), tensor.ToArray());
+    }
+
+    /// <summary>A little-endian float32 C-order .npy (format 1.0, header padded to 64 bytes).</summary>
+    private static void WriteNpy(string path, int[] dims, float[] values)
+    {
+        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({string.Join(", ", dims)}{(dims.Length == 1 ? "," : "")}), }}";
+        int unpadded = 10 + dict.Length + 1;
+        string header = dict + new string(' ', (unpadded + 63) / 64 * 64 - unpadded) + "\n";
+        using var stream = File.Create(path);
+        stream.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0]);
+        stream.Write(BitConverter.GetBytes((ushort)header.Length));
+        stream.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+    }
+
+    private static DenseTensor<float> ReadInput(string npyPath)
+    {
+        byte[] npy = File.ReadAllBytes(npyPath);
+        int headerEnd = 10 + BitConverter.ToUInt16(npy, 8);
+        float[] data = new float[3 * 96 * 96];
+        Buffer.BlockCopy(npy, headerEnd, data, 0, data.Length * 4);
+        return new DenseTensor<float>(data, [1, 3, 96, 96]);
+    }
+
+    /// <summary>Two models compute bit-identical outputs (the same FP32 graph and weights; provenance metadata may differ).</summary>
+    private static void AssertSameOutputs(string expectedModel, string actualModel)
+    {
+        var input = ReadInput(Path.Combine(Repo.SampleCalibration, "005", "input.npy"));
+        float[] Run(string path)
+        {
+            using var session = new InferenceSession(path);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.Single(), input)]);
+            return results.Single().AsTensor<float>().ToArray();
+        }
+
+        Assert.Equal(Run(expectedModel), Run(actualModel));
     }
 
     /// <summary>The INT8 model loads in ONNX Runtime and its output on a real image stays close to the FP32 model's.</summary>

@@ -72,6 +72,91 @@ public sealed class TaskTests : IDisposable
         Assert.StartsWith("\"/m/a b.onnx\"\n--output\n", QuantizeSettings.ResponseFile(args));
     }
 
+    [Fact]
+    public void Accuracy_gate_settings_are_normalised_and_become_worker_options()
+    {
+        var model = new TaskItem("Models/m.onnx", new Dictionary<string, string>
+        {
+            ["QuantizeAccuracyChecks"] = " SQNR>=20 ; drop:PSNR@Output_1 <= 0.5;; top1-agreement>=95 ",
+            ["QuantizeOnAccuracyFailure"] = "Ship-FP32",
+        });
+        var defaults = new Dictionary<string, string>
+        {
+            ["QuantizeAccuracyChecks"] = "sqnr>=99", // overridden by the metadata
+            ["QuantizeMinSpeedup"] = "1.5",
+            ["QuantizeAccuracyMetric"] = "Top1",
+            ["QuantizeMaxAccuracyDrop"] = "0.5",
+        };
+        var problems = new List<QuantizeSettings.Problem>();
+
+        var values = QuantizeSettings.Resolve(model, defaults, problems);
+
+        Assert.Empty(problems);
+        Assert.Equal("sqnr>=20;drop:psnr@Output_1<=0.5;top1-agreement>=95", values["QuantizeAccuracyChecks"]);
+        Assert.Equal("ship-fp32", values["QuantizeOnAccuracyFailure"]);
+        var args = QuantizeSettings.WorkerArguments("/m/m.onnx", "/o/m.onnx", "/m/m.calibration/", null, values, "/m/m.validation/");
+        Assert.Equal(
+            ["/m/m.onnx", "--output", "/o/m.onnx", "--calibration", "/m/m.calibration/", "--validation", "/m/m.validation/",
+             "--check", "sqnr>=20", "--check", "drop:psnr@Output_1<=0.5", "--check", "top1-agreement>=95",
+             "--on-accuracy-failure", "ship-fp32", "--min-speedup", "1.5", "--check", "drop:top1<=0.5"],
+            args);
+    }
+
+    [Theory]
+    [InlineData("sqnr=>10", "sqnr=>10")]
+    [InlineData("sqnr>=10;accuracy>=0.9", "accuracy>=0.9")]
+    [InlineData("sqnr>10", "sqnr>10")]
+    [InlineData("sqnr>=ten", "sqnr>=ten")]
+    [InlineData("drop:psnr>=0.5", "drop:psnr>=0.5")]
+    [InlineData("drop:sqnr<=1", "drop:sqnr<=1")]
+    [InlineData("psnr@>=30", "psnr@>=30")]
+    [InlineData("cosine>=NaN", "cosine>=NaN")]
+    public void Malformed_accuracy_checks_name_the_entry_and_the_grammar(string value, string wrongEntry)
+    {
+        var problems = new List<QuantizeSettings.Problem>();
+        QuantizeSettings.Resolve(new TaskItem("Models/m.onnx"), new Dictionary<string, string> { ["QuantizeAccuracyChecks"] = value }, problems);
+
+        var problem = Assert.Single(problems);
+        Assert.Equal("QuantizeAccuracyChecks", problem.Setting);
+        Assert.Contains($"'{wrongEntry}' for QuantizeAccuracyChecks (project property", problem.Message);
+        Assert.Contains("<metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>", problem.Message);
+        Assert.Contains("vs FP32: sqnr, cosine, psnr, max-abs-error, top1-agreement; vs ground truth (expected/<output>.npy, also for drop:): psnr, top1, mse, mae, f1, precision, recall", problem.Message);
+    }
+
+    [Theory]
+    [InlineData("QuantizeOnAccuracyFailure", "warn", "error, ship-fp32")]
+    [InlineData("QuantizeMinSpeedup", "0", "a number greater than 0")]
+    [InlineData("QuantizeMinSpeedup", "fast", "a number greater than 0")]
+    [InlineData("QuantizeAccuracyMetric", "sqnr", "psnr, top1, mse, mae, f1, precision, recall")]
+    [InlineData("QuantizeMaxAccuracyDrop", "-1", "a number, 0 or more")]
+    public void Invalid_accuracy_gate_values_are_rejected(string setting, string value, string allowed)
+    {
+        var problems = new List<QuantizeSettings.Problem>();
+        var metadata = new Dictionary<string, string> { [setting] = value };
+        // The pair is complete, so only the value itself can be wrong.
+        metadata.TryAdd("QuantizeAccuracyMetric", "psnr");
+        metadata.TryAdd("QuantizeMaxAccuracyDrop", "0.5");
+        QuantizeSettings.Resolve(new TaskItem("Models/m.onnx", metadata), new Dictionary<string, string>(), problems);
+
+        var problem = Assert.Single(problems);
+        Assert.Equal(setting, problem.Setting);
+        Assert.Contains($"'{value}' for {setting} (metadata on 'Models/m.onnx')", problem.Message);
+        Assert.Contains(allowed, problem.Message);
+    }
+
+    [Theory]
+    [InlineData("QuantizeAccuracyMetric", "psnr", "QuantizeMaxAccuracyDrop")]
+    [InlineData("QuantizeMaxAccuracyDrop", "0.3", "QuantizeAccuracyMetric")]
+    public void Half_of_the_metric_and_drop_pair_is_an_error_naming_the_missing_half(string setting, string value, string missing)
+    {
+        var problems = new List<QuantizeSettings.Problem>();
+        QuantizeSettings.Resolve(new TaskItem("Models/m.onnx", new Dictionary<string, string> { [setting] = value }), new Dictionary<string, string>(), problems);
+
+        var problem = Assert.Single(problems);
+        Assert.Equal(missing, problem.Setting);
+        Assert.StartsWith($"{setting} '{value}' is set for 'Models/m.onnx' but {missing} is not", problem.Message);
+    }
+
     [Theory]
     [InlineData("/x/m.onnx: warning QNT2002: kept FP32", "/x/m.onnx", false, "QNT2002", "kept FP32")]
     [InlineData(@"C:\x\m.onnx: error QNT1002: not an ONNX model: bad", @"C:\x\m.onnx", true, "QNT1002", "not an ONNX model: bad")]
@@ -209,6 +294,72 @@ public sealed class TaskTests : IDisposable
         Assert.True(task.Execute(), Describe());
         Assert.Equal("QNT3102", Assert.Single(_engine.Warnings).Code);
         Assert.Equal(File.ReadAllBytes(ModelPath), File.ReadAllBytes(Output));
+    }
+
+    [UnixFact]
+    public void Failed_accuracy_check_fails_with_the_model_named_and_leaves_no_output_but_the_report()
+    {
+        // The worker's error line may name no file: the task names the model.
+        var task = Quantize(Worker("""
+            printf 'int8' > "$out"
+            printf '{}' > "$out.report.json"
+            echo "error QNT1401: sqnr 21.3 dB < 80 (check sqnr>=80)" >&2
+            exit 1
+            """));
+
+        Assert.False(task.Execute());
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal(("QNT1401", ModelPath), (error.Code, error.File));
+        Assert.False(File.Exists(Output));
+        Assert.False(File.Exists(Output + ".log"));
+        Assert.True(File.Exists(Output + ".report.json"));
+    }
+
+    [UnixFact]
+    public void Ship_fp32_accuracy_warning_is_persisted_and_replayed_and_validation_reaches_the_worker()
+    {
+        string validation = Path.Combine(_dir, "m.validation") + "/";
+        var task = Quantize(Worker("""
+            grep -qx -- '--validation' "$rsp" || exit 7
+            cp "$model" "$out"
+            echo "$model: warning QNT2401: sqnr 21.3 dB < 80 (check sqnr>=80): shipped the FP32 model" >&2
+            echo "Quantize summary: m.onnx: kept FP32 (accuracy check failed), SQNR 21.3 dB"
+            """));
+        task.Model.SetMetadata("QuantizeValidationDir", validation);
+
+        Assert.True(task.Execute(), Describe());
+        Assert.Contains("--validation\n" + validation + "\n", File.ReadAllText(Output + ".rsp"));
+        Assert.Equal(File.ReadAllBytes(ModelPath), File.ReadAllBytes(Output));
+        Assert.Equal("QNT2401", Assert.Single(_engine.Warnings).Code);
+
+        var replayEngine = new MockBuildEngine();
+        Assert.True(new ReplayQuantizeWarnings { BuildEngine = replayEngine, LogFiles = [new TaskItem(Output + ".log")] }.Execute());
+        Assert.Equal(("QNT2401", ModelPath), (Assert.Single(replayEngine.Warnings).Code, replayEngine.Warnings[0].File));
+    }
+
+    [Fact]
+    public void Prepare_passes_an_existing_validation_folder_and_makes_its_files_inputs()
+    {
+        string calibration = Path.Combine(_dir, "m.calibration");
+        Directory.CreateDirectory(Path.Combine(calibration, "000"));
+        File.WriteAllText(Path.Combine(calibration, "000", "input.npy"), "x");
+        string validation = Path.Combine(_dir, "m.validation") + "/";
+
+        // No folder: the gate gets no validation folder (the worker's defaults decide).
+        var without = Prepare(perChannel: "");
+        without.Models[0].SetMetadata("QuantizeValidationDir", validation);
+        Assert.True(without.Execute(), Describe());
+        Assert.Equal("", Assert.Single(without.ResolvedModels).GetMetadata("QuantizeValidationDir"));
+
+        Directory.CreateDirectory(Path.Combine(validation, "000", "expected"));
+        File.WriteAllText(Path.Combine(validation, "000", "input.npy"), "x");
+        File.WriteAllText(Path.Combine(validation, "000", "expected", "output.npy"), "yy");
+        var with = Prepare(perChannel: "");
+        with.Models[0].SetMetadata("QuantizeValidationDir", validation);
+        Assert.True(with.Execute(), Describe());
+        Assert.Equal(validation, Assert.Single(with.ResolvedModels).GetMetadata("QuantizeValidationDir"));
+        Assert.Contains(with.Inputs, i => i.ItemSpec.EndsWith(Path.Combine("expected", "output.npy"), StringComparison.Ordinal) && i.GetMetadata("QuantizedPath") == Output);
+        Assert.Contains("000/expected/output.npy 2", File.ReadAllText(Output + ".settings"));
     }
 
     [Fact]

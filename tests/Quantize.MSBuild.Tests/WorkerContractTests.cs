@@ -19,7 +19,9 @@ public sealed class WorkerContractTests(PackageFixture fixture)
             var help = DotNet.Run(folder.FullName, null, worker, "quantize", "--help");
 
             Assert.Equal(0, help.ExitCode);
-            foreach (var option in QuantizeSettings.All.Select(s => s.WorkerOption).OfType<string>())
+            // The settings' options, and those the task derives from folders and the metric/drop pair.
+            string[] derived = ["--calibration", "--validation", "--report", "--check"];
+            foreach (var option in QuantizeSettings.All.Select(s => s.WorkerOption).OfType<string>().Concat(derived))
             {
                 Assert.Contains(option, help.Output);
             }
