@@ -95,8 +95,16 @@ public static class AccuracyGate
         CalibrationDataSet validation, ValidationOptions options)
     {
         var samples = Enumerable.Range(0, Math.Min(options.LayerSamples, validation.Count)).Select(validation.ReadSample).ToList();
-        var layers = LayerSensitivity.Analyze(fp32Prepared, int8, quantizedNodes, inputNames, samples, options.LayerBudgetBytes);
-        return report with { WorstLayers = layers, LayerSamples = samples.Count };
+        try
+        {
+            var layers = LayerSensitivity.Analyze(fp32Prepared, int8, quantizedNodes, inputNames, samples, options.LayerBudgetBytes);
+            return report with { WorstLayers = layers, LayerSamples = samples.Count };
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            // The layer list is a diagnosis; a model ORT will not run with extra outputs still gets its verdict.
+            return report;
+        }
     }
 
     /// <summary>How much worse INT8 is than FP32, in the metric's unit (positive = worse).</summary>

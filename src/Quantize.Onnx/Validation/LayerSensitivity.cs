@@ -91,8 +91,14 @@ internal static class LayerSensitivity
         var layers = new List<LayerError>();
         foreach (var node in graph.Graph.Node.Where(n => quantizedNodes.Contains(n.Name)))
         {
-            // An absorbed Relu/Clip has the quantized output of this node.
-            var outputs = node.Output.SelectMany(o => new[] { o }.Concat(graph.Consumers(o).Where(c => c.Node.OpType is "Relu" or "Clip" && !quantizedNodes.Contains(c.Node.Name)).SelectMany(c => c.Node.Output)))
+            if (IsAbsorbed(graph, node, quantizedNodes, sqnr))
+            {
+                continue; // measured as part of its producer
+            }
+
+            // A Relu/Clip absorbed into this node's QuantizeLinear: its output is this node's quantized output.
+            var outputs = node.Output
+                .SelectMany(o => sqnr.ContainsKey(o) ? [o] : graph.Consumers(o).Where(c => IsAbsorbed(graph, c.Node, quantizedNodes, sqnr)).SelectMany(c => c.Node.Output))
                 .Where(sqnr.ContainsKey).ToList();
             if (outputs.Count == 0)
             {
@@ -104,11 +110,15 @@ internal static class LayerSensitivity
             layers.Add(new LayerError(node.Name, node.OpType, output, sqnr[output], Math.Max(0, before - sqnr[output])));
         }
 
-
         // Ranked by the noise power the layer adds relative to the signal (10^(-SQNR/10) after minus before):
         // 100 -> 40 dB adds far less noise than 30 -> 25 dB, although more dB are lost.
         return layers.OrderByDescending(l => AddedNoise(l)).ThenBy(l => l.SqnrDb).ThenBy(l => l.Node, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>A quantized Relu/Clip whose input has no QuantizeLinear: folded into its producer's.</summary>
+    private static bool IsAbsorbed(GraphView graph, NodeProto node, IReadOnlySet<string> quantizedNodes, Dictionary<string, double> sqnr) =>
+        node.OpType is "Relu" or "Clip" && quantizedNodes.Contains(node.Name) && node.Input.Count > 0 && !sqnr.ContainsKey(node.Input[0])
+        && graph.Producer(node.Input[0]) is { } producer && quantizedNodes.Contains(producer.Name);
 
     /// <summary>The lowest SQNR of the measured tensors feeding the node (through unmeasured float ops); <see cref="Cap"/> at the graph inputs.</summary>
     private static double InputSqnr(GraphView graph, NodeProto node, Dictionary<string, double> sqnr)
@@ -141,7 +151,6 @@ internal static class LayerSensitivity
     }
 
     private static double AddedNoise(LayerError layer) => Math.Pow(10, -layer.SqnrDb / 10) - Math.Pow(10, -(layer.SqnrDb + layer.LossDb) / 10);
-
 
     /// <summary>Bytes of each float tensor on a sample like <paramref name="sample"/> (input shapes fixed, then ORT's inference).</summary>
     private static Dictionary<string, long> Sizes(ModelProto model, CalibrationSample sample)

@@ -77,6 +77,10 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(3, layers.Length);
         var nodeNames = ModelLoader.Load(model).Graph.Node.Select(n => n.Name).ToHashSet();
         Assert.All(layers, l => Assert.Contains(l, nodeNames));
+
+        // The 1x1 head conv on the pooled features loses the most; an absorbed Relu is named by its conv.
+        Assert.Contains("head", layers);
+        Assert.DoesNotContain(layers, l => l.StartsWith("relu", StringComparison.Ordinal));
         Assert.Contains($"--exclude-nodes \"{hint.Groups[1].Value}\"", e.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(outputPath));
     }
@@ -238,5 +242,21 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ErrorCodes.InvalidOption, e.Code);
         Assert.Contains($"'{spec}'", e.Message, StringComparison.Ordinal);
         Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Per_layer_sqnr_is_the_same_when_the_byte_budget_forces_one_tensor_per_pass()
+    {
+        var net = TestNets.ConvNet();
+        var (model, calibration, validation) = Prepare(net);
+        var one = Options(validation);
+
+        var whole = new Quantizer(one).Run(model, calibration, _folder.File("a.onnx")).Validation!.WorstLayers;
+        var split = new Quantizer(one with { Validation = one.Validation! with { LayerBudgetBytes = 1 } }).Run(model, calibration, _folder.File("b.onnx")).Validation!.WorstLayers;
+
+        output.WriteLine(string.Join(", ", whole.Select(l => $"{l.Node} {l.SqnrDb:F1}/{l.LossDb:F1}")));
+        Assert.True(whole.Count >= 5, $"only {whole.Count} layers");
+        Assert.Equal(whole.Select(l => (l.Node, Math.Round(l.SqnrDb, 6))), split.Select(l => (l.Node, Math.Round(l.SqnrDb, 6))));
+        Assert.All(whole, l => Assert.True(l.SqnrDb is > 0 and <= 100 && l.LossDb >= 0, l.ToString()));
     }
 }
