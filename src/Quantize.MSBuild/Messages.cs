@@ -24,6 +24,9 @@ namespace Quantize.MSBuild
         public const string DynamicNotAvailable = "QNT3102";
         public const string DynamicNotAvailableText = "QuantizeMode 'dynamic' is not available in this version of the quantizer, so '{0}' was copied unchanged (FP32). Add calibration data and use QuantizeMode 'auto' or 'static' to get an INT8 model.";
 
+        public const string ChecksWithoutValidation = "QNT3103";
+        public const string ChecksWithoutValidationText = "Accuracy checks are set for '{0}' ({1}) but it has no validation data, so they are not run. Add validation samples under '{2}' (the calibration layout, optionally with expected/<output>.npy per sample) or point the item's QuantizeValidationData metadata at such a folder.";
+
         public const string WorkerNotFound = "QNT3201";
         public const string WorkerNotFoundText = "The quantization worker '{0}' does not exist. The Quantize.MSBuild package looks damaged: clear it from the NuGet cache and restore again, or fix $(QuantizeWorkerPath).";
 

@@ -135,6 +135,14 @@ namespace Quantize.MSBuild
             bool hasValidation = validationExplicit || Directory.Exists(validationDir);
             result.SetMetadata("QuantizeValidationDir", action == "quantize" && hasValidation ? validationDir : "");
 
+            // Without validation data the worker has nothing to check on: say so rather than pass a gate silently.
+            string checks = string.Join(", ", new[] { QuantizeSettings.AccuracyChecks, QuantizeSettings.AccuracyMetric }.Where(n => values[n].Length > 0));
+            if (action == "quantize" && !hasValidation && checks.Length > 0)
+            {
+                Log.LogWarning(null, Messages.ChecksWithoutValidation, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
+                    Messages.ChecksWithoutValidationText, model.ItemSpec, checks, validationDir);
+            }
+
             string output = model.GetMetadata("QuantizedPath");
             void AddInput(string path)
             {

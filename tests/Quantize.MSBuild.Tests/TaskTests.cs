@@ -345,18 +345,26 @@ public sealed class TaskTests : IDisposable
         File.WriteAllText(Path.Combine(calibration, "000", "input.npy"), "x");
         string validation = Path.Combine(_dir, "m.validation") + "/";
 
-        // No folder: the gate gets no validation folder (the worker's defaults decide).
+        // No folder: no validation folder for the worker, and checks that cannot run are a warning, not a silent pass.
         var without = Prepare(perChannel: "");
         without.Models[0].SetMetadata("QuantizeValidationDir", validation);
+        without.Models[0].SetMetadata("QuantizeAccuracyChecks", "sqnr>=20");
         Assert.True(without.Execute(), Describe());
         Assert.Equal("", Assert.Single(without.ResolvedModels).GetMetadata("QuantizeValidationDir"));
+        var warning = Assert.Single(_engine.Warnings);
+        Assert.Equal(("QNT3103", ModelPath), (warning.Code, warning.File));
+        Assert.Contains("QuantizeAccuracyChecks", warning.Message);
+        Assert.Contains(validation, warning.Message);
 
         Directory.CreateDirectory(Path.Combine(validation, "000", "expected"));
         File.WriteAllText(Path.Combine(validation, "000", "input.npy"), "x");
         File.WriteAllText(Path.Combine(validation, "000", "expected", "output.npy"), "yy");
         var with = Prepare(perChannel: "");
+        with.BuildEngine = new MockBuildEngine();
         with.Models[0].SetMetadata("QuantizeValidationDir", validation);
+        with.Models[0].SetMetadata("QuantizeAccuracyChecks", "sqnr>=20");
         Assert.True(with.Execute(), Describe());
+        Assert.Empty(((MockBuildEngine)with.BuildEngine).Warnings);
         Assert.Equal(validation, Assert.Single(with.ResolvedModels).GetMetadata("QuantizeValidationDir"));
         Assert.Contains(with.Inputs, i => i.ItemSpec.EndsWith(Path.Combine("expected", "output.npy"), StringComparison.Ordinal) && i.GetMetadata("QuantizedPath") == Output);
         Assert.Contains("000/expected/output.npy 2", File.ReadAllText(Output + ".settings"));
