@@ -61,12 +61,30 @@ public static class AccuracyGate
         var metrics = new List<MetricResult>();
         foreach (var name in outputs)
         {
-            metrics.AddRange(fidelity[name].Values().Select(kv => new MetricResult(name, kv.Key, "fidelity", null, kv.Value, null, fidelity[name].Samples, AccuracyCheck.Unit(kv.Key))));
+            var f = fidelity[name];
+            var fidelityIntervals = Intervals(f.Samples, idx => f.Values(idx));
+            metrics.AddRange(f.Values().Select(kv => new MetricResult(name, kv.Key, "fidelity", null, kv.Value, null, f.Samples, AccuracyCheck.Unit(kv.Key))
+            {
+                Int8Interval = fidelityIntervals.GetValueOrDefault(kv.Key),
+            }));
             if (task.TryGetValue(name, out var t))
             {
                 var fp32Values = t.Fp32.Values();
+                // FP32 and INT8 are resampled in pairs (same samples), so the drop's interval is that of the paired difference.
+                var fp32Intervals = Intervals(t.Fp32.Samples, idx => t.Fp32.Values(idx));
+                var int8Intervals = Intervals(t.Int8.Samples, idx => t.Int8.Values(idx));
+                var dropIntervals = Intervals(t.Int8.Samples, idx =>
+                {
+                    var a = t.Fp32.Values(idx);
+                    return t.Int8.Values(idx).ToDictionary(kv => kv.Key, kv => Drop(kv.Key, a[kv.Key], kv.Value));
+                });
                 metrics.AddRange(t.Int8.Values().Select(kv => new MetricResult(name, kv.Key, "task", fp32Values[kv.Key], kv.Value,
-                    Drop(kv.Key, fp32Values[kv.Key], kv.Value), t.Int8.Samples, AccuracyCheck.Unit(kv.Key))));
+                    Drop(kv.Key, fp32Values[kv.Key], kv.Value), t.Int8.Samples, AccuracyCheck.Unit(kv.Key))
+                {
+                    Fp32Interval = fp32Intervals.GetValueOrDefault(kv.Key),
+                    Int8Interval = int8Intervals.GetValueOrDefault(kv.Key),
+                    DropInterval = dropIntervals.GetValueOrDefault(kv.Key),
+                }));
             }
         }
 
@@ -107,6 +125,25 @@ public static class AccuracyGate
         }
     }
 
+    /// <summary>The 95 % bootstrap interval of every metric <paramref name="values"/> computes, over resamples of <paramref name="samples"/> samples.</summary>
+    internal static Dictionary<string, ConfidenceInterval?> Intervals(int samples, Func<IReadOnlyList<int>, IReadOnlyDictionary<string, double>> values)
+    {
+        var draws = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+        Bootstrap.Resample(samples, indices =>
+        {
+            foreach (var (metric, value) in values(indices))
+            {
+                if (!draws.TryGetValue(metric, out var list))
+                {
+                    draws[metric] = list = new List<double>(Bootstrap.Resamples);
+                }
+
+                list.Add(value);
+            }
+        });
+        return draws.ToDictionary(kv => kv.Key, kv => Bootstrap.Percentile(kv.Value), StringComparer.Ordinal);
+    }
+
     /// <summary>How much worse INT8 is than FP32, in the metric's unit (positive = worse).</summary>
     public static double Drop(string metric, double fp32, double int8) => AccuracyCheck.HigherIsBetter(metric) ? fp32 - int8 : int8 - fp32;
 
@@ -135,7 +172,10 @@ public static class AccuracyGate
         var value = check.IsDrop ? metric.Drop!.Value : metric.Int8;
         var passed = check.AtLeast ? value >= check.Threshold : value <= check.Threshold;
         return new CheckResult(check.Spec, check.Metric, output, check.IsDrop, metric.Fp32, metric.Int8, value,
-            check.AtLeast ? ">=" : "<=", check.Threshold, passed && !double.IsNaN(value), metric.Unit);
+            check.AtLeast ? ">=" : "<=", check.Threshold, passed && !double.IsNaN(value), metric.Unit)
+        {
+            Interval = check.IsDrop ? metric.DropInterval : metric.Int8Interval,
+        };
     }
 
     /// <summary>The QNT1401/QNT2401 message: every failing check with its values, then the worst layers and the setting that keeps them float.</summary>
@@ -146,6 +186,7 @@ public static class AccuracyGate
         var failed = report.Checks.Where(x => !x.Passed).ToList();
         text.Append(c, $"{Path.GetFileName(modelPath)}: {failed.Count} accuracy check(s) failed on {report.Samples} validation sample(s) from '{report.Folder}': ");
         text.Append(string.Join("; ", failed.Select(Describe)));
+
         var passed = report.Checks.Where(x => x.Passed).ToList();
         if (passed.Count > 0)
         {
@@ -153,6 +194,11 @@ public static class AccuracyGate
         }
 
         text.Append('.');
+        var noisy = failed.Where(x => x.WithinNoise).ToList();
+        if (noisy.Count > 0)
+        {
+            text.Append(c, $" The verdict of {string.Join(", ", noisy.Select(x => $"'{x.Check}'"))} is within noise: the threshold lies inside the 95 % bootstrap interval of the value over these {report.Samples} sample(s), so more validation samples (add them to '{report.Folder}') would tell whether it really fails.");
+        }
         var worst = report.WorstLayers.Take(worstCount).ToList();
         if (worst.Count > 0)
         {
@@ -170,13 +216,14 @@ public static class AccuracyGate
         var c = CultureInfo.InvariantCulture;
         var n = CheckResult.Number;
         var bound = r.Comparison == ">=" ? "<" : ">";
+        var ci = r.Interval is { } i ? string.Format(c, " (95 % bootstrap interval of the {0}: {1}{2})", r.IsDrop ? "drop" : "value", i, r.Unit) : "";
         return r.IsDrop
-            ? string.Format(c, "check '{0}' on output '{1}': FP32 {2}{5}, INT8 {3}{5}, drop {4}{5} {6} threshold {7}{5}: failed",
-                r.Check, r.Output, n(r.Fp32!.Value), n(r.Int8), n(r.Value), r.Unit, bound, n(r.Threshold))
+            ? string.Format(c, "check '{0}' on output '{1}': FP32 {2}{5}, INT8 {3}{5}, drop {4}{5} {6} threshold {7}{5}: failed{8}",
+                r.Check, r.Output, n(r.Fp32!.Value), n(r.Int8), n(r.Value), r.Unit, bound, n(r.Threshold), ci)
             : r.Fp32 is double f
-                ? string.Format(c, "check '{0}' on output '{1}': FP32 {2}{4}, INT8 {3}{4} {5} threshold {6}{4}: failed",
-                    r.Check, r.Output, n(f), n(r.Int8), r.Unit, bound, n(r.Threshold))
-                : string.Format(c, "check '{0}' on output '{1}': INT8 vs FP32 {2}{3} {4} threshold {5}{3}: failed",
-                    r.Check, r.Output, n(r.Int8), r.Unit, bound, n(r.Threshold));
+                ? string.Format(c, "check '{0}' on output '{1}': FP32 {2}{4}, INT8 {3}{4} {5} threshold {6}{4}: failed{7}",
+                    r.Check, r.Output, n(f), n(r.Int8), r.Unit, bound, n(r.Threshold), ci)
+                : string.Format(c, "check '{0}' on output '{1}': INT8 vs FP32 {2}{3} {4} threshold {5}{3}: failed{6}",
+                    r.Check, r.Output, n(r.Int8), r.Unit, bound, n(r.Threshold), ci);
     }
 }

@@ -11,22 +11,14 @@ namespace Quantize.Onnx.Validation;
 /// <item><c>precision</c>, <c>recall</c>, <c>f1</c>: binary, output and expected positive when ≥ 0.5, counted over
 /// every element, in % (0/0 counts as 100 %).</item>
 /// </list>
+/// Each sample's contribution is kept (a few numbers), so the metrics can be recomputed on any resample of
+/// the samples (<see cref="Values(IReadOnlyList{int})"/>, for the bootstrap) without running the models again.
 /// </summary>
 public sealed class TaskMetrics
 {
     public const double MaxPsnr = 100;
 
-    private double _psnrSum;
-    private double _squared;
-    private double _absolute;
-    private long _count;
-    private int _samples;
-    private long _rows;
-    private long _correct;
-    private long _tp;
-    private long _fp;
-    private long _fn;
-    private bool _dense;
+    private readonly List<SampleTask> _samples = [];
 
     /// <param name="output">The model's output on one sample.</param>
     /// <param name="expected">Ground truth: same size as the output, or one class index per row when <paramref name="labels"/>.</param>
@@ -34,18 +26,19 @@ public sealed class TaskMetrics
     /// <param name="labels">Expected holds class indices, not values.</param>
     public void Add(ReadOnlySpan<float> output, ReadOnlySpan<float> expected, int lastAxis, bool labels)
     {
-        _samples++;
+        long rows = 0, correct = 0;
         if (labels)
         {
             for (var r = 0; r < expected.Length; r++)
             {
-                _rows++;
+                rows++;
                 if (FidelityMetrics.ArgMax(output.Slice(r * lastAxis, lastAxis)) == (int)Math.Round(expected[r]))
                 {
-                    _correct++;
+                    correct++;
                 }
             }
 
+            _samples.Add(new SampleTask(false, 0, 0, 0, 0, rows, correct, 0, 0, 0));
             return;
         }
 
@@ -54,83 +47,140 @@ public sealed class TaskMetrics
             throw new ArgumentException("Output and expected differ in size.", nameof(expected));
         }
 
-        _dense = true;
-        double clipped = 0;
+        double clipped = 0, squared = 0, absolute = 0;
+        long tp = 0, fp = 0, fn = 0;
         for (var i = 0; i < output.Length; i++)
         {
             double o = output[i], e = expected[i];
             var d = o - e;
-            _squared += d * d;
-            _absolute += Math.Abs(d);
+            squared += d * d;
+            absolute += Math.Abs(d);
             var c = Math.Clamp(o, 0, 1) - Math.Clamp(e, 0, 1);
             clipped += c * c;
             var p = o >= 0.5;
             var t = e >= 0.5;
             if (p && t)
             {
-                _tp++;
+                tp++;
             }
             else if (p)
             {
-                _fp++;
+                fp++;
             }
             else if (t)
             {
-                _fn++;
+                fn++;
             }
         }
 
-        _count += output.Length;
         var mse = output.Length == 0 ? 0 : clipped / output.Length;
-        _psnrSum += mse == 0 ? MaxPsnr : Math.Min(MaxPsnr, 10 * Math.Log10(1 / mse));
+        var psnr = mse == 0 ? MaxPsnr : Math.Min(MaxPsnr, 10 * Math.Log10(1 / mse));
         if (lastAxis >= 2 && output.Length % lastAxis == 0)
         {
             for (var r = 0; r < output.Length / lastAxis; r++)
             {
-                _rows++;
+                rows++;
                 if (FidelityMetrics.ArgMax(output.Slice(r * lastAxis, lastAxis)) == FidelityMetrics.ArgMax(expected.Slice(r * lastAxis, lastAxis)))
                 {
-                    _correct++;
+                    correct++;
                 }
             }
         }
+
+        _samples.Add(new SampleTask(true, psnr, squared, absolute, output.Length, rows, correct, tp, fp, fn));
     }
 
-    public int Samples => _samples;
+    public int Samples => _samples.Count;
 
-    public double Psnr => _samples == 0 ? double.NaN : _psnrSum / _samples;
+    public double Psnr => Get("psnr");
 
-    public double Mse => _count == 0 ? double.NaN : _squared / _count;
+    public double Mse => Get("mse");
 
-    public double Mae => _count == 0 ? double.NaN : _absolute / _count;
+    public double Mae => Get("mae");
 
-    public double Top1 => _rows == 0 ? double.NaN : 100.0 * _correct / _rows;
+    public double Top1 => Get("top1");
 
-    public double Precision => _tp + _fp == 0 ? 100 : 100.0 * _tp / (_tp + _fp);
+    public double Precision => Get("precision");
 
-    public double Recall => _tp + _fn == 0 ? 100 : 100.0 * _tp / (_tp + _fn);
+    public double Recall => Get("recall");
 
-    public double F1 => Precision + Recall == 0 ? 0 : 2 * Precision * Recall / (Precision + Recall);
+    public double F1 => Get("f1");
 
     /// <summary>Every task metric that applies (top1 only with a class axis; the others only with dense expected values).</summary>
-    public IReadOnlyDictionary<string, double> Values()
+    public IReadOnlyDictionary<string, double> Values() => Values(Enumerable.Range(0, _samples.Count).ToArray());
+
+    /// <summary>The metrics over the given samples (indices into the samples added, repeats allowed).</summary>
+    public IReadOnlyDictionary<string, double> Values(IReadOnlyList<int> samples)
     {
-        var values = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        if (_dense)
+        double psnrSum = 0, squared = 0, absolute = 0;
+        long count = 0, rows = 0, correct = 0, tp = 0, fp = 0, fn = 0;
+        foreach (var i in samples)
         {
-            values["psnr"] = Psnr;
-            values["mse"] = Mse;
-            values["mae"] = Mae;
-            values["precision"] = Precision;
-            values["recall"] = Recall;
-            values["f1"] = F1;
+            var s = _samples[i];
+            psnrSum += s.Psnr;
+            squared += s.Squared;
+            absolute += s.Absolute;
+            count += s.Count;
+            rows += s.Rows;
+            correct += s.Correct;
+            tp += s.Tp;
+            fp += s.Fp;
+            fn += s.Fn;
         }
 
-        if (_rows > 0)
+        var values = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        if (_samples.Any(s => s.Dense))
         {
-            values["top1"] = Top1;
+            var precision = tp + fp == 0 ? 100 : 100.0 * tp / (tp + fp);
+            var recall = tp + fn == 0 ? 100 : 100.0 * tp / (tp + fn);
+            values["psnr"] = samples.Count == 0 ? double.NaN : psnrSum / samples.Count;
+            values["mse"] = count == 0 ? double.NaN : squared / count;
+            values["mae"] = count == 0 ? double.NaN : absolute / count;
+            values["precision"] = precision;
+            values["recall"] = recall;
+            values["f1"] = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall);
+        }
+
+        if (_samples.Any(s => s.Rows > 0))
+        {
+            values["top1"] = rows == 0 ? double.NaN : 100.0 * correct / rows;
         }
 
         return values;
     }
+
+    private double Get(string metric)
+    {
+        var s = _samples;
+        double psnrSum = 0;
+        long count = 0, rows = 0, correct = 0, tp = 0, fp = 0, fn = 0;
+        double squared = 0, absolute = 0;
+        foreach (var x in s)
+        {
+            psnrSum += x.Psnr;
+            squared += x.Squared;
+            absolute += x.Absolute;
+            count += x.Count;
+            rows += x.Rows;
+            correct += x.Correct;
+            tp += x.Tp;
+            fp += x.Fp;
+            fn += x.Fn;
+        }
+
+        var precision = tp + fp == 0 ? 100 : 100.0 * tp / (tp + fp);
+        var recall = tp + fn == 0 ? 100 : 100.0 * tp / (tp + fn);
+        return metric switch
+        {
+            "psnr" => s.Count == 0 ? double.NaN : psnrSum / s.Count,
+            "mse" => count == 0 ? double.NaN : squared / count,
+            "mae" => count == 0 ? double.NaN : absolute / count,
+            "top1" => rows == 0 ? double.NaN : 100.0 * correct / rows,
+            "precision" => precision,
+            "recall" => recall,
+            _ => precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall),
+        };
+    }
+
+    private readonly record struct SampleTask(bool Dense, double Psnr, double Squared, double Absolute, long Count, long Rows, long Correct, long Tp, long Fp, long Fn);
 }
