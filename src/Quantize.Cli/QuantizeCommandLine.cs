@@ -19,6 +19,10 @@ internal static class QuantizeCommandLine
             Required = true,
         };
         var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
+        var htmlReport = new Option<FileInfo?>("--html-report")
+        {
+            Description = "Also write a self-contained HTML report (metrics and checks, per-layer error chart, fusion, warnings, FP32 | INT8 | difference images of image outputs) to this file.",
+        };
         var perChannel = new Option<bool>("--per-channel") { Description = "One weight scale per output channel (default true). Older models are raised to opset 13 for it.", DefaultValueFactory = _ => true };
         var activationType = new Option<QuantType>("--activation-type") { Description = "Activation type: uint8 (default; fuses best on x86) or int8.", DefaultValueFactory = _ => QuantType.UInt8 };
         var weightType = new Option<QuantType>("--weight-type") { Description = "Weight type: int8 (default, symmetric) or uint8.", DefaultValueFactory = _ => QuantType.Int8 };
@@ -67,7 +71,7 @@ internal static class QuantizeCommandLine
 
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
-            model, output, calibration, report, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
+            model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
             maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks, onFailure, minSpeedup,
         };
 
@@ -112,7 +116,7 @@ internal static class QuantizeCommandLine
                 Validation = gate,
             };
             var job = new QuantizeJob(modelPath, parse.GetValue(calibration)!.FullName,
-                parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options);
+                parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options, parse.GetValue(htmlReport)?.FullName);
             return Task.FromResult(job.Run(Console.Out, Console.Error, cancellation));
         });
 

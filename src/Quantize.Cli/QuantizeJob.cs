@@ -9,7 +9,7 @@ namespace Quantize.Cli;
 /// "Quantize summary: " line on stdout; diagnostics on stderr in canonical MSBuild form
 /// (<c>file: error QNT1101: message</c>); exit code 0 (done), 1 (user error, reported), 2 (bug).
 /// </summary>
-internal sealed class QuantizeJob(string model, string calibration, string output, string? report, QuantizationOptions options)
+internal sealed class QuantizeJob(string model, string calibration, string output, string? report, QuantizationOptions options, string? htmlReport = null)
 {
     public const string SummaryPrefix = "Quantize summary: ";
 
@@ -30,7 +30,14 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
                 ReportWriter.Write(result, report);
             }
 
-            stdout.WriteLine(SummaryPrefix + Summarize(result));
+            var summary = Summarize(result);
+            if (htmlReport is not null)
+            {
+                HtmlReport.Write(result, htmlReport);
+                summary += $" (report: {htmlReport})";
+            }
+
+            stdout.WriteLine(SummaryPrefix + summary);
             return 0;
         }
         catch (QuantizeException e)

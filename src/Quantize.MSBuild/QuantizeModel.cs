@@ -110,7 +110,7 @@ namespace Quantize.MSBuild
             var values = QuantizeSettings.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
             List<string> args = QuantizeSettings.WorkerArguments(
                 ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values,
-                Model.GetMetadata("QuantizeValidationDir"));
+                Model.GetMetadata("QuantizeValidationDir"), Model.GetMetadata("QuantizeHtmlReportPath"));
             _responseFile = Model.GetMetadata("QuantizeResponseFilePath");
             Directory.CreateDirectory(Path.GetDirectoryName(_responseFile)!);
             File.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
@@ -205,7 +205,8 @@ namespace Quantize.MSBuild
 
         private void DeleteOutputs(bool keepReport = false)
         {
-            foreach (string path in new[] { Output, LogPath, keepReport ? "" : Model.GetMetadata("QuantizeReportPath"), Output + ".tmp" })
+            string[] reports = keepReport ? Array.Empty<string>() : new[] { Model.GetMetadata("QuantizeReportPath"), Model.GetMetadata("QuantizeHtmlReportPath") };
+            foreach (string path in new[] { Output, LogPath, Output + ".tmp" }.Concat(reports))
             {
                 if (!string.IsNullOrEmpty(path) && File.Exists(path))
                 {

@@ -185,7 +185,7 @@ namespace Quantize.MSBuild
         /// <summary>The worker's arguments after `quantize`, one token each (written one per line to the response file).</summary>
         public static List<string> WorkerArguments(
             string model, string output, string? calibrationDir, string? report, IReadOnlyDictionary<string, string> values,
-            string? validationDir = null)
+            string? validationDir = null, string? htmlReport = null)
         {
             var args = new List<string> { model, "--output", output };
             if (!string.IsNullOrEmpty(calibrationDir))
@@ -204,6 +204,12 @@ namespace Quantize.MSBuild
             {
                 args.Add("--report");
                 args.Add(report!);
+            }
+
+            if (!string.IsNullOrEmpty(htmlReport))
+            {
+                args.Add("--html-report");
+                args.Add(htmlReport!);
             }
 
             foreach (Setting setting in All)

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
@@ -58,4 +59,8 @@ public sealed record QuantizeResult
 
     /// <summary>The accuracy gate's measurements and verdicts; null without validation samples.</summary>
     public ValidationReport? Validation { get; init; }
+
+    /// <summary>FP32 and INT8 outputs of a few samples for image-like outputs, for the HTML report (not in the JSON report).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<OutputSample> ImageSamples { get; init; } = [];
 }

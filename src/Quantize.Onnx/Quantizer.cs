@@ -88,7 +88,9 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         var fidelitySamples = Math.Min(options.FidelitySamples, data.Count);
-        var fidelity = MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples);
+        // The HTML report's side-by-side images come from the validation samples, else from these.
+        var images = new HtmlReportSamples();
+        var fidelity = MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples, validationData is null ? images : null);
         LatencyComparison latency;
         using (var feeds = new Feeds(inputNames, data.ReadSample(0)))
         {
@@ -99,7 +101,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (validationData is not null)
         {
             progress?.Invoke(new QuantizeProgress("validating", 0, validationData.Count));
-            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration, cancellation);
+            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration, cancellation, images);
             validation = AccuracyGate.WithLayers(validation, prepared, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate);
         }
 
@@ -176,6 +178,7 @@ public sealed class Quantizer(QuantizationOptions options)
             Warnings = warnings,
             Settings = settings,
             Validation = validation,
+            ImageSamples = images.Samples,
         };
     }
 
@@ -343,7 +346,7 @@ public sealed class Quantizer(QuantizationOptions options)
         return null;
     }
 
-    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples)
+    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images)
     {
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         var maxError = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -362,6 +365,7 @@ public sealed class Quantizer(QuantizationOptions options)
                 }
 
                 var values = actual[name].Values;
+                images?.Offer(HtmlReportSamples.SampleName(sample.Source), name, reference.Shape, reference.Values, values);
                 acc.Add(reference.Values, values);
                 var err = 0.0;
                 for (var i = 0; i < values.Length; i++)

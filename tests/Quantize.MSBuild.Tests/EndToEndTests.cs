@@ -37,6 +37,8 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.Equal(TestProject.Sha256(quantized), TestProject.Sha256(shipped));
             Assert.Equal(sourceHash, TestProject.Sha256(Path.Combine(app.BinDir, "Models", "waifu2x.fp32.onnx")));
             Assert.True(File.Exists(quantized + ".report.json"));
+            Assert.EndsWith($" (report: {quantized}.report.html)", summary, StringComparison.Ordinal);
+            Assert.StartsWith("<!DOCTYPE html>", File.ReadAllText(quantized + ".report.html"), StringComparison.Ordinal);
             AssertRunsLikeFp32(shipped);
 
             // 2. Nothing changed: the quantize target is skipped as up to date.
@@ -72,6 +74,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.True(clean.Succeeded, clean.ToString());
             Assert.False(File.Exists(quantized), quantized);
             Assert.False(File.Exists(quantized + ".report.json"));
+            Assert.False(File.Exists(quantized + ".report.html"));
             Assert.False(File.Exists(shipped), shipped);
             Assert.Equal(sourceHash, TestProject.Sha256(model));
         });

@@ -191,6 +191,7 @@ public sealed class TaskTests : IDisposable
         Assert.Equal(("QNT2004", ModelPath), (warning.Code, warning.File));
         Assert.Equal(Output, task.QuantizedModel!.ItemSpec);
         Assert.Contains("ORT_DISABLE_TELEMETRY=1", task.EnvironmentVariables);
+        Assert.Contains($"--report\n{Output}.report.json\n--html-report\n{Output}.report.html\n", File.ReadAllText(Output + ".rsp"));
 
         var replayEngine = new MockBuildEngine();
         Assert.True(new ReplayQuantizeWarnings { BuildEngine = replayEngine, LogFiles = [new TaskItem(Output + ".log")] }.Execute());
@@ -303,6 +304,7 @@ public sealed class TaskTests : IDisposable
         var task = Quantize(Worker("""
             printf 'int8' > "$out"
             printf '{}' > "$out.report.json"
+            printf '<html>' > "$out.report.html"
             echo "error QNT1401: sqnr 21.3 dB < 80 (check sqnr>=80)" >&2
             exit 1
             """));
@@ -313,6 +315,7 @@ public sealed class TaskTests : IDisposable
         Assert.False(File.Exists(Output));
         Assert.False(File.Exists(Output + ".log"));
         Assert.True(File.Exists(Output + ".report.json"));
+        Assert.True(File.Exists(Output + ".report.html"));
     }
 
     [UnixFact]
@@ -437,6 +440,7 @@ public sealed class TaskTests : IDisposable
             ["TargetPath"] = "m.onnx",
             ["QuantizedPath"] = Output,
             ["QuantizeReportPath"] = Output + ".report.json",
+            ["QuantizeHtmlReportPath"] = Output + ".report.html",
             ["QuantizeLogPath"] = Output + ".log",
             ["QuantizeSettingsPath"] = Output + ".settings",
             ["QuantizeResponseFilePath"] = Output + ".rsp",

@@ -20,7 +20,7 @@ public sealed class WorkerContractTests(PackageFixture fixture)
 
             Assert.Equal(0, help.ExitCode);
             // The settings' options, and those the task derives from folders and the metric/drop pair.
-            string[] derived = ["--calibration", "--validation", "--report", "--check"];
+            string[] derived = ["--calibration", "--validation", "--report", "--html-report", "--check"];
             foreach (var option in QuantizeSettings.All.Select(s => s.WorkerOption).OfType<string>().Concat(derived))
             {
                 Assert.Contains(option, help.Output);

@@ -16,7 +16,7 @@ public static class AccuracyGate
     /// <summary>Measures and checks; throws <see cref="ErrorCodes.InvalidOption"/> for a check that does not apply to this model.</summary>
     internal static ValidationReport Evaluate(
         byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, HtmlReportSamples? images = null)
     {
         var fidelity = new Dictionary<string, FidelityMetrics>(StringComparer.Ordinal);
         var task = new Dictionary<string, (TaskMetrics Fp32, TaskMetrics Int8)>(StringComparer.Ordinal);
@@ -36,6 +36,7 @@ public static class AccuracyGate
                 {
                     var (fa, fb) = (ra[name], rb[name]);
                     shapes[name] = fa.Shape;
+                    images?.Offer(HtmlReportSamples.SampleName(sample.Source), name, fa.Shape, fa.Values, fb.Values);
                     // Classes along the last axis of [N, K] or [N, T, K] outputs; image-like rank-4 outputs have none.
                     var lastAxis = fa.Shape.Length is 0 or > 3 ? 1 : (int)fa.Shape[^1];
                     if (!fidelity.TryGetValue(name, out var f))
