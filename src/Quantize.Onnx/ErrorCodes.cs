@@ -40,4 +40,5 @@ public static class ErrorCodes
     public const string AccuracyCheckFailedShippedFp32 = "QNT2401";
     public const string SpeedupTooLowShippedFp32 = "QNT2402";
     public const string ValidatingOnCalibration = "QNT2403";
+    public const string CalibrationNotRepresentative = "QNT2404";
 }

@@ -105,6 +105,22 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = AccuracyGate.WithLayers(validation, prepared, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate);
         }
 
+        if (validation is not null)
+        {
+            // Calibration coverage, on the FP32 prepared model (after equalization) with the grids the INT8 model uses.
+            // An absorbed Relu/Clip's input never exists in the INT8 model (its producer writes the activation's output).
+            var absorbedInputs = plan.AbsorbedActivations.Select(n => n.Input[0]).ToHashSet(StringComparer.Ordinal);
+            var grids = plan.ActivationParams.Where(kv => !absorbedInputs.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            if (CalibrationCoverage.Measure(prepared, grids, inputNames, validationData!, cancellation) is { } coverage)
+            {
+                validation = validation with { Coverage = coverage };
+                if (coverage.Poor)
+                {
+                    warnings.Add(new Diagnostic(ErrorCodes.CalibrationNotRepresentative, modelPath, CalibrationCoverage.WarningMessage(coverage, validationData!.Folder)));
+                }
+            }
+        }
+
         var kind = OutputKind.Quantized;
         var keptResult = "kept-fp32-int8-not-faster";
         var unfused = fusion.UnfusedNodes.Count == 0 ? "" : $" ONNX Runtime left these quantized node groups un-fused (DQ -> float op -> Q): {string.Join(", ", fusion.UnfusedNodes.Take(8))}{(fusion.UnfusedNodes.Count > 8 ? ", ..." : "")}; excluding them may make INT8 faster.";

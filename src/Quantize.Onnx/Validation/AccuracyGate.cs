@@ -200,6 +200,12 @@ public static class AccuracyGate
         {
             text.Append(c, $" The verdict of {string.Join(", ", noisy.Select(x => $"'{x.Check}'"))} is within noise: the threshold lies inside the 95 % bootstrap interval of the value over these {report.Samples} sample(s), so more validation samples (add them to '{report.Folder}') would tell whether it really fails.");
         }
+        if (report.Coverage is { Poor: true } coverage)
+        {
+            // Clipping is the likeliest cause; the warning would be lost behind the error, so say it here.
+            text.Append(c, $" {CalibrationCoverage.WarningMessage(coverage, report.Folder)} (QNT2404)");
+        }
+
         var worst = report.WorstLayers.Take(worstCount).ToList();
         if (worst.Count > 0)
         {

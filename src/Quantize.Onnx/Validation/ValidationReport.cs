@@ -72,5 +72,8 @@ public sealed record ValidationReport
     /// <summary>Validation samples the per-layer SQNR was measured on.</summary>
     public required int LayerSamples { get; init; }
 
+    /// <summary>Share of validation activations outside the calibrated ranges (null when not measured).</summary>
+    public CoverageReport? Coverage { get; init; }
+
     public bool Passed => Checks.All(c => c.Passed);
 }
