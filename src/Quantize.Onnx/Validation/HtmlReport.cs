@@ -59,6 +59,7 @@ public static class HtmlReport
         figure img { width: 100%; height: auto; image-rendering: pixelated; display: block; background: #000; }
         figcaption { color: #59636e; font-size: 12px; margin-top: 6px; }
         .muted { color: #59636e; }
+        .ci { color: #59636e; font-size: 12px; }
         """;
 
     /// <summary>Writes the page atomically (temporary file, then rename), like the JSON report.</summary>
@@ -119,7 +120,9 @@ public static class HtmlReport
     private static void Overview(StringBuilder html, QuantizeResult r)
     {
         html.Append("<h2>Overview</h2>\n<div class=\"cards\">\n");
-        Card(html, "Size", $"{Mb(r.Fp32Bytes)} &rarr; {Mb(r.Int8Bytes)}", string.Format(C, "{0:F1}x smaller", r.Int8Bytes > 0 ? (double)r.Fp32Bytes / r.Int8Bytes : 0));
+        var smaller = r.Int8Bytes > 0 ? (double)r.Fp32Bytes / r.Int8Bytes : 0;
+        Card(html, "Size", $"{Mb(r.Fp32Bytes)} &rarr; {Mb(r.Int8Bytes)}",
+            r.Output == OutputKind.Quantized ? string.Format(C, "{0:F1}x smaller", smaller) : string.Format(C, "INT8 would be {0:F1}x smaller; FP32 shipped", smaller));
         Card(html, "Latency (1 thread, median)", string.Format(C, "{0:F2} &rarr; {1:F2} ms", r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds),
             string.Format(C, "speed-up {0:F2}x", r.Latency.Speedup));
         Card(html, "Integer kernels", r.Fusion.FusedCount.ToString(C),
@@ -164,20 +167,26 @@ public static class HtmlReport
         {
             html.Append(C, $"<tr{(c.Passed ? "" : " class=\"failed\"")}><td><code>{E(c.Check)}</code></td><td>{E(c.Output)}</td>");
             html.Append(C, $"<td class=\"num\">{(c.Fp32 is double f ? E(Num(f) + c.Unit) : "&mdash;")}</td><td class=\"num\">{E(Num(c.Int8) + c.Unit)}</td>");
-            html.Append(C, $"<td class=\"num\">{E((c.IsDrop ? "drop " : "") + Num(c.Value) + c.Unit)}</td><td class=\"num\">{E(c.Comparison + " " + Num(c.Threshold) + c.Unit)}</td>");
-            html.Append(c.Passed ? "<td><span class=\"badge ok\">pass</span></td></tr>\n" : "<td><span class=\"badge fail\">FAIL</span></td></tr>\n");
+            html.Append(C, $"<td class=\"num\">{E((c.IsDrop ? "drop " : "") + Num(c.Value) + c.Unit)}{Ci(c.Interval)}</td><td class=\"num\">{E(c.Comparison + " " + Num(c.Threshold) + c.Unit)}</td>");
+            html.Append(c.Passed ? "<td><span class=\"badge ok\">pass</span>" : "<td><span class=\"badge fail\">FAIL</span>");
+            html.Append(c.WithinNoise ? " <span class=\"badge warn\" title=\"the threshold lies inside the 95 % bootstrap interval\">within noise</span></td></tr>\n" : "</td></tr>\n");
         }
 
         html.Append("</table>\n");
+        if (v.Checks.Any(c => c.Interval is not null))
+        {
+            html.Append("<p class=\"muted\">Brackets: 95 % bootstrap interval over the validation samples. A verdict is within noise when the threshold lies inside it: more samples would settle it.</p>\n");
+        }
 
         html.Append("<h3>Metrics</h3>\n<table>\n<tr><th>output</th><th>metric</th><th>kind</th><th>FP32</th><th>INT8</th><th>drop</th><th>samples</th></tr>\n");
         foreach (var m in v.Metrics)
         {
-            var checkedRow = v.Checks.Any(c => c.Output == m.Output && c.Metric == m.Metric);
+            // A check reads the ground-truth metric when it has an FP32 value, else the INT8-vs-FP32 one.
+            var checkedRow = v.Checks.Any(c => c.Output == m.Output && c.Metric == m.Metric && (c.Fp32 is not null) == (m.Kind == "task"));
             var kind = m.Kind == "task" ? "vs ground truth" : "INT8 vs FP32";
             html.Append(C, $"<tr{(checkedRow ? " class=\"checked\"" : "")}><td>{E(m.Output)}</td><td>{E(m.Metric)}</td><td>{E(kind)}</td>");
-            html.Append(C, $"<td class=\"num\">{(m.Fp32 is double f ? E(Num(f) + m.Unit) : "&mdash;")}</td><td class=\"num\">{E(Num(m.Int8) + m.Unit)}</td>");
-            html.Append(C, $"<td class=\"num\">{(m.Drop is double d ? E(Num(d) + m.Unit) : "&mdash;")}</td><td class=\"num\">{m.Samples}</td></tr>\n");
+            html.Append(C, $"<td class=\"num\">{(m.Fp32 is double f ? E(Num(f) + m.Unit) + Ci(m.Fp32Interval) : "&mdash;")}</td><td class=\"num\">{E(Num(m.Int8) + m.Unit)}{Ci(m.Int8Interval)}</td>");
+            html.Append(C, $"<td class=\"num\">{(m.Drop is double d ? E(Num(d) + m.Unit) + Ci(m.DropInterval) : "&mdash;")}</td><td class=\"num\">{m.Samples}</td></tr>\n");
         }
 
         html.Append("</table>\n<p class=\"muted\">Bold rows are checked. Drop = how much worse INT8 is than FP32 (positive = worse).</p>\n");
@@ -425,6 +434,8 @@ public static class HtmlReport
     }
 
     private static string Num(double v) => CheckResult.Number(v);
+
+    private static string Ci(ConfidenceInterval? interval) => interval is null ? "" : $" <span class=\"ci\">{E(interval.ToString())}</span>";
 
     private static string Mb(long bytes) => string.Format(C, "{0:F2} MB", bytes / 1e6);
 

@@ -62,6 +62,11 @@ public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposa
             Assert.Contains($"<td>conv&quot;2&quot;</td><td>{m.Metric}</td>", html, StringComparison.Ordinal);
         }
 
+        // The checked metric's row is bold; values carry their bootstrap interval.
+        Assert.Contains("<tr class=\"checked\"><td>conv&quot;2&quot;</td><td>sqnr</td>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("<tr class=\"checked\"><td>conv&quot;2&quot;</td><td>cosine</td>", html, StringComparison.Ordinal);
+        Assert.Contains($"<span class=\"ci\">{v.Checks[0].Interval}</span>", html, StringComparison.Ordinal);
+
         Assert.DoesNotContain("conv<1>", html, StringComparison.Ordinal);
         Assert.DoesNotContain("relu<1>", html, StringComparison.Ordinal);
         Assert.Contains("conv&lt;1&gt;", html, StringComparison.Ordinal);
