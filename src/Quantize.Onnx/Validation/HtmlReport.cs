@@ -107,6 +107,7 @@ public static class HtmlReport
         Overview(html, r);
         Validation(html, r);
         Layers(html, r.Validation);
+        Coverage(html, r.Validation?.Coverage);
         Images(html, r);
         Fidelity(html, r);
         Fusion(html, r.Fusion);
@@ -261,6 +262,39 @@ public static class HtmlReport
 
         svg.Append("</svg>\n");
         return svg.ToString();
+    }
+
+    private static void Coverage(StringBuilder html, CoverageReport? coverage)
+    {
+        if (coverage is null)
+        {
+            return;
+        }
+
+        html.Append("<h2>Calibration coverage</h2>\n");
+        html.Append(C, $"<p class=\"sub\">Share of the validation activations outside the calibrated INT8 ranges (clipped): {E(Num(coverage.Share))} % of {coverage.Elements:N0} values in {coverage.Tensors} quantized tensor(s) ");
+        html.Append(coverage.Poor
+            ? "<span class=\"badge warn\">the calibration set does not represent the validation data</span>"
+            : "<span class=\"badge ok\">representative</span>");
+        html.Append("</p>\n");
+        if (coverage.WorstTensors.Count == 0)
+        {
+            return;
+        }
+
+        var exceeding = coverage.Exceeding.ToHashSet();
+        html.Append("<table>\n<tr><th>tensor</th><th>calibrated range</th><th>clipped</th><th>share</th></tr>\n");
+        foreach (var t in coverage.WorstTensors)
+        {
+            html.Append(C, $"<tr{(exceeding.Contains(t) ? " class=\"failed\"" : "")}><td><code>{E(t.Tensor)}</code></td><td class=\"num\">[{E(Num(t.Low))}, {E(Num(t.High))}]</td>");
+            html.Append(C, $"<td class=\"num\">{t.Clipped:N0} / {t.Elements:N0}</td><td class=\"num\">{E(Num(t.Share))} %</td></tr>\n");
+        }
+
+        html.Append("</table>\n");
+        if (coverage.WorstSamples.Count > 0)
+        {
+            html.Append(C, $"<p class=\"muted\">Samples that clip most: {E(string.Join(", ", coverage.WorstSamples.Select(x => $"{x.Sample} ({Num(x.Share)} %)")))}.</p>\n");
+        }
     }
 
     private static void Images(StringBuilder html, QuantizeResult r)

@@ -79,6 +79,9 @@ public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(v.WorstLayers.Count, CountOf(html, "<g><title>"));
         Assert.Contains("fill=\"#cf222e\"", html, StringComparison.Ordinal);
 
+        // Calibration coverage of the validation data, when it was measured.
+        Assert.Equal(v.Coverage is not null, html.Contains("<h2>Calibration coverage</h2>", StringComparison.Ordinal));
+
         // Three validation samples, FP32 | INT8 | difference each, at most HtmlReportSamples.MaxSamples.
         var images = PngDataUris().Matches(html).Select(m => Convert.FromBase64String(m.Groups[1].Value)).ToList();
         Assert.Equal(3 * HtmlReportSamples.MaxSamples, images.Count);
