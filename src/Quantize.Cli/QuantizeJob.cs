@@ -65,6 +65,13 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
         if (r.Validation is { } v)
         {
             fidelity += string.Format(c, ", {0} validation sample(s): {1}", v.Samples, string.Join(", ", v.Checks.Select(x => x.Describe())));
+            if (v.Coverage is { } coverage)
+            {
+                // Calibration coverage: the share of validation activations the INT8 grids clip, and the worst tensors
+                // (among those clipping enough values to matter: one new extreme in a 32-value tensor is already 3 %).
+                var worst = string.Join(", ", coverage.Significant.Take(2).Select(t => string.Format(c, "{0} {1:0.####} %", t.Tensor, t.Share)));
+                fidelity += string.Format(c, ", {0:0.####} % of activations clipped{1}", coverage.Share, worst.Length == 0 ? "" : $" (worst: {worst})");
+            }
         }
 
         if (r.Output == OutputKind.KeptFloat)

@@ -41,9 +41,13 @@ public sealed record CoverageReport
     /// <summary>Time the measurement took (one FP32 run per validation sample), seconds.</summary>
     public double Seconds { get; init; }
 
+    /// <summary>Tensors that clip at least <see cref="CalibrationCoverage.MinClipped"/> values, most clipped share first.</summary>
+    [JsonIgnore]
+    public IEnumerable<TensorCoverage> Significant => WorstTensors.Where(t => t.Clipped >= CalibrationCoverage.MinClipped);
+
     /// <summary>Tensors clipping more than <see cref="CalibrationCoverage.TensorThreshold"/> % of their values.</summary>
     [JsonIgnore]
-    public IEnumerable<TensorCoverage> Exceeding => WorstTensors.Where(t => t.Share > CalibrationCoverage.TensorThreshold && t.Clipped >= CalibrationCoverage.MinClipped);
+    public IEnumerable<TensorCoverage> Exceeding => Significant.Where(t => t.Share > CalibrationCoverage.TensorThreshold);
 
     /// <summary>The calibration set does not represent the validation data (warning QNT2404).</summary>
     public bool Poor => Exceeding.Any() || Share > CalibrationCoverage.OverallThreshold;
@@ -58,7 +62,7 @@ public sealed record CoverageReport
 /// memory is that of one inference whatever the tensor sizes. A value within half a step beyond an end
 /// rounds onto the grid's last level and is not counted (that is rounding, not clipping).
 /// </summary>
-internal static class CalibrationCoverage
+public static class CalibrationCoverage
 {
     /// <summary>
     /// Per-tensor warning threshold, % of values clipped. On data like the calibration data, MinMax
@@ -84,7 +88,7 @@ internal static class CalibrationCoverage
     public const int ReportedTensors = 20;
 
     /// <summary>Measures every tensor of <paramref name="grids"/> on every validation sample; null when ORT cannot run the augmented model.</summary>
-    public static CoverageReport? Measure(
+    internal static CoverageReport? Measure(
         ModelProto fp32Prepared, IReadOnlyDictionary<string, QuantParams> grids, IReadOnlyList<string> inputNames, CalibrationDataSet validation,
         CancellationToken cancellation = default)
     {
@@ -143,7 +147,7 @@ internal static class CalibrationCoverage
     }
 
     /// <summary>The QNT2404 message.</summary>
-    public static string WarningMessage(CoverageReport coverage, string validationFolder)
+    internal static string WarningMessage(CoverageReport coverage, string validationFolder)
     {
         var c = System.Globalization.CultureInfo.InvariantCulture;
         var exceeding = coverage.Exceeding.ToList();
