@@ -25,24 +25,23 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
                 stderr.WriteLine($"{warning.File ?? model}: warning {warning.Code}: {warning.Message}");
             }
 
-            if (report is not null)
-            {
-                ReportWriter.Write(result, report);
-            }
-
-            var summary = Summarize(result);
-            if (htmlReport is not null)
-            {
-                HtmlReport.Write(result, htmlReport);
-                summary += $" (report: {htmlReport})";
-            }
-
-            stdout.WriteLine(SummaryPrefix + summary);
+            stdout.WriteLine(SummaryPrefix + Summarize(result) + WriteReports(result));
             return 0;
         }
         catch (QuantizeException e)
         {
-            stderr.WriteLine($"{e.File ?? model}: error {e.Code}: {e.Message}");
+            // A failed gate (QNT1401/QNT1402) still writes its reports: they show what got worse.
+            var written = "";
+            try
+            {
+                written = e.Result is { } failed ? WriteReports(failed) : "";
+            }
+            catch (QuantizeException reportError)
+            {
+                stderr.WriteLine($"{reportError.File ?? model}: error {reportError.Code}: {reportError.Message}");
+            }
+
+            stderr.WriteLine($"{e.File ?? model}: error {e.Code}: {e.Message}{written}");
             return 1;
         }
         catch (OperationCanceledException)
@@ -55,6 +54,23 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
             stderr.WriteLine($"{model}: error {ErrorCodes.InternalError}: Internal error in the quantizer; please report it with the model if you can. {e}");
             return 2;
         }
+    }
+
+    /// <summary>Writes the JSON and HTML reports asked for; returns " (report: &lt;html&gt;)" when the HTML report was written.</summary>
+    private string WriteReports(QuantizeResult result)
+    {
+        if (report is not null)
+        {
+            ReportWriter.Write(result, report);
+        }
+
+        if (htmlReport is null)
+        {
+            return "";
+        }
+
+        HtmlReport.Write(result, htmlReport);
+        return $" (report: {htmlReport})";
     }
 
     internal static string Summarize(QuantizeResult r)

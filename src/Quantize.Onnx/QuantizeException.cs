@@ -17,4 +17,7 @@ public sealed class QuantizeException : Exception
 
     /// <summary>The file the problem is about (model, sample, ...), or null when none applies.</summary>
     public string? File { get; }
+
+    /// <summary>What was measured, when the failure is a verdict on the quantized model (QNT1401, QNT1402): the reports are still written.</summary>
+    public QuantizeResult? Result { get; init; }
 }

@@ -17,6 +17,9 @@ public enum OutputKind
 
     /// <summary>The FP32 model, unchanged, because an accuracy check or the minimum speed-up failed under ship-fp32 (see the warnings).</summary>
     KeptFloatFailedCheck,
+
+    /// <summary>Nothing was written: an accuracy check or the minimum speed-up failed (error QNT1401/QNT1402). Only in the reports of that run.</summary>
+    NotWritten,
 }
 
 /// <summary>Fidelity of INT8 against FP32 for one model output, over the fidelity samples.</summary>

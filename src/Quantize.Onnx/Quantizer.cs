@@ -130,7 +130,10 @@ public sealed class Quantizer(QuantizationOptions options)
             if (gate.OnFailure == AccuracyFailureAction.Error)
             {
                 throw new QuantizeException(ErrorCodes.SpeedupTooLow, modelPath,
-                    message + " Nothing was written. Lower the minimum speed-up (QuantizeMinSpeedup / --min-speedup), or ship the FP32 model instead with QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).");
+                    message + " Nothing was written. Lower the minimum speed-up (QuantizeMinSpeedup / --min-speedup), or ship the FP32 model instead with QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).")
+                {
+                    Result = Report(OutputKind.NotWritten),
+                };
             }
 
             kind = OutputKind.KeptFloatFailedCheck;
@@ -151,7 +154,10 @@ public sealed class Quantizer(QuantizationOptions options)
             if (gate.OnFailure == AccuracyFailureAction.Error)
             {
                 throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message +
-                    " Nothing was written. To ship the FP32 model instead, set QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).");
+                    " Nothing was written. To ship the FP32 model instead, set QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).")
+                {
+                    Result = Report(OutputKind.NotWritten),
+                };
             }
 
             kind = OutputKind.KeptFloatFailedCheck;
@@ -175,11 +181,14 @@ public sealed class Quantizer(QuantizationOptions options)
             ModelWriter.Save(kept, outputPath);
         }
 
-        return new QuantizeResult
+        return Report(kind);
+
+        // Also the measurements of a run that fails on a verdict (QNT1401/QNT1402): its reports say what got worse.
+        QuantizeResult Report(OutputKind outputKind) => new()
         {
             ModelPath = modelPath,
             OutputPath = outputPath,
-            Output = kind,
+            Output = outputKind,
             Fp32Bytes = fp32Bytes.LongLength,
             Int8Bytes = int8Bytes.LongLength,
             CalibrationSamples = data.Count,

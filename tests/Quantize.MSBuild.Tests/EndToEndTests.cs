@@ -187,6 +187,10 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.False(File.Exists(quantized), quantized);
             Assert.False(File.Exists(shipped), shipped);
             Assert.Contains("--validation\n" + validation + "/\n", File.ReadAllText(quantized + ".rsp"));
+            // The reports of the failed run stay to show what got worse; the error links the HTML one.
+            Assert.EndsWith($" (report: {quantized}.report.html)", failed.Text, StringComparison.Ordinal);
+            Assert.Contains("\"output\": \"notWritten\"", File.ReadAllText(quantized + ".report.json"), StringComparison.Ordinal);
+            Assert.Contains("<span class=\"badge fail\">FAIL</span>", File.ReadAllText(quantized + ".report.html"), StringComparison.Ordinal);
 
             // 2. ship-fp32 (metadata): a warning, and bin/ gets the FP32 model. The metric/drop pair adds a ground-truth check.
             app.WriteProject(Body(checks: "sqnr>=80", onFailure: """QuantizeOnAccuracyFailure="ship-fp32" QuantizeAccuracyMetric="psnr" QuantizeMaxAccuracyDrop="50" """));

@@ -32,7 +32,7 @@ public static class HtmlReport
         main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; }
         h1 { font-size: 24px; margin: 0 0 4px; word-break: break-all; }
         h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #d0d7de; }
-        h3 { font-size: 15px; margin: 16px 0 8px; }
+        h3 { font-size: 15px; margin: 14px 0 6px; }
         .sub { color: #59636e; margin: 0 0 16px; word-break: break-all; }
         .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600; font-size: 13px; vertical-align: middle; margin-left: 8px; }
         .ok { background: #dafbe1; color: #116329; }
@@ -54,7 +54,7 @@ public static class HtmlReport
         li { margin: 3px 0; }
         .warning { background: #fff; border: 1px solid #d4a72c; border-left-width: 4px; border-radius: 6px; padding: 8px 12px; margin: 8px 0; word-break: break-word; }
         .chart { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 8px; overflow-x: auto; }
-        .samples { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 12px; margin-bottom: 16px; }
+        .samples { display: grid; grid-template-columns: repeat(3, minmax(0, 300px)); gap: 12px; margin-bottom: 12px; }
         figure { margin: 0; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 8px; }
         figure img { width: 100%; height: auto; image-rendering: pixelated; display: block; background: #000; }
         figcaption { color: #59636e; font-size: 12px; margin-top: 6px; }
@@ -93,6 +93,7 @@ public static class HtmlReport
         {
             OutputKind.Quantized => ("INT8 shipped", "ok"),
             OutputKind.KeptFloat => ("FP32 kept: INT8 not faster", "warn"),
+            OutputKind.NotWritten => ("nothing written: the gate failed", "fail"),
             _ => ("FP32 kept: a check failed", "fail"),
         };
         html.Append(C, $"<h1>{E(name)} <span class=\"badge {verdictClass}\">{E(verdict)}</span>");
@@ -102,13 +103,14 @@ public static class HtmlReport
         }
 
         html.Append("</h1>\n");
-        html.Append(C, $"<p class=\"sub\">{E(r.ModelPath)} &rarr; {E(r.OutputPath)}</p>\n");
+        html.Append(C, $"<p class=\"sub\">{E(r.ModelPath)} &rarr; {E(r.OutputPath)}{(r.Output == OutputKind.NotWritten ? " (not written)" : "")}</p>\n");
 
         Overview(html, r);
         Validation(html, r);
+        Images(html, r);
+        Metrics(html, r.Validation);
         Layers(html, r.Validation);
         Coverage(html, r.Validation?.Coverage);
-        Images(html, r);
         Fidelity(html, r);
         Fusion(html, r.Fusion);
         Warnings(html, r.Warnings);
@@ -123,7 +125,8 @@ public static class HtmlReport
         html.Append("<h2>Overview</h2>\n<div class=\"cards\">\n");
         var smaller = r.Int8Bytes > 0 ? (double)r.Fp32Bytes / r.Int8Bytes : 0;
         Card(html, "Size", $"{Mb(r.Fp32Bytes)} &rarr; {Mb(r.Int8Bytes)}",
-            r.Output == OutputKind.Quantized ? string.Format(C, "{0:F1}x smaller", smaller) : string.Format(C, "INT8 would be {0:F1}x smaller; FP32 shipped", smaller));
+            r.Output == OutputKind.Quantized ? string.Format(C, "{0:F1}x smaller", smaller)
+            : string.Format(C, "INT8 would be {0:F1}x smaller; {1}", smaller, r.Output == OutputKind.NotWritten ? "nothing written" : "FP32 shipped"));
         Card(html, "Latency (1 thread, median)", string.Format(C, "{0:F2} &rarr; {1:F2} ms", r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds),
             string.Format(C, "speed-up {0:F2}x", r.Latency.Speedup));
         Card(html, "Integer kernels", r.Fusion.FusedCount.ToString(C),
@@ -178,8 +181,16 @@ public static class HtmlReport
         {
             html.Append("<p class=\"muted\">Brackets: 95 % bootstrap interval over the validation samples. A verdict is within noise when the threshold lies inside it: more samples would settle it.</p>\n");
         }
+    }
 
-        html.Append("<h3>Metrics</h3>\n<table>\n<tr><th>output</th><th>metric</th><th>kind</th><th>FP32</th><th>INT8</th><th>drop</th><th>samples</th></tr>\n");
+    private static void Metrics(StringBuilder html, ValidationReport? v)
+    {
+        if (v is null)
+        {
+            return;
+        }
+
+        html.Append("<h2>Metrics</h2>\n<table>\n<tr><th>output</th><th>metric</th><th>kind</th><th>FP32</th><th>INT8</th><th>drop</th><th>samples</th></tr>\n");
         foreach (var m in v.Metrics)
         {
             // A check reads the ground-truth metric when it has an FP32 value, else the INT8-vs-FP32 one.

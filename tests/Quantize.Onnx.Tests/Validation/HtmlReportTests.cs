@@ -90,6 +90,22 @@ public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposa
     }
 
     [Fact]
+    public void A_failed_gate_carries_its_measurements_and_the_page_shows_the_failing_check()
+    {
+        var e = Assert.Throws<QuantizeException>(() => Quantize(checks: ["sqnr>=80"]));
+
+        Assert.Equal(ErrorCodes.AccuracyCheckFailed, e.Code);
+        var result = Assert.IsType<QuantizeResult>(e.Result);
+        Assert.Equal(OutputKind.NotWritten, result.Output);
+        Assert.False(File.Exists(_folder.File("out.onnx")));
+        var html = HtmlReport.Render(result);
+        Assert.Contains("nothing written: the gate failed", html, StringComparison.Ordinal);
+        Assert.Contains("<tr class=\"failed\"><td><code>sqnr&gt;=80</code></td>", html, StringComparison.Ordinal);
+        Assert.Contains("<span class=\"badge fail\">FAIL</span>", html, StringComparison.Ordinal);
+        Assert.Contains("data:image/png;base64,", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Without_validation_the_images_come_from_the_calibration_fidelity_samples()
     {
         var result = Quantize(withValidation: false);
