@@ -149,38 +149,8 @@ public sealed class TaskMetrics
         return values;
     }
 
-    private double Get(string metric)
-    {
-        var s = _samples;
-        double psnrSum = 0;
-        long count = 0, rows = 0, correct = 0, tp = 0, fp = 0, fn = 0;
-        double squared = 0, absolute = 0;
-        foreach (var x in s)
-        {
-            psnrSum += x.Psnr;
-            squared += x.Squared;
-            absolute += x.Absolute;
-            count += x.Count;
-            rows += x.Rows;
-            correct += x.Correct;
-            tp += x.Tp;
-            fp += x.Fp;
-            fn += x.Fn;
-        }
-
-        var precision = tp + fp == 0 ? 100 : 100.0 * tp / (tp + fp);
-        var recall = tp + fn == 0 ? 100 : 100.0 * tp / (tp + fn);
-        return metric switch
-        {
-            "psnr" => s.Count == 0 ? double.NaN : psnrSum / s.Count,
-            "mse" => count == 0 ? double.NaN : squared / count,
-            "mae" => count == 0 ? double.NaN : absolute / count,
-            "top1" => rows == 0 ? double.NaN : 100.0 * correct / rows,
-            "precision" => precision,
-            "recall" => recall,
-            _ => precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall),
-        };
-    }
+    /// <summary>One metric over every sample added; NaN when it does not apply to this output.</summary>
+    private double Get(string metric) => Values().TryGetValue(metric, out var value) ? value : double.NaN;
 
     private readonly record struct SampleTask(bool Dense, double Psnr, double Squared, double Absolute, long Count, long Rows, long Correct, long Tp, long Fp, long Fn);
 }
