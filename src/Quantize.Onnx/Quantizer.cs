@@ -61,7 +61,7 @@ public sealed class Quantizer(QuantizationOptions options)
         var validationData = OpenValidation(gate, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, out var sameAsCalibration);
         var inputNames = inputs.Select(i => i.Name).ToList();
 
-        var prepared = Prepare(source, modelPath, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
+        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
 
         var (ranges, calibrationTime) = CalibrateAndEqualize(prepared, types, inputNames, data, progress, cancellation);
 
@@ -270,76 +270,6 @@ public sealed class Quantizer(QuantizationOptions options)
         return (ranges, timer.Elapsed);
     }
 
-    private ModelProto Prepare(
-        ModelProto source, string modelPath, byte[] fp32Bytes, IReadOnlyList<string> inputNames, CalibrationSample sample,
-        List<Diagnostic> warnings, out bool perChannel, out TensorTypes types)
-    {
-        var named = source.Clone();
-        NameUnnamedNodes(named.Graph);
-        ModelProto prepared;
-        try
-        {
-            prepared = OrtGraphOptimizer.Optimize(named);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new QuantizeException(ErrorCodes.ModelUnsupported, modelPath,
-                $"ONNX Runtime cannot load this model: {e.Message}. Check that it runs in ONNX Runtime {OrtVersion} before quantizing it.", e);
-        }
-
-        types = TensorTypes.Infer(prepared);
-        perChannel = options.PerChannel;
-        var opset = prepared.DefaultOpset();
-        if (opset >= OpsetUpgrader.TargetOpset || (!perChannel && opset >= 10))
-        {
-            return prepared;
-        }
-
-        var upgraded = prepared.Clone();
-        if (OpsetUpgrader.TryUpgrade(upgraded, types, out var reason))
-        {
-            try
-            {
-                var upgradedTypes = TensorTypes.Infer(upgraded);
-                reason = DifferenceFrom(fp32Bytes, upgraded.ToByteArray(), inputNames, sample) ?? "";
-                if (reason.Length == 0)
-                {
-                    types = upgradedTypes;
-                    return upgraded;
-                }
-            }
-            catch (OnnxRuntimeException e)
-            {
-                reason = $"ONNX Runtime rejected the upgraded model ({e.Message})";
-            }
-        }
-
-        if (opset < 10)
-        {
-            throw new QuantizeException(ErrorCodes.ModelUnsupported, modelPath,
-                $"The model uses opset {opset}, which has no QuantizeLinear, and raising it to {OpsetUpgrader.TargetOpset} failed: {reason}. Re-export the model with opset 13 or later.");
-        }
-
-        warnings.Add(new Diagnostic(ErrorCodes.PerChannelFallback, modelPath,
-            $"The model's opset {opset} could not be raised to {OpsetUpgrader.TargetOpset} ({reason}); weights are quantized per tensor instead of per channel, which costs accuracy. Re-export the model with opset 13 or later."));
-        perChannel = false;
-        return prepared;
-    }
-
-    private static string OrtVersion => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "";
-
-    private static void NameUnnamedNodes(GraphProto graph)
-    {
-        var names = new NameAllocator(graph.Node.Select(n => n.Name).Where(n => n.Length > 0));
-        for (var i = 0; i < graph.Node.Count; i++)
-        {
-            if (graph.Node[i].Name.Length == 0)
-            {
-                graph.Node[i].Name = names.Next($"{graph.Node[i].OpType}_{i}");
-            }
-        }
-    }
-
     private static List<string> FloatActivations(ModelProto model, TensorTypes types)
     {
         var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
@@ -348,27 +278,6 @@ public sealed class Quantizer(QuantizationOptions options)
             .Where(n => n.Length > 0 && !initializers.Contains(n) && types.IsFloat32(n))
             .Distinct(StringComparer.Ordinal)
             .ToList();
-    }
-
-    /// <summary>
-    /// The opset upgrade must not change what the model computes: compare it with the source on a real
-    /// sample. Returns why they differ, or null. (BatchNorm folding alone stays far above 60 dB.)
-    /// </summary>
-    private static string? DifferenceFrom(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, CalibrationSample sample)
-    {
-        var a = ModelRunner.RunOnce(original, inputNames, sample);
-        var b = ModelRunner.RunOnce(upgraded, inputNames, sample);
-        foreach (var (name, expected) in a)
-        {
-            var sqnr = new SqnrAccumulator();
-            sqnr.Add(expected.Values, b[name].Values);
-            if (sqnr.Decibels < 60)
-            {
-                return $"the upgraded model's output '{name}' differs from the original (SQNR {sqnr.Decibels:F1} dB)";
-            }
-        }
-
-        return null;
     }
 
     private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images)
