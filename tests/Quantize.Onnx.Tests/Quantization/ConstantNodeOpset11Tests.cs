@@ -6,39 +6,7 @@ using Xunit.Abstractions;
 namespace Quantize.Onnx.Tests.Quantization;
 
 /// <summary>The conv net with every weight in a Constant node (no initializers), at opset 11.</summary>
-public sealed class ConstantNodeOpset11Fixture : IDisposable
-{
-    public ConstantNodeOpset11Fixture()
-    {
-        Net = TestNets.ConvNet(weightsAsConstantNodes: true, opset: 11);
-        (ModelPath, CalibrationFolder) = QuantizeTestKit.Prepare(Net, Folder.Path);
-        OutputPath = Path.Combine(Folder.Path, "model.int8.onnx");
-        Result = new Quantizer(QuantizeTestKit.Options()).Run(ModelPath, CalibrationFolder, OutputPath);
-        Quantized = ModelLoader.Load(OutputPath);
-        Optimized = QuantizeTestKit.OptimizedGraph(OutputPath);
-        Sqnr = QuantizeTestKit.Sqnr(ModelPath, OutputPath, Net);
-    }
-
-    internal TestNet Net { get; }
-
-    internal Model.TempFolder Folder { get; } = new();
-
-    public string ModelPath { get; }
-
-    public string CalibrationFolder { get; }
-
-    public string OutputPath { get; }
-
-    public QuantizeResult Result { get; }
-
-    public ModelProto Quantized { get; }
-
-    public GraphProto Optimized { get; }
-
-    public Dictionary<string, double> Sqnr { get; }
-
-    public void Dispose() => Folder.Dispose();
-}
+public sealed class ConstantNodeOpset11Fixture() : QuantizedNetFixture(TestNets.ConvNet(weightsAsConstantNodes: true, opset: 11));
 
 /// <summary>
 /// Weights in Constant nodes (as paddle2onnx exports them) are still weights, and an opset-11 model is

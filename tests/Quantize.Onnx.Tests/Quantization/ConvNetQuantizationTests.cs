@@ -6,42 +6,7 @@ using Xunit.Abstractions;
 namespace Quantize.Onnx.Tests.Quantization;
 
 /// <summary>The conv net of <see cref="TestNets.ConvNet"/>, quantized once with the default recipe.</summary>
-public sealed class ConvNetFixture : IDisposable
-{
-    public ConvNetFixture()
-    {
-        Net = TestNets.ConvNet();
-        (ModelPath, CalibrationFolder) = QuantizeTestKit.Prepare(Net, Folder.Path);
-        OutputPath = Path.Combine(Folder.Path, "out", "model.int8.onnx");
-        Directory.CreateDirectory(Path.GetDirectoryName(OutputPath)!);
-        Result = new Quantizer(QuantizeTestKit.Options()).Run(ModelPath, CalibrationFolder, OutputPath);
-        Quantized = ModelLoader.Load(OutputPath);
-        Optimized = QuantizeTestKit.OptimizedGraph(OutputPath);
-        Sqnr = QuantizeTestKit.Sqnr(ModelPath, OutputPath, Net);
-    }
-
-    internal TestNet Net { get; }
-
-    internal Model.TempFolder Folder { get; } = new();
-
-    public string ModelPath { get; }
-
-    public string CalibrationFolder { get; }
-
-    public string OutputPath { get; }
-
-    public QuantizeResult Result { get; }
-
-    public ModelProto Quantized { get; }
-
-    /// <summary>The INT8 model's graph after ORT's extended (QDQ fusion) optimisations.</summary>
-    public GraphProto Optimized { get; }
-
-    /// <summary>SQNR of each output on the held-out inputs, measured by the tests (not the engine).</summary>
-    public Dictionary<string, double> Sqnr { get; }
-
-    public void Dispose() => Folder.Dispose();
-}
+public sealed class ConvNetFixture() : QuantizedNetFixture(TestNets.ConvNet());
 
 /// <summary>
 /// Done-when item 1 for the conv net: BatchNorm, residual Add, Concat, MaxPool, AveragePool,
