@@ -59,7 +59,13 @@ internal static class QuantizeCommandLine
         var checks = new Option<string[]>("--check")
         {
             Description = "An accuracy check (repeat for several): <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>. " +
-                "Metrics vs FP32: sqnr (dB), cosine, psnr (dB), max-abs-error, top1-agreement (%); vs ground truth: psnr (dB, image in [0,1]), top1 (%), mse, mae, f1, precision, recall (%).",
+                "Metrics vs FP32: sqnr (dB), cosine, psnr (dB), max-abs-error, top<k>-agreement (%, FP32's class among INT8's k best, e.g. top1-agreement); " +
+                "vs ground truth (expected/<output>.npy, or a class label in <sample>/label.txt): psnr (dB, image in [0,1]), top<k> (%, e.g. top1, top5), mse, mae, f1, precision, recall (%, see --binary-threshold).",
+        };
+        var binaryThreshold = new Option<double>("--binary-threshold")
+        {
+            Description = "Values at or above it count as positive for precision, recall and f1, in the output and the expected output (default 0.5; e.g. 0.3 for a text-probability map).",
+            DefaultValueFactory = _ => 0.5,
         };
         var onFailure = new Option<string>("--on-accuracy-failure")
         {
@@ -72,7 +78,7 @@ internal static class QuantizeCommandLine
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
             model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
-            maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks, onFailure, minSpeedup,
+            maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks, onFailure, minSpeedup, binaryThreshold,
         };
 
         quantize.SetAction((parse, cancellation) =>
@@ -87,7 +93,13 @@ internal static class QuantizeCommandLine
                     Checks = (parse.GetValue(checks) ?? []).Where(c => c.Trim().Length > 0).Select(AccuracyCheck.Parse).ToList(),
                     OnFailure = parse.GetValue(onFailure) == "ship-fp32" ? AccuracyFailureAction.ShipFp32 : AccuracyFailureAction.Error,
                     MinSpeedup = parse.GetValue(minSpeedup),
+                    BinaryThreshold = parse.GetValue(binaryThreshold),
                 };
+                if (!double.IsFinite(gate.BinaryThreshold))
+                {
+                    throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--binary-threshold must be a finite number, got {gate.BinaryThreshold}.");
+                }
+
                 if (gate.MinSpeedup is double s && (!double.IsFinite(s) || s <= 0))
                 {
                     throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--min-speedup must be a positive number, got {s}.");

@@ -7,7 +7,7 @@ using Microsoft.Build.Framework;
 
 namespace Quantize.MSBuild
 {
-    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, List, Checks }
+    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, Number, List, Checks }
 
     /// <summary>One engine option: its MSBuild name (property and item metadata alike) and its worker switch.</summary>
     internal sealed class Setting
@@ -30,6 +30,7 @@ namespace Quantize.MSBuild
             SettingKind.PositiveInteger => "a whole number greater than 0",
             SettingKind.PositiveNumber => "a number greater than 0 (e.g. 1.5)",
             SettingKind.NonNegativeNumber => "a number, 0 or more (e.g. 0.3)",
+            SettingKind.Number => "a number (e.g. 0.3)",
             SettingKind.List => "a ';'-separated list",
             SettingKind.Checks => AccuracyCheck.GrammarText,
             _ => string.Join(", ", Allowed),
@@ -68,6 +69,7 @@ namespace Quantize.MSBuild
             new Setting(AccuracyChecks, "--check", SettingKind.Checks),
             new Setting("QuantizeOnAccuracyFailure", "--on-accuracy-failure", SettingKind.Choice, "error", "ship-fp32"),
             new Setting("QuantizeMinSpeedup", "--min-speedup", SettingKind.PositiveNumber),
+            new Setting("QuantizeBinaryThreshold", "--binary-threshold", SettingKind.Number),
 
             // Sugar for one ground-truth check: both set => --check drop:<metric><=<drop> (see WorkerArguments).
             new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheck.GroundTruthMetrics),
@@ -151,8 +153,9 @@ namespace Quantize.MSBuild
                     return ok;
                 case SettingKind.PositiveNumber:
                 case SettingKind.NonNegativeNumber:
+                case SettingKind.Number:
                     bool isNumber = AccuracyCheck.TryParseNumber(raw, out double x) &&
-                        (setting.Kind == SettingKind.PositiveNumber ? x > 0 : x >= 0);
+                        (setting.Kind == SettingKind.PositiveNumber ? x > 0 : setting.Kind == SettingKind.Number || x >= 0);
                     normalized = raw;
                     return isNumber;
                 case SettingKind.List:
@@ -250,18 +253,23 @@ namespace Quantize.MSBuild
     /// </summary>
     internal static class AccuracyCheck
     {
-        /// <summary>INT8 vs FP32 outputs, no ground truth needed.</summary>
+        /// <summary>INT8 vs FP32 outputs, no ground truth needed (top1-agreement stands for any top&lt;k&gt;-agreement).</summary>
         public static readonly string[] FidelityMetrics = { "sqnr", "cosine", "psnr", "max-abs-error", "top1-agreement" };
 
-        /// <summary>Task metrics against expected outputs (<c>expected/&lt;output&gt;.npy</c> in each validation sample).</summary>
-        public static readonly string[] GroundTruthMetrics = { "psnr", "top1", "mse", "mae", "f1", "precision", "recall" };
+        /// <summary>Task metrics against ground truth (<c>expected/&lt;output&gt;.npy</c> or a class label in each validation sample; top1 and top5 stand for any top&lt;k&gt;).</summary>
+        public static readonly string[] GroundTruthMetrics = { "psnr", "top1", "top5", "mse", "mae", "f1", "precision", "recall" };
 
-        public static readonly string[] Metrics = FidelityMetrics.Concat(GroundTruthMetrics).Distinct().ToArray();
+        private static readonly Regex TopK = new Regex(@"^top[1-9][0-9]{0,3}(?<agreement>-agreement)?$", RegexOptions.CultureInvariant);
+
+        public static bool IsFidelityMetric(string metric) => FidelityMetrics.Contains(metric, StringComparer.Ordinal) || TopK.Match(metric).Groups["agreement"].Success;
+
+        public static bool IsGroundTruthMetric(string metric) =>
+            GroundTruthMetrics.Contains(metric, StringComparer.Ordinal) || (TopK.Match(metric) is { Success: true } m && !m.Groups["agreement"].Success);
 
         public static string GrammarText =>
             "a ';'-separated list of checks <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value> " +
-            "(e.g. sqnr>=20;drop:psnr<=0.5); metrics vs FP32: " + string.Join(", ", FidelityMetrics) +
-            "; vs ground truth (expected/<output>.npy, also for drop:): " + string.Join(", ", GroundTruthMetrics) + " (in XML write <= as &lt;=)";
+            "(e.g. sqnr>=20;drop:psnr<=0.5); metrics vs FP32: sqnr, cosine, psnr, max-abs-error, top<k>-agreement (e.g. top1-agreement)" +
+            "; vs ground truth (expected/<output>.npy or label.txt, also for drop:): psnr, top<k> (e.g. top1, top5), mse, mae, f1, precision, recall (in XML write <= as &lt;=)";
 
         private static readonly Regex Grammar = new Regex(
             @"^(?<drop>drop:)?(?<metric>[A-Za-z0-9-]+)(?:@(?<output>.+?))?\s*(?<op>>=|<=)\s*(?<value>[^\s]+)$",
@@ -282,9 +290,9 @@ namespace Quantize.MSBuild
             string op = m.Groups["op"].Value;
             string value = m.Groups["value"].Value;
             string output = m.Groups["output"].Success ? m.Groups["output"].Value.Trim() : "";
-            if (!Metrics.Contains(metric, StringComparer.Ordinal) || !TryParseNumber(value, out _) ||
+            if (!(IsFidelityMetric(metric) || IsGroundTruthMetric(metric)) || !TryParseNumber(value, out _) ||
                 (m.Groups["output"].Success && output.Length == 0) ||
-                (drop && (op != "<=" || !GroundTruthMetrics.Contains(metric, StringComparer.Ordinal))))
+                (drop && (op != "<=" || !IsGroundTruthMetric(metric))))
             {
                 return false;
             }

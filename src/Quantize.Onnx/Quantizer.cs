@@ -101,7 +101,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (validationData is not null)
         {
             progress?.Invoke(new QuantizeProgress("validating", 0, validationData.Count));
-            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration, cancellation, images);
+            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration, cancellation, images, gate.BinaryThreshold);
             validation = AccuracyGate.WithLayers(validation, prepared, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate);
         }
 

@@ -73,12 +73,28 @@ public sealed class TaskTests : IDisposable
     }
 
     [Fact]
+    public void Every_setting_is_declared_in_the_props_and_passed_as_a_project_default_by_the_targets()
+    {
+        var props = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.props"));
+        var targets = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.targets"));
+        var declared = props.Descendants().Where(e => e.Parent?.Name.LocalName == "PropertyGroup").Select(e => e.Name.LocalName).ToHashSet();
+        var passed = targets.Descendants().Where(e => e.Name.LocalName == "_QuantizeDefault").Select(e => (string?)e.Attribute("Include")).ToHashSet();
+
+        foreach (var setting in QuantizeSettings.All)
+        {
+            Assert.True(declared.Contains(setting.Name), $"{setting.Name} is not declared in Quantize.MSBuild.props");
+            Assert.True(passed.Contains(setting.Name), $"{setting.Name} is not passed as a _QuantizeDefault in Quantize.MSBuild.targets");
+        }
+    }
+
+    [Fact]
     public void Accuracy_gate_settings_are_normalised_and_become_worker_options()
     {
         var model = new TaskItem("Models/m.onnx", new Dictionary<string, string>
         {
-            ["QuantizeAccuracyChecks"] = " SQNR>=20 ; drop:PSNR@Output_1 <= 0.5;; top1-agreement>=95 ",
+            ["QuantizeAccuracyChecks"] = " SQNR>=20 ; drop:PSNR@Output_1 <= 0.5;; top1-agreement>=95;Top5>=90 ",
             ["QuantizeOnAccuracyFailure"] = "Ship-FP32",
+            ["QuantizeBinaryThreshold"] = "-0.25",
         });
         var defaults = new Dictionary<string, string>
         {
@@ -92,13 +108,13 @@ public sealed class TaskTests : IDisposable
         var values = QuantizeSettings.Resolve(model, defaults, problems);
 
         Assert.Empty(problems);
-        Assert.Equal("sqnr>=20;drop:psnr@Output_1<=0.5;top1-agreement>=95", values["QuantizeAccuracyChecks"]);
+        Assert.Equal("sqnr>=20;drop:psnr@Output_1<=0.5;top1-agreement>=95;top5>=90", values["QuantizeAccuracyChecks"]);
         Assert.Equal("ship-fp32", values["QuantizeOnAccuracyFailure"]);
         var args = QuantizeSettings.WorkerArguments("/m/m.onnx", "/o/m.onnx", "/m/m.calibration/", null, values, "/m/m.validation/");
         Assert.Equal(
             ["/m/m.onnx", "--output", "/o/m.onnx", "--calibration", "/m/m.calibration/", "--validation", "/m/m.validation/",
-             "--check", "sqnr>=20", "--check", "drop:psnr@Output_1<=0.5", "--check", "top1-agreement>=95",
-             "--on-accuracy-failure", "ship-fp32", "--min-speedup", "1.5", "--check", "drop:top1<=0.5"],
+             "--check", "sqnr>=20", "--check", "drop:psnr@Output_1<=0.5", "--check", "top1-agreement>=95", "--check", "top5>=90",
+             "--on-accuracy-failure", "ship-fp32", "--min-speedup", "1.5", "--binary-threshold", "-0.25", "--check", "drop:top1<=0.5"],
             args);
     }
 
@@ -111,6 +127,8 @@ public sealed class TaskTests : IDisposable
     [InlineData("drop:sqnr<=1", "drop:sqnr<=1")]
     [InlineData("psnr@>=30", "psnr@>=30")]
     [InlineData("cosine>=NaN", "cosine>=NaN")]
+    [InlineData("top0>=1", "top0>=1")]
+    [InlineData("drop:top5-agreement<=1", "drop:top5-agreement<=1")]
     public void Malformed_accuracy_checks_name_the_entry_and_the_grammar(string value, string wrongEntry)
     {
         var problems = new List<QuantizeSettings.Problem>();
@@ -120,14 +138,15 @@ public sealed class TaskTests : IDisposable
         Assert.Equal("QuantizeAccuracyChecks", problem.Setting);
         Assert.Contains($"'{wrongEntry}' for QuantizeAccuracyChecks (project property", problem.Message);
         Assert.Contains("<metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>", problem.Message);
-        Assert.Contains("vs FP32: sqnr, cosine, psnr, max-abs-error, top1-agreement; vs ground truth (expected/<output>.npy, also for drop:): psnr, top1, mse, mae, f1, precision, recall", problem.Message);
+        Assert.Contains("vs FP32: sqnr, cosine, psnr, max-abs-error, top<k>-agreement (e.g. top1-agreement); vs ground truth (expected/<output>.npy or label.txt, also for drop:): psnr, top<k> (e.g. top1, top5), mse, mae, f1, precision, recall", problem.Message);
     }
 
     [Theory]
     [InlineData("QuantizeOnAccuracyFailure", "warn", "error, ship-fp32")]
     [InlineData("QuantizeMinSpeedup", "0", "a number greater than 0")]
     [InlineData("QuantizeMinSpeedup", "fast", "a number greater than 0")]
-    [InlineData("QuantizeAccuracyMetric", "sqnr", "psnr, top1, mse, mae, f1, precision, recall")]
+    [InlineData("QuantizeAccuracyMetric", "sqnr", "psnr, top1, top5, mse, mae, f1, precision, recall")]
+    [InlineData("QuantizeBinaryThreshold", "half", "a number (e.g. 0.3)")]
     [InlineData("QuantizeMaxAccuracyDrop", "-1", "a number, 0 or more")]
     public void Invalid_accuracy_gate_values_are_rejected(string setting, string value, string allowed)
     {

@@ -7,7 +7,7 @@ namespace Quantize.Onnx.Validation;
 /// e.g. <c>sqnr&gt;=20</c>, <c>top1-agreement@prob&gt;=99</c>, <c>drop:psnr&lt;=0.5</c>.
 /// </summary>
 /// <param name="Spec">The text as the user wrote it.</param>
-/// <param name="Metric">A name from <see cref="Metrics"/>.</param>
+/// <param name="Metric">A metric name (<see cref="IsFidelityMetric"/>, <see cref="IsTaskMetric"/>).</param>
 /// <param name="Output">The model output it applies to; null: the model's first float output.</param>
 /// <param name="AtLeast">True for <c>&gt;=</c>, false for <c>&lt;=</c>.</param>
 /// <param name="Threshold">The bound.</param>
@@ -16,22 +16,26 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
 {
     public const string Grammar =
         "<metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>; " +
-        "metrics vs FP32: sqnr, cosine, psnr, max-abs-error, top1-agreement; vs ground truth (expected/<output>.npy): psnr, top1, mse, mae, f1, precision, recall";
+        "metrics vs FP32: sqnr, cosine, psnr, max-abs-error, top<k>-agreement (e.g. top1-agreement, top5-agreement); " +
+        "vs ground truth (expected/<output>.npy or a class label): psnr, top<k> (e.g. top1, top5), mse, mae, f1, precision, recall";
 
-    /// <summary>Metrics comparing INT8 with FP32 (no ground truth needed).</summary>
+    /// <summary>Metrics comparing INT8 with FP32 (no ground truth needed), besides <c>top&lt;k&gt;-agreement</c>.</summary>
     public static readonly IReadOnlySet<string> FidelityMetrics = new HashSet<string>(StringComparer.Ordinal)
     {
         "sqnr", "cosine", "psnr", "max-abs-error", "top1-agreement",
     };
 
-    /// <summary>Task metrics computed for FP32 and INT8 against ground truth.</summary>
+    /// <summary>Task metrics computed for FP32 and INT8 against ground truth, besides <c>top&lt;k&gt;</c>.</summary>
     public static readonly IReadOnlySet<string> TaskMetrics = new HashSet<string>(StringComparer.Ordinal)
     {
         "psnr", "top1", "mse", "mae", "f1", "precision", "recall",
     };
 
-    /// <summary>Every metric name a check may use.</summary>
-    public static IEnumerable<string> Metrics => FidelityMetrics.Union(TaskMetrics);
+    /// <summary>A metric comparing INT8 with FP32.</summary>
+    public static bool IsFidelityMetric(string metric) => FidelityMetrics.Contains(metric) || (TopK.TryParse(metric, out _, out var agreement) && agreement);
+
+    /// <summary>A metric against ground truth.</summary>
+    public static bool IsTaskMetric(string metric) => TaskMetrics.Contains(metric) || (TopK.TryParse(metric, out _, out var agreement) && !agreement);
 
     /// <summary>True when a larger value is better (drop = FP32 − INT8); false for errors (drop = INT8 − FP32).</summary>
     public static bool HigherIsBetter(string metric) => metric is not ("max-abs-error" or "mse" or "mae");
@@ -40,7 +44,8 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
     public static string Unit(string metric) => metric switch
     {
         "sqnr" or "psnr" => " dB",
-        "top1" or "top1-agreement" or "f1" or "precision" or "recall" => " %",
+        "f1" or "precision" or "recall" => " %",
+        _ when TopK.TryParse(metric, out _, out _) => " %",
         _ => "",
     };
 
@@ -74,7 +79,7 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
             throw Invalid(spec, "the output name after '@' is empty");
         }
 
-        if (!FidelityMetrics.Contains(metric) && !TaskMetrics.Contains(metric))
+        if (!IsFidelityMetric(metric) && !IsTaskMetric(metric))
         {
             throw Invalid(spec, $"'{metric}' is not a metric");
         }
@@ -82,7 +87,7 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
         var atLeast = at == ge;
         if (isDrop)
         {
-            if (!TaskMetrics.Contains(metric))
+            if (!IsTaskMetric(metric))
             {
                 throw Invalid(spec, $"a drop is measured against ground truth, and '{metric}' is not a ground-truth metric");
             }

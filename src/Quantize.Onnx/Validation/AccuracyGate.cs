@@ -16,8 +16,10 @@ public static class AccuracyGate
     /// <summary>Measures and checks; throws <see cref="ErrorCodes.InvalidOption"/> for a check that does not apply to this model.</summary>
     internal static ValidationReport Evaluate(
         byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
-        CancellationToken cancellation = default, HtmlReportSamples? images = null)
+        CancellationToken cancellation = default, HtmlReportSamples? images = null, double binaryThreshold = 0.5)
     {
+        var topK = TopK.Requested(checks);
+        var classNames = ExpectedOutputs.ReadClassNames(validation.Folder);
         var fidelity = new Dictionary<string, FidelityMetrics>(StringComparer.Ordinal);
         var task = new Dictionary<string, (TaskMetrics Fp32, TaskMetrics Int8)>(StringComparer.Ordinal);
         var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
@@ -32,24 +34,24 @@ public static class AccuracyGate
                 var sample = validation.ReadSample(s);
                 var ra = a.Run(sample);
                 var rb = b.Run(sample);
+                var firstClassifier = outputs.FirstOrDefault(o => ClassAxis(ra[o].Shape) >= 2);
                 foreach (var name in outputs)
                 {
                     var (fa, fb) = (ra[name], rb[name]);
                     shapes[name] = fa.Shape;
                     images?.Offer(HtmlReportSamples.SampleName(sample.Source), name, fa.Shape, fa.Values, fb.Values);
-                    // Classes along the last axis of [N, K] or [N, T, K] outputs; image-like rank-4 outputs have none.
-                    var lastAxis = fa.Shape.Length is 0 or > 3 ? 1 : (int)fa.Shape[^1];
+                    var lastAxis = ClassAxis(fa.Shape);
                     if (!fidelity.TryGetValue(name, out var f))
                     {
-                        fidelity[name] = f = new FidelityMetrics();
+                        fidelity[name] = f = new FidelityMetrics(topK);
                     }
 
                     f.Add(fa.Values, fb.Values, lastAxis);
-                    if (ExpectedOutputs.Read(sample.Source, name, fa.Shape) is { } expected)
+                    if (ExpectedOutputs.Read(sample.Source, name, fa.Shape, name == firstClassifier, classNames) is { } expected)
                     {
                         if (!task.TryGetValue(name, out var t))
                         {
-                            task[name] = t = (new TaskMetrics(), new TaskMetrics());
+                            task[name] = t = (new TaskMetrics(topK, binaryThreshold), new TaskMetrics(topK, binaryThreshold));
                         }
 
                         t.Fp32.Add(fa.Values, expected.Values, lastAxis, expected.Labels);
@@ -108,6 +110,9 @@ public static class AccuracyGate
         };
     }
 
+    /// <summary>Classes along the last axis of [K], [N, K] or [N, T, K] outputs; image-like rank-4 outputs have none (1).</summary>
+    private static int ClassAxis(long[] shape) => shape.Length is 0 or > 3 ? 1 : (int)shape[^1];
+
     /// <summary>Adds the per-layer SQNR (worst first) to a report.</summary>
     internal static ValidationReport WithLayers(
         ValidationReport report, ModelProto fp32Prepared, ModelProto int8, IReadOnlySet<string> quantizedNodes, IReadOnlyList<string> inputNames,
@@ -160,13 +165,13 @@ public static class AccuracyGate
 
         var task = metrics.FirstOrDefault(m => m.Output == output && m.Kind == "task" && m.Metric == check.Metric);
         var fidelity = metrics.FirstOrDefault(m => m.Output == output && m.Kind == "fidelity" && m.Metric == check.Metric);
-        var needsTruth = check.IsDrop || !AccuracyCheck.FidelityMetrics.Contains(check.Metric);
+        var needsTruth = check.IsDrop || !AccuracyCheck.IsFidelityMetric(check.Metric);
         var metric = needsTruth || task is not null ? task : fidelity;
         if (metric is null)
         {
             var why = needsTruth && !metrics.Any(m => m.Output == output && m.Kind == "task")
                 ? $"it needs ground truth, and no validation sample has expected/{CalibrationDataSet.SafeFileName(output)}.npy (or .pb)"
-                : $"'{check.Metric}' does not apply to output '{output}' (top-1 metrics need a class axis: the last axis of a rank-1 to rank-3 output, with at least 2 classes; class-index ground truth supports only top1)";
+                : $"'{check.Metric}' does not apply to output '{output}' (top-1 metrics need a class axis: the last axis of a rank-1 to rank-3 output, with at least 2 classes; top-k needs more than k classes; class-label ground truth supports only top-k)";
             throw new QuantizeException(ErrorCodes.InvalidOption, null, $"Accuracy check '{check.Spec}' cannot be evaluated: {why}.");
         }
 

@@ -14,16 +14,27 @@ public sealed record ExpectedOutput(string File, float[] Values, bool Labels);
 /// <c>.pb</c>; characters that cannot appear in file names written as '_'). Its shape must equal the model
 /// output's shape on that sample, or (class labels) hold one integer class index per row of a rank-1 to rank-3
 /// output whose last axis has ≥ 2 classes; anything else is error QNT1108 naming the file.
+/// Class labels may also be text: <c>&lt;sample&gt;/expected/&lt;outputName&gt;.txt</c>, or <c>&lt;sample&gt;/label.txt</c>
+/// for the model's first classifier output, holding one label per row (whitespace-separated): a class name listed
+/// in the validation folder's <c>classes.txt</c> (one name per line, in class-index order), else a class index.
 /// </summary>
 public static class ExpectedOutputs
 {
+    /// <summary>The per-sample label file of the first classifier output.</summary>
+    public const string SampleLabelFile = "label.txt";
+
+    /// <summary>Class names in index order, in the validation folder.</summary>
+    public const string ClassNamesFile = "classes.txt";
+
     /// <summary>The ground truth of <paramref name="output"/> for the sample at <paramref name="sampleSource"/>, or null when there is none.</summary>
-    public static ExpectedOutput? Read(string sampleSource, string output, IReadOnlyList<long> outputShape)
+    /// <param name="firstClassifier">This output is the model's first output with a class axis (it takes <c>label.txt</c>).</param>
+    /// <param name="classNames">The validation folder's class names (<see cref="ReadClassNames"/>), or null.</param>
+    public static ExpectedOutput? Read(string sampleSource, string output, IReadOnlyList<long> outputShape, bool firstClassifier = false, IReadOnlyList<string>? classNames = null)
     {
         var file = Find(sampleSource, output);
         if (file is null)
         {
-            return null;
+            return FindLabelText(sampleSource, output, firstClassifier) is { } text ? ReadLabelText(text, output, outputShape, classNames) : null;
         }
 
         var tensor = TensorFileReader.Read(file);
@@ -43,6 +54,30 @@ public static class ExpectedOutputs
         throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,
             $"Expected output '{file}' has shape {Format(tensor.Shape)}, but the model's output '{output}' has shape {Format(outputShape)} on this sample. " +
             $"Write the expected output with the output's shape (or, for a classifier, one integer class index per row).");
+    }
+
+    /// <summary>The class names of a validation folder (<c>classes.txt</c>, one per line), or null when it has none.</summary>
+    public static IReadOnlyList<string>? ReadClassNames(string validationFolder)
+    {
+        var path = Path.Combine(validationFolder, ClassNamesFile);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var names = File.ReadAllLines(path).Select(l => l.Trim()).ToList();
+        while (names.Count > 0 && names[^1].Length == 0)
+        {
+            names.RemoveAt(names.Count - 1);
+        }
+
+        if (names.Count < 2 || names.Any(n => n.Length == 0) || names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+        {
+            throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, path,
+                $"Class names file '{path}' must list at least two distinct, non-empty class names, one per line, in the order of the model's class axis.");
+        }
+
+        return names;
     }
 
     /// <summary>True when the sample folder has an <c>expected</c> file for <paramref name="output"/>.</summary>
@@ -67,6 +102,72 @@ public static class ExpectedOutputs
         }
 
         return null;
+    }
+
+    private static string? FindLabelText(string sampleSource, string output, bool firstClassifier)
+    {
+        foreach (var stem in new[] { output, CalibrationDataSet.SafeFileName(output) }.Distinct(StringComparer.Ordinal))
+        {
+            var path = Path.Combine(sampleSource, "expected", stem + ".txt");
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+
+        var label = Path.Combine(sampleSource, SampleLabelFile);
+        return firstClassifier && File.Exists(label) ? label : null;
+    }
+
+    private static ExpectedOutput ReadLabelText(string file, string output, IReadOnlyList<long> outputShape, IReadOnlyList<string>? classNames)
+    {
+        var classes = outputShape.Count is 0 or > 3 ? 0 : outputShape[^1];
+        var count = outputShape.Aggregate(1L, (a, b) => a * b);
+        var tokens = File.ReadAllText(file).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (classes < 2 || tokens.Length != count / classes)
+        {
+            throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,
+                $"Label file '{file}' holds {tokens.Length} label(s), but the model's output '{output}' has shape {Format(outputShape)} on this sample" +
+                (classes < 2 ? ", which has no class axis (the last axis of a rank-1 to rank-3 output, with at least 2 classes)." : $": write one label per row ({count / classes})."));
+        }
+
+        if (classNames is not null && classNames.Count != classes)
+        {
+            throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,
+                $"The validation folder's {ClassNamesFile} names {classNames.Count} classes, but the model's output '{output}' has {classes} (its last axis). List one name per class, in index order.");
+        }
+
+        var values = new float[tokens.Length];
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            var index = classNames is null ? -1 : IndexOf(classNames, tokens[i]);
+            if (index < 0 && (!int.TryParse(tokens[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index) || index >= classes))
+            {
+                var names = classNames is null
+                    ? $"there is no {ClassNamesFile} in the validation folder to name the classes"
+                    : $"{ClassNamesFile} names {string.Join(", ", classNames.Take(10).Select(n => $"'{n}'"))}{(classNames.Count > 10 ? ", ..." : "")}";
+                throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,
+                    $"Label '{tokens[i]}' in '{file}' is neither a class name nor a class index below {classes} (the size of the last axis of output '{output}'); {names}. " +
+                    $"Write a class index, or list the class names in index order in {ClassNamesFile} in the validation folder.");
+            }
+
+            values[i] = index;
+        }
+
+        return new ExpectedOutput(file, values, Labels: true);
+    }
+
+    private static int IndexOf(IReadOnlyList<string> names, string name)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (string.Equals(names[i], name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     private static float[] ToFloats(TensorData tensor, string file) => tensor.ElementType switch

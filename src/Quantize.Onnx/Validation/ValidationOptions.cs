@@ -24,6 +24,9 @@ public sealed record ValidationOptions
     /// <summary>Minimum INT8 speed-up over FP32 (e.g. 1.2); null: no latency gate.</summary>
     public double? MinSpeedup { get; init; }
 
+    /// <summary>Output and expected values at or above it are positives for precision, recall and F1 (e.g. 0.3 for a text-probability map).</summary>
+    public double BinaryThreshold { get; init; } = 0.5;
+
     /// <summary>Use at most this many validation samples (in folder order).</summary>
     public int? MaxSamples { get; init; }
 

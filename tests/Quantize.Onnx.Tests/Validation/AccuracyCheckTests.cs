@@ -12,6 +12,8 @@ public sealed class AccuracyCheckTests
     [InlineData(" drop:top1@softmax_0.tmp_0 <= 1 ", "top1", "softmax_0.tmp_0", false, 1, true)]
     [InlineData("MSE@out<=1e-3", "mse", "out", false, 0.001, false)]
     [InlineData("f1>=90", "f1", null, true, 90, false)]
+    [InlineData("drop:top5<=0.5", "top5", null, false, 0.5, true)]
+    [InlineData("top3-agreement@logits>=99", "top3-agreement", "logits", true, 99, false)]
     public void Valid_specs_parse(string spec, string metric, string? output, bool atLeast, double threshold, bool isDrop)
     {
         var check = AccuracyCheck.Parse(spec);
@@ -31,6 +33,9 @@ public sealed class AccuracyCheckTests
     [InlineData("sqnr>=abc", "'abc' is not a number")]
     [InlineData("sqnr@>=10", "empty")]
     [InlineData("drop:sqnr<=1", "not a ground-truth metric")]
+    [InlineData("drop:top5-agreement<=1", "not a ground-truth metric")]
+    [InlineData("top0>=1", "'top0' is not a metric")]
+    [InlineData("top05>=1", "'top05' is not a metric")]
     [InlineData("drop:psnr>=1", "from above")]
     [InlineData(">=3", "no >= or <=")]
     public void Invalid_specs_are_QNT1201_naming_the_spec_and_the_grammar(string spec, string reason)

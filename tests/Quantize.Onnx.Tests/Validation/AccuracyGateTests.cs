@@ -49,7 +49,7 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
         // probs is [8, 10]: sqnr>=10 and top1-agreement>=95 apply by default.
         Assert.Equal(["sqnr>=10", "top1-agreement>=95"], report.Checks.Select(c => c.Check));
         Assert.All(report.Checks, c => Assert.Equal("probs", c.Output));
-        Assert.Equal(["cosine", "max-abs-error", "psnr", "sqnr", "top1-agreement"], report.Metrics.Select(m => m.Metric).Order());
+        Assert.Equal(["cosine", "max-abs-error", "psnr", "sqnr", "top1-agreement", "top5-agreement"], report.Metrics.Select(m => m.Metric).Order());
         Assert.Equal(4, report.Samples);
         Assert.NotEmpty(report.WorstLayers);
         Assert.DoesNotContain(result.Warnings, w => w.Code == ErrorCodes.ValidatingOnCalibration);
@@ -182,6 +182,62 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
 
         var top1 = Assert.Single(result.Validation!.Metrics, m => m.Kind == "task" && m.Metric == "top1");
         Assert.Equal(87.5, top1.Fp32);
+    }
+
+    [Fact]
+    public void Class_names_in_label_txt_give_top1_and_top5_accuracy()
+    {
+        var net = TestNets.Mlp();
+        var (model, calibration, validation) = Prepare(net);
+        string[] names = ["cat", "dog", "car", "bus", "tree", "sky", "road", "bird", "boat", "cup"];
+        File.WriteAllLines(Path.Combine(validation, ExpectedOutputs.ClassNamesFile), names);
+        var inputs = QuantizeTestKit.HeldOutSeeds.Select(s => QuantizeTestKit.Structured(s, net.InputShape)).ToList();
+        var fp32 = QuantizeTestKit.Run(model, net.InputName, net.InputShape, inputs);
+        int rows = 0, top1 = 0, top5 = 0;
+        for (var s = 0; s < inputs.Count; s++)
+        {
+            // Each row is labelled with FP32's second-best class, except the first row of each sample (its best).
+            var labels = new List<string>();
+            for (var r = 0; r < 8; r++)
+            {
+                var order = Enumerable.Range(0, 10).OrderByDescending(c => fp32[s]["probs"][(r * 10) + c]).ThenBy(c => c).ToList();
+                var label = order[r == 0 ? 0 : 1];
+                labels.Add(names[label]);
+                rows++;
+                top1 += r == 0 ? 1 : 0;
+                top5 += order.IndexOf(label) < 5 ? 1 : 0;
+            }
+
+            File.WriteAllText(Path.Combine(validation, $"sample_{s:D3}", ExpectedOutputs.SampleLabelFile), string.Join("\n", labels) + "\n");
+        }
+
+        var result = new Quantizer(Options(validation, AccuracyFailureAction.Error, null, "drop:top5<=100", "top1-agreement>=0")).Run(model, calibration, _folder.File("out.onnx"));
+
+        var metrics = result.Validation!.Metrics.Where(m => m.Kind == "task").ToDictionary(m => m.Metric);
+        Assert.Equal(100.0 * top1 / rows, metrics["top1"].Fp32);
+        Assert.Equal(100.0 * top5 / rows, metrics["top5"].Fp32);
+        Assert.Equal(100, metrics["top5"].Fp32);
+        Assert.Equal(["top1", "top5"], metrics.Keys.Order());
+    }
+
+    [Theory]
+    [InlineData("unicorn", "neither a class name nor a class index below 10")]
+    [InlineData("12", "neither a class name nor a class index below 10")]
+    public void A_label_that_is_no_class_is_QNT1108_naming_the_file(string label, string reason)
+    {
+        var net = TestNets.Mlp();
+        var (model, calibration, validation) = Prepare(net);
+        foreach (var sample in Directory.GetDirectories(validation))
+        {
+            File.WriteAllText(Path.Combine(sample, ExpectedOutputs.SampleLabelFile), string.Join(" ", Enumerable.Repeat("3", 7).Append(label)));
+        }
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, AccuracyFailureAction.Error, null, "top1>=0")).Run(model, calibration, _folder.File("out.onnx")));
+
+        Assert.Equal(ErrorCodes.ExpectedShapeMismatch, e.Code);
+        Assert.EndsWith(ExpectedOutputs.SampleLabelFile, e.File, StringComparison.Ordinal);
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+        Assert.Contains(ExpectedOutputs.ClassNamesFile, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

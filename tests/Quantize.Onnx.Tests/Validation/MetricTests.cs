@@ -91,6 +91,54 @@ public sealed class MetricTests
     }
 
     [Fact]
+    public void Top_k_metrics_match_hand_computed_ranks()
+    {
+        // Rows of 6 classes. FP32's class (argmax) and its rank in INT8's row:
+        // row 0: fp32 class 0; int8 [0.1, 0.9, 0.8, 0.7, 0.6, 0.5] ranks class 0 sixth -> not top-1, not top-5;
+        // row 1: fp32 class 2; int8 [0.5, 0.9, 0.6, 0, 0, 0] ranks class 2 second -> top-5 only;
+        // row 2: fp32 class 5; int8 identical -> top-1 and top-5.
+        float[] fp32 = [9, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        float[] int8 = [0.1f, 0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.5f, 0.9f, 0.6f, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        var fidelity = new FidelityMetrics([1, 2, 5]);
+        fidelity.Add(fp32, int8, lastAxis: 6);
+        Assert.Equal(100.0 / 3, fidelity.Values()["top1-agreement"], 9);
+        Assert.Equal(200.0 / 3, fidelity.Values()["top2-agreement"], 9);
+        Assert.Equal(200.0 / 3, fidelity.Values()["top5-agreement"], 9);
+
+        // Against class labels [1, 3, 5] the INT8 rows give ranks 1 (top-1), 4 (top-5) and 1 (top-1).
+        var task = new TaskMetrics([1, 5]);
+        task.Add(int8, [1, 3, 5], lastAxis: 6, labels: true);
+        Assert.Equal(200.0 / 3, task.Values()["top1"], 9);
+        Assert.Equal(100, task.Values()["top5"], 9);
+
+        // Ties rank the lower index first: in [1, 1, 0] class 1 is second.
+        Assert.False(TopK.Contains([1f, 1f, 0f], 1, 1));
+        Assert.True(TopK.Contains([1f, 1f, 0f], 1, 2));
+
+        // A k as large as the class count says nothing and is not reported.
+        var two = new FidelityMetrics([1, 5]);
+        two.Add([1f, 0f], [1f, 0f], lastAxis: 2);
+        Assert.Equal(["cosine", "max-abs-error", "psnr", "sqnr", "top1-agreement"], two.Values().Keys.Order());
+    }
+
+    [Fact]
+    public void The_binary_threshold_decides_positives_for_precision_recall_f1()
+    {
+        // Output [0.35, 0.2, 0.45, 0.6] vs expected [1, 0, 0, 1]: at 0.3 predicted [1, 0, 1, 1] -> TP 2, FP 1, FN 0;
+        // at the default 0.5 predicted [0, 0, 0, 1] -> TP 1, FP 0, FN 1.
+        var low = new TaskMetrics(binaryThreshold: 0.3);
+        low.Add([0.35f, 0.2f, 0.45f, 0.6f], [1f, 0f, 0f, 1f], lastAxis: 1, labels: false);
+        Assert.Equal(200.0 / 3, low.Precision, 9);
+        Assert.Equal(100, low.Recall, 9);
+        Assert.Equal(80, low.F1, 9);
+
+        var standard = new TaskMetrics();
+        standard.Add([0.35f, 0.2f, 0.45f, 0.6f], [1f, 0f, 0f, 1f], lastAxis: 1, labels: false);
+        Assert.Equal(100, standard.Precision, 9);
+        Assert.Equal(50, standard.Recall, 9);
+    }
+
+    [Fact]
     public void Drop_is_positive_when_int8_is_worse()
     {
         Assert.Equal(2.5, AccuracyGate.Drop("psnr", 36.5, 34), 9);
