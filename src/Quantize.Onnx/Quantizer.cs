@@ -21,8 +21,6 @@ public readonly record struct QuantizeProgress(string Stage, int Done, int Total
 /// </summary>
 public sealed class Quantizer(QuantizationOptions options)
 {
-    private const int BiasCorrectionSamples = 16;
-
     public static string ToolVersion { get; } =
         typeof(Quantizer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
@@ -49,35 +47,13 @@ public sealed class Quantizer(QuantizationOptions options)
                 "The output path is the source model itself; the source model is never overwritten. Choose another output path.");
         }
 
-        var source = ModelLoader.Load(modelPath);
-        var fp32Bytes = source.ToByteArray();
-
-        // Preparation keeps the graph inputs, so the source's inputs describe the samples.
-        var initializerNames = source.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var inputs = source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
-        var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
-        data.Validate(); // a bad file is reported before a long calibration, not after it
+        var session = QuantizeSession.Open(modelPath, calibrationFolder, options, warnings, progress, cancellation);
+        var (source, fp32Bytes, inputNames, data, validationData, prepared) =
+            (session.Source, session.Fp32Bytes, session.InputNames, session.Data, session.Validation, session.Prepared);
         var gate = options.Validation;
-        var validationData = OpenValidation(gate, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, out var sameAsCalibration);
-        var inputNames = inputs.Select(i => i.Name).ToList();
-
-        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
-
-        var (ranges, calibrationTime) = CalibrateAndEqualize(prepared, types, inputNames, data, progress, cancellation);
-
-        var graph = new GraphView(prepared.Graph);
-        var plan = new QdqPlanner(graph, types, ranges, options).Plan();
-        var quantized = prepared.Clone();
-        quantized.Graph = new QdqWriter(graph, plan, options, perChannel).Write();
-        if (options.BiasCorrection)
-        {
-            var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, data.Count)).Select(data.ReadSample).ToList();
-            BiasCorrector.Correct(quantized, prepared, inputNames, samples);
-        }
-
+        var candidate = session.Build(options);
+        var (quantized, plan, int8Bytes) = (candidate.Quantized, candidate.Plan, candidate.Int8Bytes);
         var settings = options.ToSettings();
-        Provenance.Stamp(quantized, ToolVersion, settings);
-        var int8Bytes = quantized.ToByteArray();
 
         progress?.Invoke(new QuantizeProgress("validating", 0, 1));
         var fusion = FusionReport.Analyze(quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal));
@@ -100,9 +76,8 @@ public sealed class Quantizer(QuantizationOptions options)
         ValidationReport? validation = null;
         if (validationData is not null)
         {
-            progress?.Invoke(new QuantizeProgress("validating", 0, validationData.Count));
-            validation = AccuracyGate.Evaluate(fp32Bytes, int8Bytes, inputNames, validationData, gate!.Checks, sameAsCalibration, cancellation, images, gate.BinaryThreshold);
-            validation = AccuracyGate.WithLayers(validation, prepared, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate);
+            validation = session.Validate(candidate, images);
+            validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate!);
         }
 
         if (validation is not null)
@@ -111,7 +86,7 @@ public sealed class Quantizer(QuantizationOptions options)
             // An absorbed Relu/Clip's input never exists in the INT8 model (its producer writes the activation's output).
             var absorbedInputs = plan.AbsorbedActivations.Select(n => n.Input[0]).ToHashSet(StringComparer.Ordinal);
             var grids = plan.ActivationParams.Where(kv => !absorbedInputs.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-            if (CalibrationCoverage.Measure(prepared, grids, inputNames, validationData!, cancellation) is { } coverage)
+            if (CalibrationCoverage.Measure(candidate.Fp32, grids, inputNames, validationData!, cancellation) is { } coverage)
             {
                 validation = validation with { Coverage = coverage };
                 if (coverage.Poor)
@@ -192,92 +167,19 @@ public sealed class Quantizer(QuantizationOptions options)
             Fp32Bytes = fp32Bytes.LongLength,
             Int8Bytes = int8Bytes.LongLength,
             CalibrationSamples = data.Count,
-            CalibrationTime = calibrationTime,
+            CalibrationTime = session.CalibrationTime,
             TotalTime = total.Elapsed,
             Latency = latency,
             Fidelity = fidelity,
             FidelitySamples = fidelitySamples,
             Fusion = fusion,
             QuantizedNodes = plan.QuantizedNodes.Count,
-            PerChannel = perChannel,
+            PerChannel = session.PerChannel && options.PerChannel,
             Warnings = warnings,
             Settings = settings,
             Validation = validation,
             ImageSamples = images.Samples,
         };
-    }
-
-    /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
-    private static CalibrationDataSet? OpenValidation(
-        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings, out bool sameAsCalibration)
-    {
-        sameAsCalibration = false;
-        if (gate?.Folder is not { } folder)
-        {
-            return null;
-        }
-
-        // A check naming an output the model does not have fails now, not after calibration.
-        if (gate.Checks.FirstOrDefault(c => c.Output is not null && !outputs.Contains(c.Output, StringComparer.Ordinal)) is { } unknown)
-        {
-            throw new QuantizeException(ErrorCodes.InvalidOption, null,
-                $"Accuracy check '{unknown.Spec}' names output '{unknown.Output}', but the model's outputs are: {string.Join(", ", outputs)}.");
-        }
-
-        if (!Directory.Exists(folder))
-        {
-            throw new QuantizeException(ErrorCodes.CalibrationFolderMissing, folder,
-                $"Validation folder '{folder}' does not exist. Point it at a folder holding one sub-folder per sample (the calibration layout, optionally with expected/<output>.npy).");
-        }
-
-        var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples });
-        data.Validate();
-        sameAsCalibration = string.Equals(
-            Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(calibrationFolder)),
-            OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
-        if (sameAsCalibration)
-        {
-            warnings.Add(new Diagnostic(ErrorCodes.ValidatingOnCalibration, modelPath,
-                $"The validation folder is the calibration folder ('{folder}'): validating on calibration samples overstates accuracy. Keep separate samples for validation."));
-        }
-
-        return data;
-    }
-
-    /// <summary>
-    /// One calibration pass. Cross-layer equalization needs per-channel ranges of the tensors it
-    /// rescales; they come from the same pass, and the per-tensor ranges of those tensors are derived
-    /// from them after rescaling (<paramref name="prepared"/>'s weights are rescaled in place).
-    /// </summary>
-    private (Dictionary<string, TensorRange> Ranges, TimeSpan Elapsed) CalibrateAndEqualize(
-        ModelProto prepared, TensorTypes types, IReadOnlyList<string> inputNames, CalibrationDataSet data,
-        Action<QuantizeProgress>? progress, CancellationToken cancellation)
-    {
-        var pairs = options.Equalize ? CrossLayerEqualizer.FindPairs(prepared.Graph) : [];
-        var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
-        var timer = Stopwatch.StartNew();
-        var tensors = FloatActivations(prepared, types).Where(t => !channelTensors.Contains(t)).ToList();
-        var (ranges, channelRanges) = MinMaxCalibrator.Collect(prepared, inputNames, tensors, channelTensors, data,
-            done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation);
-        timer.Stop();
-
-        var divisors = CrossLayerEqualizer.Equalize(prepared.Graph, pairs, channelRanges);
-        foreach (var (tensor, channels) in channelRanges)
-        {
-            ranges[tensor] = divisors.TryGetValue(tensor, out var d) ? CrossLayerEqualizer.ScaledRange(channels, d) : channels.Overall;
-        }
-
-        return (ranges, timer.Elapsed);
-    }
-
-    private static List<string> FloatActivations(ModelProto model, TensorTypes types)
-    {
-        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        return model.Graph.Input.Select(i => i.Name)
-            .Concat(model.Graph.Node.SelectMany(n => n.Output))
-            .Where(n => n.Length > 0 && !initializers.Contains(n) && types.IsFloat32(n))
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
     }
 
     private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images)

@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Preparation;
+using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Onnx;
+
+/// <summary>One INT8 model built from the session's FP32 model with one set of options.</summary>
+/// <param name="Fp32">The prepared FP32 model this candidate was quantized from (equalized when the options say so).</param>
+internal sealed record Candidate(QuantizationOptions Options, ModelProto Fp32, ModelProto Quantized, byte[] Int8Bytes, QuantizationPlan Plan)
+{
+    public IReadOnlySet<string> QuantizedNodeNames { get; } = Plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The loaded, checked and prepared inputs of one quantization, from which candidates are built: the
+/// plain run builds one, the tuner several. Calibration runs once per calibration method; a candidate
+/// that only changes exclusions, equalization or per-channel reuses the ranges (they are ranges of FP32
+/// tensors, which those choices do not change).
+/// </summary>
+internal sealed class QuantizeSession
+{
+    private const int BiasCorrectionSamples = 16;
+
+    private readonly Dictionary<CalibrationMethod, Calibrated> _calibrations = [];
+    private readonly Action<QuantizeProgress>? _progress;
+    private readonly CancellationToken _cancellation;
+
+    private QuantizeSession(string modelPath, Action<QuantizeProgress>? progress, CancellationToken cancellation)
+    {
+        ModelPath = modelPath;
+        _progress = progress;
+        _cancellation = cancellation;
+    }
+
+    public string ModelPath { get; }
+
+    public required ModelProto Source { get; init; }
+
+    public required byte[] Fp32Bytes { get; init; }
+
+    public required IReadOnlyList<string> InputNames { get; init; }
+
+    public required CalibrationDataSet Data { get; init; }
+
+    /// <summary>The accuracy gate's samples; null without a validation folder.</summary>
+    public CalibrationDataSet? Validation { get; init; }
+
+    public bool ValidationIsCalibration { get; init; }
+
+    /// <summary>The prepared FP32 model (never equalized: candidates equalize a copy).</summary>
+    public required ModelProto Prepared { get; init; }
+
+    public required TensorTypes Types { get; init; }
+
+    /// <summary>Per-channel weights are possible (opset ≥ 13 after preparation) and wanted.</summary>
+    public required bool PerChannel { get; init; }
+
+    /// <summary>Time spent in calibration passes so far.</summary>
+    public TimeSpan CalibrationTime { get; private set; }
+
+    /// <summary>Loads the model and the samples (checked up front), and prepares the model.</summary>
+    public static QuantizeSession Open(
+        string modelPath, string calibrationFolder, QuantizationOptions options, List<Diagnostic> warnings,
+        Action<QuantizeProgress>? progress, CancellationToken cancellation)
+    {
+        var source = ModelLoader.Load(modelPath);
+        var fp32Bytes = source.ToByteArray();
+
+        // Preparation keeps the graph inputs, so the source's inputs describe the samples.
+        var initializerNames = source.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
+        var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
+        data.Validate(); // a bad file is reported before a long calibration, not after it
+        var validation = OpenValidation(options.Validation, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, out var sameAsCalibration);
+        var inputNames = inputs.Select(i => i.Name).ToList();
+        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
+        return new QuantizeSession(modelPath, progress, cancellation)
+        {
+            Source = source,
+            Fp32Bytes = fp32Bytes,
+            InputNames = inputNames,
+            Data = data,
+            Validation = validation,
+            ValidationIsCalibration = sameAsCalibration,
+            Prepared = prepared,
+            Types = types,
+            PerChannel = perChannel,
+        };
+    }
+
+    /// <summary>Quantizes the prepared model with <paramref name="options"/> (calibrating first if this method has not run yet).</summary>
+    public Candidate Build(QuantizationOptions options)
+    {
+        var calibrated = Calibrate(options.CalibrationMethod);
+        var fp32 = Prepared.Clone();
+        var ranges = new Dictionary<string, TensorRange>(calibrated.Ranges, StringComparer.Ordinal);
+        var divisors = options.Equalize
+            ? CrossLayerEqualizer.Equalize(fp32.Graph, CrossLayerEqualizer.FindPairs(fp32.Graph), calibrated.Channels)
+            : [];
+        foreach (var (tensor, channels) in calibrated.Channels)
+        {
+            ranges[tensor] = divisors.TryGetValue(tensor, out var d) ? CrossLayerEqualizer.ScaledRange(channels, d) : channels.Overall;
+        }
+
+        var graph = new GraphView(fp32.Graph);
+        var plan = new QdqPlanner(graph, Types, ranges, options).Plan();
+        var quantized = fp32.Clone();
+        quantized.Graph = new QdqWriter(graph, plan, options, PerChannel && options.PerChannel).Write();
+        if (options.BiasCorrection)
+        {
+            var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();
+            BiasCorrector.Correct(quantized, fp32, InputNames, samples);
+        }
+
+        Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
+        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
+    }
+
+    /// <summary>The accuracy gate's measurements and verdicts for a candidate (no per-layer analysis).</summary>
+    public ValidationReport Validate(Candidate candidate, HtmlReportSamples? images = null)
+    {
+        var gate = candidate.Options.Validation ?? throw new InvalidOperationException("No accuracy gate.");
+        var validation = Validation ?? throw new InvalidOperationException("No validation samples.");
+        _progress?.Invoke(new QuantizeProgress("validating", 0, validation.Count));
+        return AccuracyGate.Evaluate(Fp32Bytes, candidate.Int8Bytes, InputNames, validation, gate.Checks, ValidationIsCalibration, _cancellation, images, gate.BinaryThreshold);
+    }
+
+    /// <summary>
+    /// One calibration pass per method. Cross-layer equalization needs per-channel ranges of the tensors
+    /// it may rescale; they come from the same pass, and their per-tensor ranges are derived per candidate.
+    /// </summary>
+    private Calibrated Calibrate(CalibrationMethod method)
+    {
+        if (_calibrations.TryGetValue(method, out var done))
+        {
+            return done;
+        }
+
+        var pairs = CrossLayerEqualizer.FindPairs(Prepared.Graph);
+        var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => Types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
+        var timer = Stopwatch.StartNew();
+        var tensors = FloatActivations(Prepared, Types).Where(t => !channelTensors.Contains(t)).ToList();
+        var (ranges, channelRanges) = MinMaxCalibrator.Collect(Prepared, InputNames, tensors, channelTensors, Data,
+            done => _progress?.Invoke(new QuantizeProgress("calibrating", done, Data.Count)), _cancellation);
+        CalibrationTime += timer.Elapsed;
+        return _calibrations[method] = new Calibrated(ranges, channelRanges);
+    }
+
+    private static List<string> FloatActivations(ModelProto model, TensorTypes types)
+    {
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        return model.Graph.Input.Select(i => i.Name)
+            .Concat(model.Graph.Node.SelectMany(n => n.Output))
+            .Where(n => n.Length > 0 && !initializers.Contains(n) && types.IsFloat32(n))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
+    private static CalibrationDataSet? OpenValidation(
+        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings, out bool sameAsCalibration)
+    {
+        sameAsCalibration = false;
+        if (gate?.Folder is not { } folder)
+        {
+            return null;
+        }
+
+        // A check naming an output the model does not have fails now, not after calibration.
+        if (gate.Checks.FirstOrDefault(c => c.Output is not null && !outputs.Contains(c.Output, StringComparer.Ordinal)) is { } unknown)
+        {
+            throw new QuantizeException(ErrorCodes.InvalidOption, null,
+                $"Accuracy check '{unknown.Spec}' names output '{unknown.Output}', but the model's outputs are: {string.Join(", ", outputs)}.");
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            throw new QuantizeException(ErrorCodes.CalibrationFolderMissing, folder,
+                $"Validation folder '{folder}' does not exist. Point it at a folder holding one sub-folder per sample (the calibration layout, optionally with expected/<output>.npy).");
+        }
+
+        var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples });
+        data.Validate();
+        sameAsCalibration = string.Equals(
+            Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(calibrationFolder)),
+            OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
+        if (sameAsCalibration)
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.ValidatingOnCalibration, modelPath,
+                $"The validation folder is the calibration folder ('{folder}'): validating on calibration samples overstates accuracy. Keep separate samples for validation."));
+        }
+
+        return data;
+    }
+
+    /// <summary>Ranges of one calibration pass: per tensor, and per channel for the tensors equalization may rescale.</summary>
+    private sealed record Calibrated(Dictionary<string, TensorRange> Ranges, Dictionary<string, ChannelRange> Channels);
+}
