@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Quantize.Onnx;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Cli;
@@ -75,10 +76,27 @@ internal static class QuantizeCommandLine
         onFailure.AcceptOnlyFromAmong("error", "ship-fp32");
         var minSpeedup = new Option<double?>("--min-speedup") { Description = "Fail (QNT1402) when INT8 is less than this many times faster than FP32 on this machine, e.g. 1.2." };
 
+        var tune = new Option<bool>("--tune")
+        {
+            Description = "When the accuracy gate fails, search for a configuration that passes (other equalization/bias-correction/per-channel/calibration choices, " +
+                "then the fewest most sensitive nodes kept float) and write it to the lock file. Needs --validation.",
+        };
+        var tuneLocked = new Option<bool>("--tune-locked")
+        {
+            Description = "CI mode: the lock file must exist and match the model, checks and settings (else error QNT1403); never search or write it.",
+        };
+        var lockFile = new Option<FileInfo?>("--lock-file")
+        {
+            Description = "The quantization lock file (default: <model>.quantization.json beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
+        };
+        var tuneMaxAttempts = new Option<int>("--tune-max-attempts") { Description = "Most configurations one search builds and validates (default 24).", DefaultValueFactory = _ => 24 };
+        var tuneTimeBudget = new Option<int>("--tune-time-budget") { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
+
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
             model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
             maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks, onFailure, minSpeedup, binaryThreshold,
+            tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
         };
 
         quantize.SetAction((parse, cancellation) =>
@@ -95,6 +113,16 @@ internal static class QuantizeCommandLine
                     MinSpeedup = parse.GetValue(minSpeedup),
                     BinaryThreshold = parse.GetValue(binaryThreshold),
                 };
+                if (parse.GetValue(tuneMaxAttempts) < 1 || parse.GetValue(tuneTimeBudget) < 1)
+                {
+                    throw new QuantizeException(ErrorCodes.InvalidOption, null, "--tune-max-attempts and --tune-time-budget must be at least 1.");
+                }
+
+                if (parse.GetValue(tune) && gate.Folder is null)
+                {
+                    throw new QuantizeException(ErrorCodes.InvalidOption, null, "--tune needs validation samples (--validation): tuning searches for a configuration that passes the accuracy checks on them.");
+                }
+
                 if (!double.IsFinite(gate.BinaryThreshold))
                 {
                     throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--binary-threshold must be a finite number, got {gate.BinaryThreshold}.");
@@ -126,6 +154,14 @@ internal static class QuantizeCommandLine
                 KeepFloatIfSlower = parse.GetValue(keepFloat),
                 LatencyRuns = parse.GetValue(latencyRuns),
                 Validation = gate,
+                Tuning = new TuningOptions
+                {
+                    Enabled = parse.GetValue(tune),
+                    Locked = parse.GetValue(tuneLocked),
+                    LockFile = parse.GetValue(lockFile)?.FullName ?? TuningOptions.DefaultLockFile(modelPath),
+                    MaxAttempts = parse.GetValue(tuneMaxAttempts),
+                    TimeBudget = TimeSpan.FromSeconds(parse.GetValue(tuneTimeBudget)),
+                },
             };
             var job = new QuantizeJob(modelPath, parse.GetValue(calibration)!.FullName,
                 parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options, parse.GetValue(htmlReport)?.FullName);

@@ -90,6 +90,7 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
             }
         }
 
+        fidelity += Tuning(r);
         if (r.Output == OutputKind.KeptFloat)
         {
             return string.Format(c, "{0}: kept FP32 ({1}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
@@ -106,6 +107,20 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
         return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9} calibration samples",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
             r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount, r.CalibrationSamples);
+    }
+
+    /// <summary>What tuning chose and why, for the summary line.</summary>
+    private static string Tuning(QuantizeResult r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var written = r.Tuning is { LockFileWritten: true, LockFile: { } path } ? $"; lock file written: {path}" : "";
+        return r.Tuning switch
+        {
+            { Source: "lock-file" } t => string.Format(c, ", tuned configuration from {0} ({1} float node(s))", Path.GetFileName(t.LockFile), t.FloatNodes.Count),
+            { Source: "not-needed" } => ", tuning not needed: the plain configuration passes" + written,
+            { Succeeded: true } t => string.Format(c, ", tuned in {0} attempt(s) ({1:F0} s): {2}{3}", t.Attempts.Count, t.Elapsed.TotalSeconds, t.Why, written),
+            _ => "",
+        };
     }
 
     private static string Megabytes(long bytes) => string.Format(CultureInfo.InvariantCulture, "{0:F2} MB", bytes / 1e6);

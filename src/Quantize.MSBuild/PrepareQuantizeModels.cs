@@ -163,6 +163,14 @@ namespace Quantize.MSBuild
                 AddInput(file);
             }
 
+            // The tuning lock file (written by the worker before the model, so a fresh one never looks newer
+            // than the output): an edited or replaced lock file re-runs the model.
+            string lockFile = Path.ChangeExtension(model.GetMetadata("FullPath"), ".quantization.json");
+            if (File.Exists(lockFile))
+            {
+                AddInput(lockFile);
+            }
+
             return result;
         }
 

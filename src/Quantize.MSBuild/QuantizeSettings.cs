@@ -71,6 +71,12 @@ namespace Quantize.MSBuild
             new Setting("QuantizeMinSpeedup", "--min-speedup", SettingKind.PositiveNumber),
             new Setting("QuantizeBinaryThreshold", "--binary-threshold", SettingKind.Number),
 
+            // Accuracy-driven tuning (needs validation data) and its lock file, <model>.quantization.json beside the model.
+            new Setting("QuantizeTune", "--tune", SettingKind.Boolean),
+            new Setting("QuantizeTuneLocked", "--tune-locked", SettingKind.Boolean),
+            new Setting("QuantizeTuneMaxAttempts", "--tune-max-attempts", SettingKind.PositiveInteger),
+            new Setting("QuantizeTuneTimeBudget", "--tune-time-budget", SettingKind.PositiveInteger),
+
             // Sugar for one ground-truth check: both set => --check drop:<metric><=<drop> (see WorkerArguments).
             new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheck.GroundTruthMetrics),
             new Setting(MaxAccuracyDrop, null, SettingKind.NonNegativeNumber),

@@ -31,6 +31,10 @@ public static class ErrorCodes
     // The accuracy gate.
     public const string AccuracyCheckFailed = "QNT1401";
     public const string SpeedupTooLow = "QNT1402";
+
+    // Tuning and its lock file.
+    public const string LockFileNotCurrent = "QNT1403";
+    public const string LockFileUnreadable = "QNT1404";
     public const string InternalError = "QNT1901";
 
     // Warnings.
@@ -41,4 +45,5 @@ public static class ErrorCodes
     public const string SpeedupTooLowShippedFp32 = "QNT2402";
     public const string ValidatingOnCalibration = "QNT2403";
     public const string CalibrationNotRepresentative = "QNT2404";
+    public const string LockFileStale = "QNT2405";
 }

@@ -63,6 +63,9 @@ public sealed record QuantizationOptions
     /// <summary>The accuracy gate (validation samples, checks, minimum speed-up); null: none. Not part of the settings: it decides what ships, not how.</summary>
     public ValidationOptions? Validation { get; init; }
 
+    /// <summary>Accuracy-driven tuning and its lock file; null: none. Not part of the settings (the lock file records what it chose).</summary>
+    public Tuning.TuningOptions? Tuning { get; init; }
+
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
     public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
     {

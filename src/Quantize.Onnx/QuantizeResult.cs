@@ -63,6 +63,9 @@ public sealed record QuantizeResult
     /// <summary>The accuracy gate's measurements and verdicts; null without validation samples.</summary>
     public ValidationReport? Validation { get; init; }
 
+    /// <summary>What accuracy tuning did (lock file used, search and its attempts); null when tuning is off.</summary>
+    public Tuning.TuningReport? Tuning { get; init; }
+
     /// <summary>FP32 and INT8 outputs of a few samples for image-like outputs, for the HTML report (not in the JSON report).</summary>
     [JsonIgnore]
     public IReadOnlyList<OutputSample> ImageSamples { get; init; } = [];

@@ -26,7 +26,15 @@ internal sealed class QuantizeSession
 {
     private const int BiasCorrectionSamples = 16;
 
+    /// <summary>Most bytes of FP32 validation outputs kept in memory so candidates are not compared against a re-run FP32 model.</summary>
+    private const long Fp32CacheBudgetBytes = 512L * 1024 * 1024;
+
     private readonly Dictionary<CalibrationMethod, Calibrated> _calibrations = [];
+
+    // FP32 results are the same for every candidate (equalization is exact up to float rounding), so they are computed once.
+    private readonly Dictionary<string, double[]> _fp32OutputMeans = new(StringComparer.Ordinal);
+    private List<Dictionary<string, FloatOutput>>? _fp32Validation;
+    private bool _fp32ValidationTooBig;
     private readonly Action<QuantizeProgress>? _progress;
     private readonly CancellationToken _cancellation;
 
@@ -114,7 +122,7 @@ internal sealed class QuantizeSession
         if (options.BiasCorrection)
         {
             var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();
-            BiasCorrector.Correct(quantized, fp32, InputNames, samples);
+            BiasCorrector.Correct(quantized, fp32, InputNames, samples, _fp32OutputMeans);
         }
 
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
@@ -127,7 +135,36 @@ internal sealed class QuantizeSession
         var gate = candidate.Options.Validation ?? throw new InvalidOperationException("No accuracy gate.");
         var validation = Validation ?? throw new InvalidOperationException("No validation samples.");
         _progress?.Invoke(new QuantizeProgress("validating", 0, validation.Count));
-        return AccuracyGate.Evaluate(Fp32Bytes, candidate.Int8Bytes, InputNames, validation, gate.Checks, ValidationIsCalibration, _cancellation, images, gate.BinaryThreshold);
+        return AccuracyGate.Evaluate(Fp32Bytes, candidate.Int8Bytes, InputNames, validation, gate.Checks, ValidationIsCalibration, _cancellation, images, gate.BinaryThreshold,
+            Fp32ValidationOutputs(validation));
+    }
+
+    /// <summary>The FP32 model's validation outputs, computed on first use and kept when they fit the budget; null otherwise.</summary>
+    private IReadOnlyList<Dictionary<string, FloatOutput>>? Fp32ValidationOutputs(CalibrationDataSet validation)
+    {
+        if (_fp32Validation is not null || _fp32ValidationTooBig)
+        {
+            return _fp32Validation;
+        }
+
+        var outputs = new List<Dictionary<string, FloatOutput>>(validation.Count);
+        long bytes = 0;
+        using var runner = new ModelRunner(Fp32Bytes, InputNames);
+        for (var s = 0; s < validation.Count; s++)
+        {
+            _cancellation.ThrowIfCancellationRequested();
+            var result = runner.Run(validation.ReadSample(s));
+            bytes += result.Values.Sum(o => (long)o.Values.Length * sizeof(float));
+            if (bytes > Fp32CacheBudgetBytes)
+            {
+                _fp32ValidationTooBig = true;
+                return null;
+            }
+
+            outputs.Add(result);
+        }
+
+        return _fp32Validation = outputs;
     }
 
     /// <summary>

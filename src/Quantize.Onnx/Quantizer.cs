@@ -7,6 +7,7 @@ using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
@@ -51,9 +52,23 @@ public sealed class Quantizer(QuantizationOptions options)
         var (source, fp32Bytes, inputNames, data, validationData, prepared) =
             (session.Source, session.Fp32Bytes, session.InputNames, session.Data, session.Validation, session.Prepared);
         var gate = options.Validation;
-        var candidate = session.Build(options);
+        var (recipe, tuning) = ApplyLockFile(options, modelPath, warnings);
+        var candidate = session.Build(recipe);
+
+        // The HTML report's side-by-side images come from the validation samples, else from the calibration samples.
+        var images = new HtmlReportSamples();
+        ValidationReport? validation = null;
+        if (validationData is not null)
+        {
+            validation = session.Validate(candidate, images);
+            if (options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
+            {
+                (candidate, validation, tuning) = Tune(session, candidate, validation, tuningOptions, tuning, modelPath, warnings, ref images);
+            }
+        }
+
         var (quantized, plan, int8Bytes) = (candidate.Quantized, candidate.Plan, candidate.Int8Bytes);
-        var settings = options.ToSettings();
+        var settings = candidate.Options.ToSettings();
 
         progress?.Invoke(new QuantizeProgress("validating", 0, 1));
         var fusion = FusionReport.Analyze(quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal));
@@ -64,8 +79,6 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         var fidelitySamples = Math.Min(options.FidelitySamples, data.Count);
-        // The HTML report's side-by-side images come from the validation samples, else from these.
-        var images = new HtmlReportSamples();
         var fidelity = MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples, validationData is null ? images : null);
         LatencyComparison latency;
         using (var feeds = new Feeds(inputNames, data.ReadSample(0)))
@@ -73,11 +86,9 @@ public sealed class Quantizer(QuantizationOptions options)
             latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns);
         }
 
-        ValidationReport? validation = null;
-        if (validationData is not null)
+        if (validation is not null)
         {
-            validation = session.Validate(candidate, images);
-            validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData, gate!);
+            validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData!, gate!);
         }
 
         if (validation is not null)
@@ -125,7 +136,7 @@ public sealed class Quantizer(QuantizationOptions options)
 
         if (kind == OutputKind.Quantized && validation is { Passed: false })
         {
-            var message = AccuracyGate.FailureMessage(modelPath, validation, options.ExcludedNodes, gate!.WorstLayerCount);
+            var message = AccuracyGate.FailureMessage(modelPath, validation, candidate.Options.ExcludedNodes, gate!.WorstLayerCount) + TuningFailure(tuning);
             if (gate.OnFailure == AccuracyFailureAction.Error)
             {
                 throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message +
@@ -178,9 +189,114 @@ public sealed class Quantizer(QuantizationOptions options)
             Warnings = warnings,
             Settings = settings,
             Validation = validation,
+            Tuning = tuning,
             ImageSamples = images.Samples,
         };
     }
+
+    /// <summary>
+    /// The recipe to build first: the lock file's when it is current. In locked mode (CI) a missing or stale
+    /// lock file is an error; otherwise a stale one is re-tuned (after a failing plain build) with a warning.
+    /// </summary>
+    private static (QuantizationOptions Recipe, TuningReport? Tuning) ApplyLockFile(QuantizationOptions options, string modelPath, List<Diagnostic> warnings)
+    {
+        if (options.Tuning is not { LockFile: { } path } tuning)
+        {
+            return (options, null);
+        }
+
+        var checks = options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [];
+        var stale = "it does not exist";
+        if (File.Exists(path))
+        {
+            var locked = LockFile.Read(path);
+            stale = locked.StaleReason(LockFile.HashOf(modelPath), checks, options);
+            if (stale is null)
+            {
+                var recipe = locked.Apply(options);
+                return (recipe, new TuningReport
+                {
+                    Source = "lock-file",
+                    Succeeded = true,
+                    Attempts = [],
+                    Chosen = recipe.ToSettings(),
+                    FloatNodes = locked.FloatNodes,
+                    Why = $"the configuration in {Path.GetFileName(path)} (model and checks unchanged): {locked.Why}",
+                    LockFile = path,
+                });
+            }
+        }
+
+        if (tuning.Locked)
+        {
+            throw new QuantizeException(ErrorCodes.LockFileNotCurrent, path,
+                $"Locked tuning needs a current quantization lock file, but '{path}' is not current: {stale}. " +
+                "Build once with tuning enabled (QuantizeTune=true / --tune) and commit the lock file it writes, or turn off locked mode (QuantizeTuneLocked=false / --tune-locked false).");
+        }
+
+        if (File.Exists(path))
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.LockFileStale, path,
+                $"The quantization lock file '{path}' is stale ({stale}); the model is quantized with its own settings{(tuning.Enabled ? " and re-tuned if they fail, which rewrites the lock file: commit the new one" : "; enable tuning (QuantizeTune=true / --tune) to refresh it")}."));
+        }
+
+        return (options, null);
+    }
+
+    /// <summary>Searches after a failing (or first) validation and writes the lock file; returns what ships and the tuning report.</summary>
+    private (Candidate, ValidationReport, TuningReport) Tune(
+        QuantizeSession session, Candidate plain, ValidationReport plainValidation, TuningOptions tuning, TuningReport? fromLock, string modelPath,
+        List<Diagnostic> warnings, ref HtmlReportSamples images)
+    {
+        if (plainValidation.Passed)
+        {
+            var report = new TuningReport
+            {
+                Source = "not-needed",
+                Succeeded = true,
+                Attempts = [],
+                Chosen = plain.Options.ToSettings(),
+                FloatNodes = [],
+                Why = "the plain configuration passes every check",
+                LockFile = tuning.LockFile,
+            };
+            return (plain, plainValidation, WriteLock(report, options, plainValidation, modelPath, tuning));
+        }
+
+        if (fromLock is not null)
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.LockFileStale, tuning.LockFile,
+                $"The configuration in the quantization lock file '{tuning.LockFile}' no longer passes the accuracy checks (the calibration or validation data changed?); searching again, which rewrites the lock file: commit the new one."));
+        }
+
+        var (candidate, validation, searched) = new Tuner(session, options, tuning).Search(plain, plainValidation);
+        if (candidate is null)
+        {
+            return (plain, plainValidation, searched);
+        }
+
+        images = new HtmlReportSamples();
+        validation = session.Validate(candidate, images);
+        return (candidate, validation!, WriteLock(searched, options, validation!, modelPath, tuning));
+    }
+
+    private static TuningReport WriteLock(TuningReport report, QuantizationOptions options, ValidationReport validation, string modelPath, TuningOptions tuning)
+    {
+        if (tuning.LockFile is not { } path)
+        {
+            return report;
+        }
+
+        var recipe = report.Chosen.Where(kv => LockFile.TunedSettings.Contains(kv.Key) && kv.Key != "exclude-nodes").ToDictionary();
+        new LockFile(Path.GetFileName(modelPath), LockFile.HashOf(modelPath), options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [],
+            LockFile.BaseOf(options), new SortedDictionary<string, string>(recipe, StringComparer.Ordinal), report.FloatNodes,
+            $"{report.Why} ({string.Join("; ", validation.Checks.Select(c => c.Describe()))})").Write(path);
+        return report with { LockFileWritten = true };
+    }
+
+    private static string TuningFailure(TuningReport? tuning) => tuning is { Source: "searched", Succeeded: false }
+        ? $" Tuning tried {tuning.Attempts.Count} configuration(s) in {tuning.Elapsed.TotalSeconds:F0} s: {tuning.Why}."
+        : "";
 
     private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images)
     {

@@ -22,8 +22,10 @@ internal static class BiasCorrector
     /// <param name="Int8Tensor">The QuantizeLinear's output; read through a DequantizeLinear with <paramref name="Dequantize"/>'s inputs.</param>
     private sealed record Target(string Fp32Tensor, string Int8Tensor, string[] Dequantize, TensorProto Bias, float[] BiasScales);
 
+    /// <param name="fp32Means">FP32 channel means by output name, filled and reused across calls on the same FP32 model and samples (the tuner builds many candidates).</param>
     /// <returns>The number of outputs corrected.</returns>
-    public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples)
+    public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples,
+        Dictionary<string, double[]>? fp32Means = null)
     {
         var targets = FindTargets(quantized);
         if (targets.Count == 0 || samples.Count == 0)
@@ -31,7 +33,18 @@ internal static class BiasCorrector
             return 0;
         }
 
-        var reference = ChannelMeans(fp32, targets.Select(t => (t.Fp32Tensor, (string[]?)null)).ToList(), inputNames, samples);
+        fp32Means ??= new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var missing = targets.Select(t => t.Fp32Tensor).Where(t => !fp32Means.ContainsKey(t)).Distinct(StringComparer.Ordinal).ToList();
+        if (missing.Count > 0)
+        {
+            var means = ChannelMeans(fp32, missing.Select(t => (t, (string[]?)null)).ToList(), inputNames, samples);
+            for (var i = 0; i < missing.Count; i++)
+            {
+                fp32Means[missing[i]] = means[i];
+            }
+        }
+
+        var reference = targets.Select(t => fp32Means[t.Fp32Tensor]).ToList();
 
         var actual = ChannelMeans(quantized, targets.Select(t => (t.Int8Tensor, (string[]?)t.Dequantize)).ToList(), inputNames, samples);
         for (var k = 0; k < targets.Count; k++)

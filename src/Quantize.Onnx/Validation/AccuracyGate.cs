@@ -16,7 +16,8 @@ public static class AccuracyGate
     /// <summary>Measures and checks; throws <see cref="ErrorCodes.InvalidOption"/> for a check that does not apply to this model.</summary>
     internal static ValidationReport Evaluate(
         byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
-        CancellationToken cancellation = default, HtmlReportSamples? images = null, double binaryThreshold = 0.5)
+        CancellationToken cancellation = default, HtmlReportSamples? images = null, double binaryThreshold = 0.5,
+        IReadOnlyList<Dictionary<string, FloatOutput>>? fp32Outputs = null)
     {
         var topK = TopK.Requested(checks);
         var classNames = ExpectedOutputs.ReadClassNames(validation.Folder);
@@ -24,15 +25,16 @@ public static class AccuracyGate
         var task = new Dictionary<string, (TaskMetrics Fp32, TaskMetrics Int8)>(StringComparer.Ordinal);
         var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
         List<string> outputs;
-        using (var a = new ModelRunner(fp32, inputNames))
+        // FP32 outputs given (computed once for several INT8 candidates) spare the FP32 runs.
+        using (var a = fp32Outputs is null ? new ModelRunner(fp32, inputNames) : null)
         using (var b = new ModelRunner(int8, inputNames))
         {
-            outputs = [.. a.FloatOutputs];
+            outputs = [.. a?.FloatOutputs ?? b.FloatOutputs];
             for (var s = 0; s < validation.Count; s++)
             {
                 cancellation.ThrowIfCancellationRequested();
                 var sample = validation.ReadSample(s);
-                var ra = a.Run(sample);
+                var ra = fp32Outputs?[s] ?? a!.Run(sample);
                 var rb = b.Run(sample);
                 var firstClassifier = outputs.FirstOrDefault(o => ClassAxis(ra[o].Shape) >= 2);
                 foreach (var name in outputs)

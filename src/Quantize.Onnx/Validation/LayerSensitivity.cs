@@ -153,7 +153,8 @@ internal static class LayerSensitivity
     private static double AddedNoise(LayerError layer) => Math.Pow(10, -layer.SqnrDb / 10) - Math.Pow(10, -(layer.SqnrDb + layer.LossDb) / 10);
 
     /// <summary>Bytes of each float tensor on a sample like <paramref name="sample"/> (input shapes fixed, then ORT's inference).</summary>
-    private static Dictionary<string, long> Sizes(ModelProto model, CalibrationSample sample)
+    /// <summary>Bytes of every float tensor on one sample (shapes inferred with the sample's input shapes); tensors ORT cannot size are missing.</summary>
+    internal static Dictionary<string, long> Sizes(ModelProto model, CalibrationSample sample)
     {
         var probe = model.Clone();
         foreach (var input in probe.Graph.Input)

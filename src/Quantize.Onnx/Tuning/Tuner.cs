@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Globalization;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Onnx.Tuning;
+
+/// <summary>
+/// Searches for a configuration that passes the accuracy gate when the plain one does not, in order of
+/// cost: first whole-model choices that keep every node quantized (equalization, bias correction,
+/// per-tensor weights, calibration methods), then the fewest nodes kept in float. Float candidates are
+/// quantized units (an anchor such as Conv with the activation that only it feeds, or another quantized
+/// compute node), ranked by measurement: each is kept float on its own and the gate's worst margin
+/// recorded (on big models only the units the per-layer analysis ranks worst are measured). The set is
+/// then the shortest prefix of that ranking that passes (binary search), pruned of members it does not
+/// need. Every candidate is built from the session's calibration (one pass per calibration method).
+/// </summary>
+internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOptions, TuningOptions tuning)
+{
+    /// <summary>At most this many float candidates are measured one by one.</summary>
+    private const int MeasuredUnits = 16;
+
+    /// <summary>Timed runs per model for a passing attempt's speed-up (an indication; the shipped model gets the full measurement).</summary>
+    private const int AttemptLatencyRuns = 5;
+
+    private readonly List<TuningAttempt> _attempts = [];
+    private readonly Dictionary<string, (Candidate, ValidationReport)> _tried = new(StringComparer.Ordinal);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    /// <summary>The winning candidate and its validation (null when nothing passed), and the report of the search.</summary>
+    public (Candidate? Candidate, ValidationReport? Validation, TuningReport Report) Search(Candidate plain, ValidationReport plainValidation)
+    {
+        Record("plain configuration", plain, plainValidation, []);
+        _tried[string.Join("\n", plain.Options.ToSettings().Select(kv => kv.Key + "=" + kv.Value))] = (plain, plainValidation);
+        Candidate best = plain;
+        ValidationReport bestValidation = plainValidation;
+        var bestMargin = Margin(plainValidation);
+
+        // 1. Whole-model choices, cheapest first (no recalibration, then one pass per method).
+        foreach (var (step, options) in WholeModelVariants())
+        {
+            if (OutOfBudget())
+            {
+                break;
+            }
+
+            var (candidate, validation) = Try(step, options, []);
+            if (validation.Passed)
+            {
+                return Done(candidate, validation, [], $"plain quantization failed {FailedChecks(plainValidation)}; {step} passes every check with every node quantized");
+            }
+
+            if (Margin(validation) > bestMargin)
+            {
+                (best, bestValidation, bestMargin) = (candidate, validation, Margin(validation));
+            }
+        }
+
+        // 2. The fewest float units on top of the best whole-model configuration.
+        var recipe = best.Options;
+        var units = FloatUnits(best);
+        var ranked = Rank(recipe, units, best, bestValidation);
+        if (ranked.Count == 0 || OutOfBudget())
+        {
+            return Failed(best, bestValidation, "no node could be kept float to improve it");
+        }
+
+        // Binary search for the shortest passing prefix (the margin grows, roughly, with the prefix).
+        int lo = 1, hi = ranked.Count;
+        (Candidate Candidate, ValidationReport Validation, List<string> Nodes)? found = null;
+        var all = ranked.SelectMany(u => u).ToList();
+        var (allCandidate, allValidation) = Try($"float: all {ranked.Count} ranked units", Exclude(recipe, all), all);
+        if (!allValidation.Passed)
+        {
+            return Failed(allCandidate, allValidation, $"even with the {ranked.Count} most sensitive units float the checks fail");
+        }
+
+        found = (allCandidate, allValidation, all);
+        while (lo < hi && !OutOfBudget())
+        {
+            var mid = (lo + hi) / 2;
+            var nodes = ranked.Take(mid).SelectMany(u => u).ToList();
+            var (candidate, validation) = Try($"float: {mid} most sensitive unit(s)", Exclude(recipe, nodes), nodes);
+            if (validation.Passed)
+            {
+                found = (candidate, validation, nodes);
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        // Prune: drop units the passing set does not need, least sensitive first.
+        var kept = ranked.Take(hi).ToList();
+        for (var i = kept.Count - 1; i >= 0 && kept.Count > 1 && !OutOfBudget(); i--)
+        {
+            var without = kept.Where((_, j) => j != i).SelectMany(u => u).ToList();
+            var (candidate, validation) = Try($"float without {string.Join("+", kept[i])}", Exclude(recipe, without), without);
+            if (validation.Passed)
+            {
+                found = (candidate, validation, without);
+                kept.RemoveAt(i);
+            }
+        }
+
+        var (c, v, floatNodes) = found.Value;
+        var speedup = _attempts.Last(a => a.Passed && a.FloatNodes.SequenceEqual(floatNodes)).Speedup;
+        if (recipe.Validation?.MinSpeedup is double min && speedup < min)
+        {
+            return Failed(c, v, string.Create(CultureInfo.InvariantCulture,
+                $"the fewest float nodes that pass ({string.Join(", ", floatNodes)}) leave INT8 only {speedup:F2}x as fast as FP32, below the minimum speed-up {min:0.##}x"));
+        }
+
+        return Done(c, v, floatNodes,
+            $"plain quantization failed {FailedChecks(plainValidation)}; keeping {floatNodes.Count} node(s) float ({string.Join(", ", floatNodes)}), " +
+            $"the fewest of the measured most sensitive, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
+    }
+
+    /// <summary>Whole-model variants in order of cost; each changes one thing from the user's configuration.</summary>
+    private IEnumerable<(string Step, QuantizationOptions Options)> WholeModelVariants()
+    {
+        if (Preparation.CrossLayerEqualizer.FindPairs(session.Prepared.Graph).Count > 0)
+        {
+            yield return ($"equalize={!baseOptions.Equalize}".ToLowerInvariant(), baseOptions with { Equalize = !baseOptions.Equalize });
+        }
+
+        yield return ($"bias-correction={!baseOptions.BiasCorrection}".ToLowerInvariant(), baseOptions with { BiasCorrection = !baseOptions.BiasCorrection });
+        if (baseOptions.PerChannel && session.PerChannel)
+        {
+            yield return ("per-channel=false", baseOptions with { PerChannel = false });
+        }
+
+        foreach (var method in Enum.GetValues<CalibrationMethod>().Where(m => m != baseOptions.CalibrationMethod))
+        {
+            yield return ($"calibration-method={method}".ToLowerInvariant(), baseOptions with { CalibrationMethod = method });
+        }
+    }
+
+    /// <summary>Quantized units that can be kept float: an anchor with the elementwise activation only it feeds, or a quantized elementwise node.</summary>
+    private static List<string[]> FloatUnits(Candidate candidate)
+    {
+        var graph = new GraphView(candidate.Fp32.Graph);
+        var quantized = candidate.QuantizedNodeNames;
+        var units = new List<string[]>();
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in candidate.Fp32.Graph.Node)
+        {
+            if (!quantized.Contains(node.Name) || taken.Contains(node.Name) || OpRules.Find(node) is not { Kind: OpKind.Anchor or OpKind.Elementwise } rule)
+            {
+                continue;
+            }
+
+            var unit = new List<string> { node.Name };
+            if (rule.Kind == OpKind.Anchor && graph.Consumers(node.Output[0]) is [var (next, _)] && quantized.Contains(next.Name)
+                && OpRules.Find(next) is { Kind: OpKind.Elementwise } && next.Input.Count == 1)
+            {
+                unit.Add(next.Name);
+            }
+
+            taken.UnionWith(unit);
+            units.Add([.. unit]);
+        }
+
+        return units;
+    }
+
+    /// <summary>
+    /// Units ranked by what keeping each alone float wins (the gate's worst margin over the reference's) per unit of
+    /// compute it takes back from the integer kernels (multiply-accumulates on one sample), best first; units that do
+    /// not help are dropped. Cheap sensitive layers (a model's stem and head) come first, so the float set costs little speed.
+    /// </summary>
+    private List<string[]> Rank(QuantizationOptions recipe, List<string[]> units, Candidate reference, ValidationReport referenceValidation)
+    {
+        var shortlist = units;
+        if (units.Count > MeasuredUnits)
+        {
+            // Too many to measure: the per-layer analysis (dB each layer loses) picks the ones worth measuring.
+            var gate = recipe.Validation!;
+            var layers = AccuracyGate.WithLayers(referenceValidation, reference.Fp32, reference.Quantized, reference.QuantizedNodeNames,
+                session.InputNames, session.Validation!, gate with { LayerSamples = Math.Max(gate.LayerSamples, 4) }).WorstLayers;
+            var loss = layers.GroupBy(l => l.Node, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Max(l => l.LossDb), StringComparer.Ordinal);
+            shortlist = [.. units.OrderByDescending(u => u.Max(n => loss.GetValueOrDefault(n, double.NegativeInfinity))).Take(MeasuredUnits)];
+        }
+
+        var baseline = Margin(referenceValidation);
+        var measured = new List<(string[] Unit, double Margin)>();
+        foreach (var unit in shortlist)
+        {
+            if (OutOfBudget())
+            {
+                break;
+            }
+
+            var (_, validation) = Try($"sensitivity of {string.Join("+", unit)}", Exclude(recipe, unit), unit);
+            measured.Add((unit, Margin(validation)));
+        }
+
+        var cost = Costs(reference);
+        return [.. measured.Where(m => m.Margin > baseline)
+            .OrderByDescending(m => (m.Margin - baseline) / Math.Max(1, m.Unit.Sum(n => cost.GetValueOrDefault(n, 1))))
+            .Select(m => m.Unit)];
+    }
+
+    /// <summary>Multiply-accumulates of each node on the first calibration sample: weight elements × output elements ÷ output channels; other nodes, their output elements.</summary>
+    private Dictionary<string, double> Costs(Candidate candidate)
+    {
+        var bytes = LayerSensitivity.Sizes(candidate.Fp32, session.Data.ReadSample(0));
+        var graph = new GraphView(candidate.Fp32.Graph);
+        var costs = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var node in candidate.Fp32.Graph.Node)
+        {
+            var outputs = bytes.GetValueOrDefault(node.Output[0], 4) / 4.0;
+            costs[node.Name] = OpRules.Find(node) is { Kind: OpKind.Anchor, WeightInput: var w } && w < node.Input.Count
+                && graph.Initializers.TryGetValue(node.Input[w], out var weight) && weight.Dims.Count >= 2
+                ? weight.Dims.Aggregate(1.0, (a, d) => a * d) * outputs / Math.Max(1, node.OpType is "MatMul" ? weight.Dims[^1] : weight.Dims[0])
+                : outputs;
+        }
+
+        return costs;
+    }
+
+    /// <summary>Builds and validates one configuration; a configuration already tried (pruning can revisit one) is not built again.</summary>
+    private (Candidate Candidate, ValidationReport Validation) Try(string step, QuantizationOptions options, IReadOnlyList<string> floatNodes)
+    {
+        var key = string.Join("\n", options.ToSettings().Select(kv => kv.Key + "=" + kv.Value));
+        if (_tried.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        var candidate = session.Build(options);
+        var validation = session.Validate(candidate);
+        Record(step, candidate, validation, floatNodes);
+        return _tried[key] = (candidate, validation);
+    }
+
+    private void Record(string step, Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes)
+    {
+        double? speedup = null;
+        if (validation.Passed)
+        {
+            using var feeds = new Feeds(session.InputNames, session.Data.ReadSample(0));
+            speedup = LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, AttemptLatencyRuns, warmup: 2).Speedup;
+        }
+
+        _attempts.Add(new TuningAttempt(_attempts.Count + 1, step, validation.Passed, Margin(validation),
+            validation.Checks.Select(c => $"{c.Check}: {c.Describe()}").ToList(), floatNodes, candidate.Int8Bytes.LongLength, speedup)
+        {
+            Settings = candidate.Options.ToSettings(),
+        });
+    }
+
+    private (Candidate?, ValidationReport?, TuningReport) Done(Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, string why) =>
+        (candidate, validation, Report(candidate, floatNodes, succeeded: true, why));
+
+    private (Candidate?, ValidationReport?, TuningReport) Failed(Candidate best, ValidationReport validation, string reason) =>
+        (null, null, Report(best, [], succeeded: false,
+            $"no configuration passed within {_attempts.Count} attempt(s): {reason} (best: {FailedChecks(validation)})"));
+
+    private TuningReport Report(Candidate chosen, IReadOnlyList<string> floatNodes, bool succeeded, string why) => new()
+    {
+        Source = "searched",
+        Succeeded = succeeded,
+        Attempts = _attempts,
+        Chosen = chosen.Options.ToSettings(),
+        FloatNodes = floatNodes,
+        Why = why,
+        LockFile = tuning.LockFile,
+        Elapsed = _clock.Elapsed,
+    };
+
+    private bool OutOfBudget() => _attempts.Count >= tuning.MaxAttempts || _clock.Elapsed >= tuning.TimeBudget;
+
+    private static QuantizationOptions Exclude(QuantizationOptions recipe, IEnumerable<string> nodes) =>
+        recipe with { ExcludedNodes = recipe.ExcludedNodes.Union(nodes, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal) };
+
+    /// <summary>The worst check's distance from its threshold, relative to the threshold (at least 1 in magnitude); ≥ 0 passes.</summary>
+    internal static double Margin(ValidationReport report) => report.Checks.Count == 0 ? 0 : report.Checks.Min(c =>
+    {
+        var slack = c.Comparison == ">=" ? c.Value - c.Threshold : c.Threshold - c.Value;
+        return double.IsNaN(slack) ? double.NegativeInfinity : slack / Math.Max(1, Math.Abs(c.Threshold));
+    });
+
+    private static string FailedChecks(ValidationReport report) =>
+        string.Join("; ", report.Checks.Where(c => !c.Passed).Select(c => c.Describe()).DefaultIfEmpty("no check"));
+
+    private string Describe(QuantizationOptions recipe)
+    {
+        var before = baseOptions.ToSettings();
+        return string.Join(", ", recipe.ToSettings().Where(kv => kv.Key != "exclude-nodes" && before.GetValueOrDefault(kv.Key) != kv.Value)
+            .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key}={kv.Value}")));
+    }
+}
