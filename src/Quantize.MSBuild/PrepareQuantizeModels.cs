@@ -112,6 +112,14 @@ namespace Quantize.MSBuild
                 text.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
             }
 
+            // Locked tuning fails without a lock file, so its presence is a setting (a deleted lock file re-runs the model).
+            // Otherwise it is not: the worker writes it during the build, which must not make the next build re-run.
+            string lockFile = Path.ChangeExtension(model.GetMetadata("FullPath"), ".quantization.json");
+            if (values.TryGetValue("QuantizeTuneLocked", out string? locked) && locked == "true")
+            {
+                text.Append("lock-file=").Append(File.Exists(lockFile) ? "present" : "missing").Append('\n');
+            }
+
             // The file lists catch added or deleted samples, which timestamps alone would miss.
             AppendFiles(text, "calibration", calibrationDir, calibrationFiles);
             AppendFiles(text, "validation", validationDir, validationFiles);
@@ -165,7 +173,6 @@ namespace Quantize.MSBuild
 
             // The tuning lock file (written by the worker before the model, so a fresh one never looks newer
             // than the output): an edited or replaced lock file re-runs the model.
-            string lockFile = Path.ChangeExtension(model.GetMetadata("FullPath"), ".quantization.json");
             if (File.Exists(lockFile))
             {
                 AddInput(lockFile);

@@ -233,6 +233,74 @@ public sealed class EndToEndTests(PackageFixture fixture)
     }
 
     [Fact]
+    public void Tuning_writes_a_lock_file_that_later_builds_reuse_and_locked_mode_requires()
+    {
+        Scenario("tuning", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body("sqnr>=0", ""));
+            string model = Path.Combine(app.Directory, "Models", "waifu2x.onnx");
+            TestProject.CopySampleModel(model, samples: 2);
+            string validation = Path.Combine(app.Directory, "Models", "waifu2x.validation");
+            foreach (string sample in new[] { "006", "007" })
+            {
+                Directory.CreateDirectory(Path.Combine(validation, sample));
+                File.Copy(Path.Combine(Repo.SampleCalibration, sample, "input.npy"), Path.Combine(validation, sample, "input.npy"));
+            }
+
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx");
+            string lockFile = Path.Combine(app.Directory, "Models", "waifu2x.quantization.json");
+
+            // What plain quantization reaches; the check then asks for 3 dB more, which only float nodes can give.
+            var plain = app.Build();
+            Assert.True(plain.Succeeded, plain.ToString());
+            using (var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(quantized + ".report.json")))
+            {
+                double sqnr = report.RootElement.GetProperty("validation").GetProperty("checks")[0].GetProperty("value").GetDouble();
+                app.WriteProject(Body(FormattableString.Invariant($"sqnr>={sqnr + 3:F1}"), "<QuantizeTune>true</QuantizeTune>"));
+            }
+
+            // 1. Tuning finds float nodes that pass and writes the lock file beside the model; INT8 still ships.
+            var tuned = app.Build();
+            Assert.True(tuned.Succeeded, tuned.ToString());
+            string summary = Assert.Single(tuned.Summaries);
+            Assert.Contains("tuned in ", summary);
+            Assert.Contains("lock file written: " + lockFile, summary);
+            Assert.True(File.Exists(lockFile));
+            Assert.Contains("\"floatNodes\"", File.ReadAllText(lockFile));
+            Assert.True(new FileInfo(Path.Combine(app.BinDir, "Models", "waifu2x.onnx")).Length < Fp32Size);
+
+            // 2. The lock file written during the build does not make the next build re-run.
+            var noop = app.Build();
+            Assert.Empty(noop.CoreTargetsRun);
+
+            // 3. Locked mode (CI) reuses it without searching.
+            app.WriteProject(Body(File.ReadAllText(quantized + ".rsp").Split('\n').SkipWhile(l => l != "--check").Skip(1).First(), "<QuantizeTuneLocked>true</QuantizeTuneLocked>"));
+            var locked = app.Build();
+            Assert.True(locked.Succeeded, locked.ToString());
+            Assert.Contains("tuned configuration from waifu2x.quantization.json", Assert.Single(locked.Summaries));
+
+            // 4. Without it, locked mode is a coded error naming the lock file.
+            File.Delete(lockFile);
+            var missing = app.Build();
+            Assert.False(missing.Succeeded);
+            Error error = Assert.Single(missing.Errors, e => e.Code == "QNT1403");
+            Assert.Equal(lockFile, error.File);
+        });
+
+        static string Body(string checks, string tuning) => $"""
+              <PropertyGroup>
+                <QuantizeMaxCalibrationSamples>2</QuantizeMaxCalibrationSamples>
+                <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                <QuantizeAccuracyChecks>{checks}</QuantizeAccuracyChecks>
+                {tuning}
+              </PropertyGroup>
+              <ItemGroup>
+                <None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" />
+              </ItemGroup>
+            """;
+    }
+
+    [Fact]
     public void Invalid_property_value_is_a_coded_error_naming_the_property_and_allowed_values()
     {
         Scenario("invalid-property", folder =>

@@ -11,10 +11,8 @@ namespace Quantize.Onnx.Tuning;
 /// cost: first whole-model choices that keep every node quantized (equalization, bias correction,
 /// per-tensor weights, calibration methods), then the fewest nodes kept in float. Float candidates are
 /// quantized units (an anchor such as Conv with the activation that only it feeds, or another quantized
-/// compute node), ranked by measurement: each is kept float on its own and the gate's worst margin
-/// recorded (on big models only the units the per-layer analysis ranks worst are measured). The set is
-/// then the shortest prefix of that ranking that passes (binary search), pruned of members it does not
-/// need. Every candidate is built from the session's calibration (one pass per calibration method).
+/// compute node), ranked by measured damage per compute (<see cref="Rank"/>). The set is then the
+/// shortest prefix of that ranking that passes (binary search), pruned of members it does not need. Every candidate is built from the session's calibration (one pass per calibration method).
 /// </summary>
 internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOptions, TuningOptions tuning)
 {
@@ -63,7 +61,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         var ranked = Rank(recipe, units, best, bestValidation);
         if (ranked.Count == 0 || OutOfBudget())
         {
-            return Failed(best, bestValidation, "no node could be kept float to improve it");
+            return Failed(best, bestValidation, ranked.Count == 0 ? "the model has no quantized unit to keep float" : "the budget ran out while measuring sensitivities");
         }
 
         // Binary search for the shortest passing prefix (the margin grows, roughly, with the prefix).
@@ -73,7 +71,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         var (allCandidate, allValidation) = Try($"float: all {ranked.Count} ranked units", Exclude(recipe, all), all);
         if (!allValidation.Passed)
         {
-            return Failed(allCandidate, allValidation, $"even with the {ranked.Count} most sensitive units float the checks fail");
+            return Failed(allCandidate, allValidation, $"even with all {ranked.Count} quantized units float the checks fail");
         }
 
         found = (allCandidate, allValidation, all);
@@ -116,7 +114,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
 
         return Done(c, v, floatNodes,
             $"plain quantization failed {FailedChecks(plainValidation)}; keeping {floatNodes.Count} node(s) float ({string.Join(", ", floatNodes)}), " +
-            $"the fewest of the measured most sensitive, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
+            $"the fewest of the most damaging per compute, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
     }
 
     /// <summary>Whole-model variants in order of cost; each changes one thing from the user's configuration.</summary>
@@ -168,9 +166,12 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     }
 
     /// <summary>
-    /// Units ranked by what keeping each alone float wins (the gate's worst margin over the reference's) per unit of
-    /// compute it takes back from the integer kernels (multiply-accumulates on one sample), best first; units that do
-    /// not help are dropped. Cheap sensitive layers (a model's stem and head) come first, so the float set costs little speed.
+    /// Every unit, ranked by the damage it does on its own per unit of compute keeping it float takes back from the
+    /// integer kernels, most damage per cost first. A unit's own damage is measured with only that unit quantized
+    /// (all other units float): quantization noise of the units roughly adds up at the output, and measured this way
+    /// a unit's share is not masked by the others' (keeping one unit float among many noisy ones hardly moves the
+    /// metric). Cheap sensitive layers (a model's stem and head) come first, so the float set costs little speed.
+    /// On big models only the units the per-layer analysis ranks worst are measured; the others follow, cheapest first.
     /// </summary>
     private List<string[]> Rank(QuantizationOptions recipe, List<string[]> units, Candidate reference, ValidationReport referenceValidation)
     {
@@ -185,8 +186,8 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             shortlist = [.. units.OrderByDescending(u => u.Max(n => loss.GetValueOrDefault(n, double.NegativeInfinity))).Take(MeasuredUnits)];
         }
 
-        var baseline = Margin(referenceValidation);
-        var measured = new List<(string[] Unit, double Margin)>();
+        var everyNode = units.SelectMany(u => u).ToList();
+        var damage = new Dictionary<string[], double>(ReferenceEqualityComparer.Instance);
         foreach (var unit in shortlist)
         {
             if (OutOfBudget())
@@ -194,15 +195,27 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
                 break;
             }
 
-            var (_, validation) = Try($"sensitivity of {string.Join("+", unit)}", Exclude(recipe, unit), unit);
-            measured.Add((unit, Margin(validation)));
+            var others = everyNode.Except(unit, StringComparer.Ordinal).ToList();
+            var (_, validation) = Try($"damage of {string.Join("+", unit)} alone", Exclude(recipe, others), others);
+            damage[unit] = Damage(validation);
         }
 
         var cost = Costs(reference);
-        return [.. measured.Where(m => m.Margin > baseline)
-            .OrderByDescending(m => (m.Margin - baseline) / Math.Max(1, m.Unit.Sum(n => cost.GetValueOrDefault(n, 1))))
-            .Select(m => m.Unit)];
+        double Cost(string[] unit) => Math.Max(1, unit.Sum(n => cost.GetValueOrDefault(n, 1)));
+        return [.. units.OrderByDescending(u => damage.TryGetValue(u, out var d) ? d / Cost(u) : double.NegativeInfinity).ThenBy(Cost)];
     }
+
+    /// <summary>
+    /// How much error a candidate shows, summed over the checks, in a form that adds up over independent noise sources:
+    /// the noise power 10^(−dB/10) for sqnr/psnr, the shortfall from perfect for scores (%, cosine), the error itself for errors.
+    /// </summary>
+    internal static double Damage(ValidationReport report) => report.Checks.Sum(c => c.Metric switch
+    {
+        "sqnr" or "psnr" => Math.Pow(10, -c.Int8 / 10),
+        "cosine" => 1 - c.Int8,
+        "mse" or "mae" or "max-abs-error" => c.Int8,
+        _ => Math.Max(0, 100 - c.Int8) / 100,
+    });
 
     /// <summary>Multiply-accumulates of each node on the first calibration sample: weight elements × output elements ÷ output channels; other nodes, their output elements.</summary>
     private Dictionary<string, double> Costs(Candidate candidate)
