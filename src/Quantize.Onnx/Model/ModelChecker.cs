@@ -4,7 +4,8 @@ using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
 namespace Quantize.Onnx.Model;
 
 /// <summary>
-/// Refuses hostile or broken models before anything is computed from them: tensors whose declared
+/// Refuses hostile or broken models before anything is computed from them: tensors written twice,
+/// tensors whose declared
 /// type and dimensions do not match the data they hold (a few bytes declaring a terabyte is a memory
 /// bomb for whoever trusts the dims), subgraphs nested absurdly deep, and operators from domains that
 /// neither ONNX nor ONNX Runtime defines (running them would need a custom-op library, and the
@@ -24,6 +25,7 @@ internal static class ModelChecker
     public static void Check(ModelProto model, string path)
     {
         var functionDomains = model.Functions.Select(f => f.Domain).ToHashSet(StringComparer.Ordinal);
+        CheckSingleAssignment(model.Graph, path);
         CheckGraph(model.Graph, path, functionDomains, 0);
         foreach (var function in model.Functions)
         {
@@ -33,6 +35,28 @@ internal static class ModelChecker
         foreach (var (tensor, _) in ModelTensors.All(model))
         {
             CheckTensor(tensor, path);
+        }
+    }
+
+    /// <summary>Every tensor of the main graph has one producer: a graph input, an initializer or one node output.</summary>
+    private static void CheckSingleAssignment(GraphProto graph, string path)
+    {
+        var producers = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string name in graph.Input.Select(i => i.Name).Concat(graph.Initializer.Select(t => t.Name)))
+        {
+            producers.TryAdd(name, "a graph input or initializer"); // old IR versions list initializers as inputs too
+        }
+
+        foreach (var node in graph.Node)
+        {
+            foreach (string output in node.Output.Where(o => o.Length > 0))
+            {
+                if (!producers.TryAdd(output, $"node '{node.Name}'"))
+                {
+                    throw new QuantizeException(ErrorCodes.ModelCorrupt, path,
+                        $"'{path}' is not a valid ONNX model (tensor '{output}' is written by {producers[output]} and again by node '{node.Name}'); re-export it.");
+                }
+            }
         }
     }
 

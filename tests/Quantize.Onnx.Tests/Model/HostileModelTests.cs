@@ -111,6 +111,20 @@ public sealed class HostileModelTests
         Assert.Equal(model, ModelLoader.Load(folder.File("m.onnx")));
     }
 
+    [Fact]
+    public void Tensor_written_by_two_nodes_is_QNT1002_naming_both()
+    {
+        var model = ModelTestKit.MatMulModel();
+        var copy = model.Graph.Node[0].Clone();
+        copy.Name = "const_c_again";
+        model.Graph.Node.Add(copy);
+
+        var e = Load(model);
+
+        Assert.Equal(ErrorCodes.ModelCorrupt, e.Code);
+        Assert.Contains("'C' is written by node 'const_c' and again by node 'const_c_again'", e.Message);
+    }
+
     private static QuantizeException Load(ModelProto model)
     {
         using var folder = new TempFolder();
