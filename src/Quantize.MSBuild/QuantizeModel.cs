@@ -42,8 +42,10 @@ namespace Quantize.MSBuild
 
         public override bool Execute()
         {
-            // Stale replay lines must not survive a failed run.
-            DeleteOutputs();
+            // The previous output and its replay log stay until this run succeeds or fails: the worker
+            // replaces the output atomically, so a killed build leaves the previous complete model (older
+            // than the input that changed, so the next build runs again) or none. Reports are per run.
+            DeleteReports();
             if (!TrySetTimeout())
             {
                 return false;
@@ -67,7 +69,7 @@ namespace Quantize.MSBuild
             // The worker may keep the source's timestamp when it ships an FP32 copy: make the output newer
             // than every input so the next build skips the target.
             File.SetLastWriteTimeUtc(Output, DateTime.UtcNow);
-            File.WriteAllLines(LogPath, _persisted);
+            AtomicFile.WriteAllText(LogPath, string.Concat(_persisted.Select(l => l + Environment.NewLine)));
             var result = new TaskItem(Output);
             Model.CopyMetadataTo(result);
             QuantizedModel = result;
@@ -113,7 +115,8 @@ namespace Quantize.MSBuild
                 Model.GetMetadata("QuantizeValidationDir"), Model.GetMetadata("QuantizeHtmlReportPath"));
             _responseFile = Model.GetMetadata("QuantizeResponseFilePath");
             Directory.CreateDirectory(Path.GetDirectoryName(_responseFile)!);
-            File.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
+            // Atomic: a second build of the same project may be starting its worker on this file right now.
+            AtomicFile.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
 
             // ORT writes telemetry files under the user's home unless told not to.
             EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>()).Concat(new[] { "ORT_DISABLE_TELEMETRY=1" }).ToArray();
@@ -133,14 +136,7 @@ namespace Quantize.MSBuild
         private bool CopyUnchanged()
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Output)!);
-            string temp = Output + ".tmp";
-            File.Copy(ModelPath, temp, overwrite: true);
-            if (File.Exists(Output))
-            {
-                File.Delete(Output);
-            }
-
-            File.Move(temp, Output);
+            AtomicFile.Copy(ModelPath, Output);
             bool dynamic = Model.GetMetadata("QuantizeCopyReason") == "dynamic";
             string text = dynamic
                 ? string.Format(CultureInfo.InvariantCulture, Messages.DynamicNotAvailableText, Model.ItemSpec)
@@ -203,10 +199,20 @@ namespace Quantize.MSBuild
             return false;
         }
 
+        private void DeleteReports() => Delete(Model.GetMetadata("QuantizeReportPath"), Model.GetMetadata("QuantizeHtmlReportPath"));
+
         private void DeleteOutputs(bool keepReport = false)
         {
-            string[] reports = keepReport ? Array.Empty<string>() : new[] { Model.GetMetadata("QuantizeReportPath"), Model.GetMetadata("QuantizeHtmlReportPath") };
-            foreach (string path in new[] { Output, LogPath, Output + ".tmp" }.Concat(reports))
+            Delete(Output, LogPath);
+            if (!keepReport)
+            {
+                DeleteReports();
+            }
+        }
+
+        private static void Delete(params string[] paths)
+        {
+            foreach (string path in paths)
             {
                 if (!string.IsNullOrEmpty(path) && File.Exists(path))
                 {

@@ -14,6 +14,12 @@ public static class ErrorCodes
     public const string ModelUnsupported = "QNT1005";
     public const string OutputNotWritable = "QNT1006";
 
+    // Hostile or broken models (reliability).
+    public const string TensorDataMismatch = "QNT1007";
+    public const string SubgraphsTooDeep = "QNT1008";
+    public const string UnknownOperatorDomain = "QNT1009";
+    public const string ModelHasNoInputs = "QNT1010";
+
     // Calibration data.
     public const string CalibrationFolderMissing = "QNT1101";
     public const string CalibrationFolderEmpty = "QNT1102";

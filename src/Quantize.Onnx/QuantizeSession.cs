@@ -82,6 +82,12 @@ internal sealed class QuantizeSession
         // Preparation keeps the graph inputs, so the source's inputs describe the samples.
         var initializerNames = source.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var inputs = source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
+        if (inputs.Count == 0)
+        {
+            throw new QuantizeException(ErrorCodes.ModelHasNoInputs, modelPath,
+                $"'{modelPath}' has no graph inputs (other than initializers), so there is nothing to calibrate with; check that the model was exported with its inputs.");
+        }
+
         var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
         data.Validate(); // a bad file is reported before a long calibration, not after it
         var validation = OpenValidation(options.Validation, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, out var sameAsCalibration);

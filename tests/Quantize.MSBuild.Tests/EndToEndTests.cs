@@ -133,6 +133,8 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.Contains("plain.calibration", noCalibration.Text);
             Assert.True(new FileInfo(Path.Combine(a.BinDir, "Models", "shared.onnx")).Length < Fp32Size / 2);
             Assert.True(new FileInfo(Path.Combine(b.BinDir, "Assets", "sr.onnx")).Length < Fp32Size / 2);
+            // Same model, data and settings, quantized at the same time by two processes: the same bytes.
+            Assert.Equal(TestProject.Sha256(Path.Combine(a.BinDir, "Models", "shared.onnx")), TestProject.Sha256(Path.Combine(b.BinDir, "Assets", "sr.onnx")));
             Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "plain.onnx")));
             Assert.Equal(TestProject.Sha256(Path.Combine(a.BinDir, "Models", "shared.onnx")), TestProject.Sha256(Path.Combine(c.BinDir, "Models", "shared.onnx")));
             // Quantize="false": shipped as it is, silently.

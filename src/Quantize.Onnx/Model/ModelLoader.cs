@@ -18,7 +18,9 @@ public static class ModelLoader
     /// <summary>Reads the model at <paramref name="path"/> and inlines its external data.</summary>
     /// <exception cref="QuantizeException">
     /// QNT1001 missing or unreadable file, QNT1002 not an ONNX model, QNT1003 external data outside the
-    /// model's folder, QNT1004 external data missing, truncated or of the wrong size.
+    /// model's folder, QNT1004 external data missing, truncated or of the wrong size, QNT1007 a tensor whose
+    /// dims and type do not match its data, QNT1008 subgraphs nested too deep, QNT1009 an operator domain
+    /// that would need a custom-op library.
     /// </exception>
     public static ModelProto Load(string path)
     {
@@ -58,6 +60,7 @@ public static class ModelLoader
         }
 
         ExternalDataResolver.Resolve(model, full);
+        ModelChecker.Check(model, path);
         return model;
     }
 

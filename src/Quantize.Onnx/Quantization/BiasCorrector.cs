@@ -129,7 +129,15 @@ internal static class BiasCorrector
         }
 
         var sums = tensors.Select(_ => (double[]?)null).ToList();
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // One thread: ReduceMean's float sums depend on how threads split them, and these means are written
+        // into the model's biases (same inputs must give the same bytes on any machine's core count).
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = 1,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
         using var session = new InferenceSession(augmented.ToByteArray(), options);
         using var runOptions = new RunOptions();
         foreach (var sample in samples)

@@ -14,6 +14,41 @@ internal static class DotNet
 
     public static Result Run(string workingDirectory, IReadOnlyDictionary<string, string>? extraEnvironment, params string[] args)
     {
+        var watch = Stopwatch.StartNew();
+        using var running = Start(workingDirectory, extraEnvironment, args);
+        var process = running.Process;
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"dotnet {string.Join(' ', args)} did not finish in 5 minutes:\n{running.Output}");
+        }
+
+        process.WaitForExit();
+        return new Result(process.ExitCode, running.Output, watch.Elapsed);
+    }
+
+    /// <summary>A dotnet process started by <see cref="Start"/>, and everything it has printed so far.</summary>
+    public sealed class Running(Process process, StringBuilder output) : IDisposable
+    {
+        public Process Process { get; } = process;
+
+        public string Output
+        {
+            get
+            {
+                lock (output)
+                {
+                    return output.ToString();
+                }
+            }
+        }
+
+        public void Dispose() => Process.Dispose();
+    }
+
+    /// <summary>Starts the dotnet CLI (same clean environment as <see cref="Run"/>) without waiting for it.</summary>
+    public static Running Start(string workingDirectory, IReadOnlyDictionary<string, string>? extraEnvironment, params string[] args)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = workingDirectory,
@@ -51,20 +86,12 @@ internal static class DotNet
         }
 
         var output = new StringBuilder();
-        var watch = Stopwatch.StartNew();
-        using var process = new Process { StartInfo = start };
+        var process = new Process { StartInfo = start };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {string.Join(' ', args)} did not finish in 5 minutes:\n{output}");
-        }
-
-        process.WaitForExit();
-        return new Result(process.ExitCode, output.ToString(), watch.Elapsed);
+        return new Running(process, output);
     }
 }

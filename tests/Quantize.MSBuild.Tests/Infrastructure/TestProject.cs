@@ -98,6 +98,13 @@ internal sealed class TestProject
         return new BuildResult(binlog, result);
     }
 
+    /// <summary>Starts `dotnet build -bl` of this project without waiting (the caller may kill it); a build that ran to its end has a binlog.</summary>
+    public (DotNet.Running Build, string Binlog) StartBuild(params string[] args)
+    {
+        string binlog = Path.Combine(Directory, "logs", $"{++_logCount:00}-build.binlog");
+        return (DotNet.Start(Directory, null, ["build", ProjectFile, "-bl:" + binlog, "-nodeReuse:false", .. args]), binlog);
+    }
+
     public static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
 
     /// <summary>Makes a file newer than anything built so far (file systems with coarse timestamps included).</summary>

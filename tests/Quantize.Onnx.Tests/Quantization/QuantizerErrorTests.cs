@@ -130,4 +130,78 @@ public sealed class QuantizerErrorTests : IDisposable
         Assert.Equal(ErrorCodes.ExternalDataOutsideModelFolder, e.Code);
         Assert.Equal(model, e.File);
     }
+
+    [Fact]
+    public void Model_without_graph_inputs_is_QNT1010()
+    {
+        var (_, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var proto = _net.Model.Clone();
+        proto.Graph.Input.Clear();
+        var model = Path.Combine(_folder.Path, "no-inputs.onnx");
+        File.WriteAllBytes(model, proto.ToByteArray());
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal((ErrorCodes.ModelHasNoInputs, model), (e.Code, e.File));
+    }
+
+    [Fact]
+    public void Truncated_npy_and_pb_samples_are_QNT1106_naming_the_file()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var npy = Path.Combine(calibration, "sample_005", _net.InputName + ".npy");
+        var bytes = File.ReadAllBytes(npy);
+        File.WriteAllBytes(npy, bytes[..(bytes.Length - 7)]);
+        var e = Fails(model, calibration);
+        Assert.Equal((ErrorCodes.CalibrationFileUnreadable, npy), (e.Code, e.File));
+
+        // The same sample as an ONNX TensorProto (.pb), cut in the middle of its raw_data.
+        File.WriteAllBytes(npy, bytes);
+        var pbSample = Directory.CreateDirectory(Path.Combine(calibration, "sample_999")).FullName;
+        var pb = Path.Combine(pbSample, _net.InputName + ".pb");
+        var tensor = Onnx.Model.TensorValues.FromFloats(_net.InputName, _net.InputShape, QuantizeTestKit.Structured(3, _net.InputShape)).ToByteArray();
+        File.WriteAllBytes(pb, tensor[..(tensor.Length / 2)]);
+        e = Fails(model, calibration);
+        Assert.Equal((ErrorCodes.CalibrationFileUnreadable, pb), (e.Code, e.File));
+    }
+
+    [Fact]
+    public void Infinity_in_a_pb_sample_is_QNT1107_naming_the_file()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var values = QuantizeTestKit.Structured(3, _net.InputShape);
+        values[17] = float.NegativeInfinity;
+        var pb = Path.Combine(Directory.CreateDirectory(Path.Combine(calibration, "sample_999")).FullName, _net.InputName + ".pb");
+        File.WriteAllBytes(pb, Onnx.Model.TensorValues.FromFloats(_net.InputName, _net.InputShape, values).ToByteArray());
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal((ErrorCodes.CalibrationNonFinite, pb), (e.Code, e.File));
+    }
+
+    [Fact]
+    public void Sample_that_cannot_be_opened_is_QNT1106_naming_the_file()
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(_net, _folder.Path);
+        var bad = Path.Combine(calibration, "sample_001", _net.InputName + ".npy");
+        if (OperatingSystem.IsWindows())
+        {
+            File.Delete(bad);
+            Directory.CreateDirectory(bad); // opening a folder as a file is denied
+        }
+        else if (Environment.UserName != "root")
+        {
+            File.SetUnixFileMode(bad, UnixFileMode.None);
+        }
+        else
+        {
+            // root reads any file whatever its mode: a link to itself cannot be opened by anyone (ELOOP).
+            File.Delete(bad);
+            File.CreateSymbolicLink(bad, bad);
+        }
+
+        var e = Fails(model, calibration);
+
+        Assert.Equal((ErrorCodes.CalibrationFileUnreadable, bad), (e.Code, e.File));
+    }
 }

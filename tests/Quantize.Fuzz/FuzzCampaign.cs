@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Text;
+
+namespace Quantize.Fuzz;
+
+/// <summary>Runs cases in this process, each under a time bound, and summarises the results.</summary>
+public static class FuzzCampaign
+{
+    /// <summary>
+    /// Runs cases <paramref name="from"/> .. <paramref name="from"/> + <paramref name="count"/> - 1.
+    /// A case over <paramref name="bound"/> is a <see cref="CaseOutcome.Hang"/> and ends the run (its
+    /// thread cannot be stopped, and it owns the case folder).
+    /// </summary>
+    public static List<CaseResult> Run(
+        IReadOnlyList<FuzzSeed> seeds, int campaignSeed, int from, int count, string workFolder, TimeSpan bound, Action<CaseResult>? report = null)
+    {
+        Directory.CreateDirectory(workFolder);
+        var runner = new FuzzCase(workFolder);
+        var results = new List<CaseResult>();
+        for (int index = from; index < from + count; index++)
+        {
+            var (seed, mutated) = FuzzCase.Generate(seeds, campaignSeed, index);
+            CaseResult? result = null;
+            var thread = new Thread(() => result = runner.Run(index, seed, mutated), 16 << 20) { IsBackground = true };
+            thread.Start();
+            if (!thread.Join(bound))
+            {
+                result = new CaseResult(index, seed.Name, mutated.Description, CaseOutcome.Hang, $"still running after {bound.TotalSeconds:F0} s", bound);
+                results.Add(result);
+                report?.Invoke(result);
+                break;
+            }
+
+            results.Add(result!);
+            report?.Invoke(result!);
+        }
+
+        return results;
+    }
+
+    /// <summary>Counts per outcome and per error code, the slowest case, and every unacceptable case in full.</summary>
+    public static string Summarize(IReadOnlyCollection<CaseResult> results)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        text.AppendLine(c, $"{results.Count} case(s): {string.Join(", ",
+            Enum.GetValues<CaseOutcome>().Select(o => $"{results.Count(r => r.Outcome == o)} {o}"))}");
+        var codes = results.Where(r => r.Outcome is CaseOutcome.RejectedByLoader or CaseOutcome.RejectedByQuantizer)
+            .GroupBy(r => r.Detail.Split(' ')[0]).OrderBy(g => g.Key, StringComparer.Ordinal);
+        text.AppendLine("error codes: " + string.Join(", ", codes.Select(g => $"{g.Key} x{g.Count()}")));
+        if (results.Count > 0)
+        {
+            var slowest = results.MaxBy(r => r.Elapsed)!;
+            text.AppendLine(c, $"slowest case: #{slowest.Index} {slowest.Elapsed.TotalSeconds:F1} s ({slowest.Seed}: {slowest.Mutation})");
+        }
+
+        foreach (var bad in results.Where(r => !r.Acceptable))
+        {
+            text.AppendLine(c, $"case #{bad.Index} {bad.Outcome} ({bad.Seed}: {bad.Mutation}): {bad.Detail}");
+        }
+
+        return text.ToString();
+    }
+}

@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.MSBuild.Tests.Infrastructure;
+
+namespace Quantize.MSBuild.Tests;
+
+/// <summary>
+/// Killed builds, killed workers and two builds of one project at once, with the real package, worker
+/// and model. After any of them obj/ and bin/ hold the previous complete model or none, never a
+/// half-written one, and the next build recovers by itself.
+/// </summary>
+[Collection(PackageCollection.Name)]
+public sealed class FaultTests(PackageFixture fixture)
+{
+    private const string Body = """
+          <PropertyGroup>
+            <QuantizeMaxCalibrationSamples>8</QuantizeMaxCalibrationSamples>
+            <!-- Deterministic outputs: the keep-FP32 decision depends on timing. -->
+            <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+          </PropertyGroup>
+          <ItemGroup>
+            <None Update="Models/waifu2x.onnx" CopyToOutputDirectory="PreserveNewest" />
+          </ItemGroup>
+        """;
+
+    [Fact]
+    public void Killed_build_or_worker_leaves_the_previous_model_or_none_and_the_next_build_recovers()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // finds the worker through /proc
+        }
+
+        Scenario("killed", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body);
+            TestProject.CopySampleModel(Path.Combine(app.Directory, "Models", "waifu2x.onnx"), samples: 8);
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx");
+            string shipped = Path.Combine(app.BinDir, "Models", "waifu2x.onnx");
+            string calibrationFile = Path.Combine(app.Directory, "Models", "waifu2x.calibration", "003", "input.npy");
+            var first = app.Build();
+            Assert.True(first.Succeeded, first.ToString());
+            string complete = TestProject.Sha256(quantized);
+
+            // 1. The whole build (every process it started) is killed while the worker quantizes.
+            TestProject.Touch(calibrationFile);
+            var (build, _) = app.StartBuild();
+            using (build)
+            {
+                WaitForWorker(app.Directory, build);
+                Thread.Sleep(300);
+                build.Process.Kill(entireProcessTree: true);
+                build.Process.WaitForExit();
+            }
+
+            WaitUntilNoWorker(app.Directory);
+            Assert.Equal(complete, TestProject.Sha256(quantized));
+            Assert.Equal(complete, TestProject.Sha256(shipped));
+            AssertNoPartialModels(app);
+
+            // The changed input is newer than the kept output: the next build quantizes again.
+            var recovered = app.Build();
+            Assert.True(recovered.Succeeded, recovered.ToString());
+            Assert.Single(recovered.CoreTargetsRun);
+            AssertLoads(shipped);
+            Assert.Equal(TestProject.Sha256(quantized), TestProject.Sha256(shipped));
+
+            // 2. Only the worker is killed: the build fails with QNT3204 and leaves no model in obj/.
+            TestProject.Touch(calibrationFile);
+            var (second, binlog) = app.StartBuild();
+            DotNet.Result process;
+            using (second)
+            {
+                var watch = Stopwatch.StartNew();
+                int worker = WaitForWorker(app.Directory, second);
+                Thread.Sleep(300);
+                using (var victim = Process.GetProcessById(worker))
+                {
+                    victim.Kill();
+                }
+
+                Assert.True(second.Process.WaitForExit(TimeSpan.FromMinutes(3)), second.Output);
+                process = new DotNet.Result(second.Process.ExitCode, second.Output, watch.Elapsed);
+            }
+
+            var killed = new BuildResult(binlog, process);
+            Assert.False(killed.Succeeded, killed.ToString());
+            Assert.Contains(killed.Errors, e => e.Code == "QNT3204" && e.File.EndsWith("waifu2x.onnx", StringComparison.Ordinal));
+            Assert.False(File.Exists(quantized), quantized);
+            AssertNoPartialModels(app);
+
+            var again = app.Build();
+            Assert.True(again.Succeeded, again.ToString());
+            Assert.Single(again.CoreTargetsRun);
+            AssertLoads(shipped);
+        });
+    }
+
+    [Fact]
+    public void Two_builds_of_one_project_at_once_both_succeed_with_the_same_bytes_as_one_build()
+    {
+        Scenario("twice", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body);
+            TestProject.CopySampleModel(Path.Combine(app.Directory, "Models", "waifu2x.onnx"), samples: 4);
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx");
+            var first = app.Build();
+            Assert.True(first.Succeeded, first.ToString());
+            string expected = TestProject.Sha256(quantized);
+
+            // Both builds find the model out of date and run the worker on the same output at the same time.
+            TestProject.Touch(Path.Combine(app.Directory, "Models", "waifu2x.calibration", "000", "input.npy"));
+            var (a, logA) = app.StartBuild("--no-restore");
+            var (b, logB) = app.StartBuild("--no-restore");
+            var results = new List<BuildResult>();
+            foreach (var (build, binlog) in new[] { (a, logA), (b, logB) })
+            {
+                using (build)
+                {
+                    var watch = Stopwatch.StartNew();
+                    Assert.True(build.Process.WaitForExit(TimeSpan.FromMinutes(5)), build.Output);
+                    results.Add(new BuildResult(binlog, new DotNet.Result(build.Process.ExitCode, build.Output, watch.Elapsed)));
+                }
+            }
+
+            Assert.All(results, r => Assert.True(r.Succeeded, r.ToString()));
+            Assert.Equal(2, results.Sum(r => r.WorkerRuns));
+            Assert.Equal(expected, TestProject.Sha256(quantized));
+            Assert.Equal(expected, TestProject.Sha256(Path.Combine(app.BinDir, "Models", "waifu2x.onnx")));
+            AssertNoPartialModels(app);
+        });
+    }
+
+    /// <summary>The pid of this project's worker (dotnet Quantize.Cli.dll quantize @obj/.../waifu2x.onnx.rsp), once it runs.</summary>
+    private static int WaitForWorker(string projectDirectory, DotNet.Running build)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromMinutes(3))
+        {
+            if (Workers(projectDirectory).FirstOrDefault() is int pid and > 0)
+            {
+                return pid;
+            }
+
+            Assert.False(build.Process.HasExited, "the build ended before its worker started:\n" + build.Output);
+            Thread.Sleep(50);
+        }
+
+        throw new TimeoutException("no worker started:\n" + build.Output);
+    }
+
+    private static void WaitUntilNoWorker(string projectDirectory)
+    {
+        var watch = Stopwatch.StartNew();
+        while (Workers(projectDirectory).Any())
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "the worker outlived its killed build");
+            Thread.Sleep(50);
+        }
+    }
+
+    private static IEnumerable<int> Workers(string projectDirectory)
+    {
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+            {
+                continue;
+            }
+
+            string commandLine;
+            try
+            {
+                commandLine = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+            }
+            catch (IOException)
+            {
+                continue; // the process ended meanwhile
+            }
+
+            if (commandLine.Contains("Quantize.Cli.dll", StringComparison.Ordinal) && commandLine.Contains(projectDirectory, StringComparison.Ordinal))
+            {
+                yield return pid;
+            }
+        }
+    }
+
+    /// <summary>Every .onnx file in obj/ and bin/ is a complete model ONNX Runtime loads (hidden temp files of a killed writer aside).</summary>
+    private static void AssertNoPartialModels(TestProject app)
+    {
+        foreach (string root in new[] { Path.Combine(app.Directory, "obj"), Path.Combine(app.Directory, "bin") })
+        {
+            if (!Directory.Exists(root))
+            {
+                continue;
+            }
+
+            foreach (string model in Directory.EnumerateFiles(root, "*.onnx", SearchOption.AllDirectories))
+            {
+                AssertLoads(model);
+            }
+        }
+    }
+
+    private static void AssertLoads(string model)
+    {
+        using var session = new InferenceSession(model);
+        Assert.NotEmpty(session.OutputMetadata);
+    }
+
+    private void Scenario(string name, Action<string> body)
+    {
+        string folder = TestProject.NewScenarioFolder(fixture, name);
+        try
+        {
+            body(folder);
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"Scenario '{name}' failed; projects and binlogs kept in {folder}\n{e}");
+        }
+
+        Directory.Delete(folder, recursive: true);
+    }
+}
