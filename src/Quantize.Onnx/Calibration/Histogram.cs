@@ -55,6 +55,11 @@ public sealed class Histogram
         float min = float.PositiveInfinity, max = float.NegativeInfinity;
         foreach (var v in values)
         {
+            if (!float.IsFinite(v))
+            {
+                continue;
+            }
+
             if (v < min)
             {
                 min = v;
@@ -68,11 +73,9 @@ public sealed class Histogram
 
         if (min > max)
         {
-            return; // empty or all NaN
+            return; // empty or nothing finite
         }
 
-        min = Math.Max(min, float.MinValue);
-        max = Math.Min(max, float.MaxValue);
         Cover(Math.Min(min, Min), Math.Max(max, Max));
         var inverse = 1.0 / _width;
         var counts = _counts;

@@ -248,6 +248,14 @@ public static class RangeEstimators
             {
                 Counts[Math.Clamp(i, First, Last)] += h[i];
                 Total += h[i];
+                if (h[i] != 0 && h.Upper(i) <= below)
+                {
+                    LowSpike += h[i];
+                }
+                else if (h[i] != 0 && h.Lower(i) >= above)
+                {
+                    HighSpike += h[i];
+                }
             }
 
             Range = new TensorRange((float)Min, (float)Max);
@@ -267,6 +275,12 @@ public static class RangeEstimators
 
         public double Total { get; }
 
+        /// <summary>Values folded onto <see cref="Min"/> (beyond the lower saturation bound; they sit exactly there).</summary>
+        public double LowSpike { get; }
+
+        /// <summary>Values folded onto <see cref="Max"/>.</summary>
+        public double HighSpike { get; }
+
         public TensorRange Range { get; }
 
         /// <summary>The bin whose lower edge is 0 (may lie just outside [First, Last + 1]).</summary>
@@ -280,13 +294,14 @@ public static class RangeEstimators
 
         public TensorRange Window(int low, int high) => new((float)Lower(low), (float)Upper(high));
 
-        /// <summary>Prefix sums of count·g(centre); index i holds bins [0, i).</summary>
-        public double[] Prefix(Func<double, double> g, out double total)
+        /// <summary>Prefix sums of count·g(centre); index i holds bins [0, i). <paramref name="withoutSpikes"/>: leave out the folded values.</summary>
+        public double[] Prefix(Func<double, double> g, out double total, bool withoutSpikes = false)
         {
             var prefix = new double[Counts.Length + 1];
             for (var i = 0; i < Counts.Length; i++)
             {
-                prefix[i + 1] = prefix[i] + (Counts[i] == 0 ? 0 : Counts[i] * g(Center(i)));
+                var count = Counts[i] - (withoutSpikes && i == First ? LowSpike : 0) - (withoutSpikes && i == Last ? HighSpike : 0);
+                prefix[i + 1] = prefix[i] + (count <= 0 ? 0 : count * g(Center(i)));
             }
 
             total = prefix[^1];
@@ -294,7 +309,11 @@ public static class RangeEstimators
         }
     }
 
-    /// <summary>O(1) MSE of a window from prefix sums of c, c·f, c·f² and c·f'² per consumer.</summary>
+    /// <summary>
+    /// O(1) MSE of a window from prefix sums of c, c·f, c·f² and c·f'² per consumer. Values folded onto a
+    /// saturation bound sit exactly on the grid's end when the window reaches the bound (no rounding
+    /// error), and cost (f(bound) − f(edge))² each when it does not.
+    /// </summary>
     private sealed class MseCost
     {
         private readonly Folded _f;
@@ -308,10 +327,10 @@ public static class RangeEstimators
         {
             _f = f;
             _consumers = consumers;
-            _count = f.Prefix(_ => 1, out _);
-            _value = consumers.Select(c => f.Prefix(c.Apply, out _)).ToArray();
-            _square = consumers.Select(c => f.Prefix(x => c.Apply(x) * c.Apply(x), out _)).ToArray();
-            _slope = consumers.Select(c => f.Prefix(x => c.Slope(x) * c.Slope(x), out _)).ToArray();
+            _count = f.Prefix(_ => 1, out _, withoutSpikes: true);
+            _value = consumers.Select(c => f.Prefix(c.Apply, out _, withoutSpikes: true)).ToArray();
+            _square = consumers.Select(c => f.Prefix(x => c.Apply(x) * c.Apply(x), out _, withoutSpikes: true)).ToArray();
+            _slope = consumers.Select(c => f.Prefix(x => c.Slope(x) * c.Slope(x), out _, withoutSpikes: true)).ToArray();
         }
 
         public double Of(int a, int b) => Of(a, b, _f.Lower(a), _f.Upper(b));
@@ -325,6 +344,9 @@ public static class RangeEstimators
             {
                 cost += Sum(_slope[r], a, b + 1) * step * step / 12;
                 cost += Clipped(r, _f.First, a, lo) + Clipped(r, b + 1, _f.Last + 1, hi);
+                var f = _consumers[r].Apply;
+                cost += lo > _f.Min ? _f.LowSpike * Math.Pow(f(_f.Min) - f(lo), 2) : 0;
+                cost += hi < _f.Max ? _f.HighSpike * Math.Pow(f(_f.Max) - f(hi), 2) : 0;
             }
 
             return cost;
