@@ -49,6 +49,7 @@ namespace Quantize.Benchmarks
               --runs <n>         timed latency runs per model, interleaved (default 30)
               --scaling-samples <n>  calibration samples of the large memory-scaling run (default 1000)
               --no-scaling       skip the peak-memory scaling runs
+              --no-methods       skip the calibration-method comparison (every method side by side per model)
               --keep             keep the temporary folder with the quantized models
             """;
 
@@ -69,6 +70,8 @@ namespace Quantize.Benchmarks
         public int ScalingSamples { get; init; } = 1000;
 
         public bool Keep { get; init; }
+
+        public bool Methods { get; init; } = true;
 
         public string LoadAtStart { get; init; } = Report.LoadAverage();
 
@@ -92,6 +95,7 @@ namespace Quantize.Benchmarks
                     case "--scaling-samples": s = s with { ScalingSamples = NextInt() }; break;
                     case "--no-scaling": s = s with { Scaling = false }; break;
                     case "--keep": s = s with { Keep = true }; break;
+                    case "--no-methods": s = s with { Methods = false }; break;
                     case "-h" or "--help": return null;
                     default: throw new ArgumentException($"unknown argument '{args[i]}'");
                 }
@@ -121,6 +125,12 @@ namespace Quantize.Benchmarks
         VariantQuality OursQuality,
         VariantQuality BaselineQuality);
 
+    /// <summary>One calibration variant of one model: its quantization, latency and validation quality.</summary>
+    internal sealed record MethodRun(string Method, ChildResult Result, Timing Latency, VariantQuality Quality);
+
+    /// <summary>Every calibration variant of one model, with the FP32 reference measured in the same interleaved runs.</summary>
+    internal sealed record MethodComparison(CorpusModel Model, Timing Fp32Latency, VariantQuality Fp32Quality, IReadOnlyList<MethodRun> Runs);
+
     /// <summary>Peak memory of calibrating few vs many samples.</summary>
     internal sealed record ScalingRun(string Model, IReadOnlyList<ChildResult> Runs);
 
@@ -145,6 +155,7 @@ namespace Quantize.Benchmarks
             try
             {
                 var runs = models.Select(m => Measure(m, Path.Combine(work, m.Name))).ToList();
+                var methods = settings.Methods ? models.Select(m => CompareMethods(m, Path.Combine(work, m.Name, "methods"))).ToList() : [];
                 var scaling = new List<ScalingRun>();
                 if (settings.Scaling)
                 {
@@ -154,7 +165,7 @@ namespace Quantize.Benchmarks
                     }
                 }
 
-                var report = Report.Markdown(runs, scaling, settings, _clock.Elapsed);
+                var report = Report.Markdown(runs, scaling, settings, _clock.Elapsed, methods);
                 Console.WriteLine();
                 Console.WriteLine(report);
                 var outDir = Path.GetDirectoryName(Path.GetFullPath(settings.Out));
@@ -212,6 +223,26 @@ namespace Quantize.Benchmarks
             Log($"{model.Name}: validation set ({model.ValidationSamples.Count} samples)");
             var quality = Measurements.Validate(model, variants);
             return new ModelRun(model, ours, oursInt8, baseline, bare[0], bare[1], bare[2], latency[0], latency[1], latency[2], quality[0], quality[1], quality[2]);
+        }
+
+        private MethodComparison CompareMethods(CorpusModel model, string work)
+        {
+            Directory.CreateDirectory(work);
+            var results = new List<ChildResult>();
+            for (var i = 0; i < Recipes.Methods.Length; i++)
+            {
+                var name = Recipes.Methods[i].Name;
+                Log($"{model.Name}: calibration method '{name}' (child process)");
+                results.Add(QuantizeChild.Spawn(model.ModelPath, model.CalibrationFolder, Path.Combine(work, $"method-{i}.onnx"), Recipes.MethodPrefix + name));
+            }
+
+            var variants = results.Select(r => r.OutputPath).Prepend(model.ModelPath).ToList();
+            Log($"{model.Name}: latency of FP32 and {results.Count} calibration variants, interleaved");
+            var latency = Measurements.Latency(variants, model.ValidationSamples[0], settings.Warmup, settings.Runs);
+            Log($"{model.Name}: validation set for every calibration variant");
+            var quality = Measurements.Validate(model, variants);
+            var runs = results.Select((r, i) => new MethodRun(Recipes.Methods[i].Name, r, latency[i + 1], quality[i + 1])).ToList();
+            return new MethodComparison(model, latency[0], quality[0], runs);
         }
 
         private ScalingRun MeasureScaling(CorpusModel model, string work)

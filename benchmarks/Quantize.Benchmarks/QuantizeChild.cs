@@ -18,9 +18,28 @@ internal static class Recipes
     /// <summary>ONNX Runtime's default static recipe: QDQ, MinMax, per-tensor, every supported op quantized.</summary>
     public const string Baseline = "default-recipe";
 
+    /// <summary>Prefix of the calibration-method recipes: our defaults with another method (INT8 always written).</summary>
+    public const string MethodPrefix = "method:";
+
+    /// <summary>The calibration variants the benchmark compares side by side (issue 5): name → options over our defaults.</summary>
+    public static readonly (string Name, QuantizationOptions Options)[] Methods =
+    [
+        ("minmax", new QuantizationOptions { KeepFloatIfSlower = false }),
+        ("minmax, no saturation-aware ranges", new QuantizationOptions { KeepFloatIfSlower = false, SaturationAwareRanges = false }),
+        ("percentile 99.999", new QuantizationOptions { KeepFloatIfSlower = false, CalibrationMethod = CalibrationMethod.Percentile }),
+        ("percentile 99.99", new QuantizationOptions { KeepFloatIfSlower = false, CalibrationMethod = CalibrationMethod.Percentile, CalibrationPercentile = 99.99 }),
+        ("entropy", new QuantizationOptions { KeepFloatIfSlower = false, CalibrationMethod = CalibrationMethod.Entropy }),
+        ("mse", new QuantizationOptions { KeepFloatIfSlower = false, CalibrationMethod = CalibrationMethod.Mse }),
+        ("minmax, symmetric activations", new QuantizationOptions { KeepFloatIfSlower = false, SymmetricActivations = true }),
+        ("minmax, reduce-range", new QuantizationOptions { KeepFloatIfSlower = false, ReduceRange = true }),
+    ];
+
     public static QuantizationOptions Options(string recipe, int? maxSamples, int? latencyRuns)
     {
-        var options = recipe switch
+        var method = recipe.StartsWith(MethodPrefix, StringComparison.Ordinal)
+            ? Methods.FirstOrDefault(m => m.Name == recipe[MethodPrefix.Length..]).Options
+            : null;
+        var options = method ?? recipe switch
         {
             Ours => new QuantizationOptions(),
             OursForced => new QuantizationOptions { KeepFloatIfSlower = false },

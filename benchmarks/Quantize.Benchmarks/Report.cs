@@ -8,7 +8,7 @@ namespace Quantize.Benchmarks;
 /// <summary>The benchmark's markdown report (printed and written to --out).</summary>
 internal static class Report
 {
-    public static string Markdown(IReadOnlyList<ModelRun> runs, IReadOnlyList<ScalingRun> scaling, BenchSettings settings, TimeSpan elapsed)
+    public static string Markdown(IReadOnlyList<ModelRun> runs, IReadOnlyList<ScalingRun> scaling, BenchSettings settings, TimeSpan elapsed, IReadOnlyList<MethodComparison>? methods = null)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Quantize.Onnx corpus benchmark");
@@ -47,6 +47,11 @@ internal static class Report
         }
 
         sb.AppendLine();
+        if (methods is { Count: > 0 })
+        {
+            Methods(sb, methods);
+        }
+
         if (scaling.Count > 0)
         {
             sb.AppendLine("## Peak memory vs number of calibration samples");
@@ -97,6 +102,38 @@ internal static class Report
             $"| {cost.WallSeconds:F1} s | {calibration:F2} s vs {bare:F2} s ({calibration / bare:F2}×) | {Mb(cost.PeakWorkingSetBytes)} " +
             $"| {int8.FusedGroups} / {int8.UnfusedNodes.Count} |");
     }
+
+    private static void Methods(StringBuilder sb, IReadOnlyList<MethodComparison> methods)
+    {
+        sb.AppendLine("## Calibration methods side by side");
+        sb.AppendLine();
+        sb.AppendLine("Our defaults with one calibration setting changed, INT8 always written; every variant in its own child process; " +
+                      "latency of FP32 and all variants interleaved in one run; SQNR vs the stored expected outputs over the validation set. " +
+                      "Calibration time includes every pass (histogram methods: a per-channel MinMax pass for equalization, a sizing run and the histogram pass).");
+        sb.AppendLine();
+        sb.AppendLine("| model | calibration | SQNR vs expected | task metric on val | INT8 size | speed-up | calibration time | peak memory |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var m in methods)
+        {
+            var best = m.Runs.Where(r => r.Method != "minmax, reduce-range").MaxBy(r => r.Quality.Sqnr);
+            foreach (var r in m.Runs)
+            {
+                var sqnr = r == best ? $"**{Db(r.Quality.Sqnr)}**" : Db(r.Quality.Sqnr);
+                sb.AppendLine($"| {m.Model.Name} | {r.Method} | {sqnr} | {MethodTaskMetric(m, r.Quality)} | {Mb(r.Result.Int8Bytes)} " +
+                              $"| {m.Fp32Latency.Median / r.Latency.Median:F2}× ({r.Latency.Median:F2} ms vs {m.Fp32Latency.Median:F2}) | {r.Result.CalibrationSeconds:F2} s | {Mb(r.Result.PeakWorkingSetBytes)} |");
+            }
+        }
+
+        sb.AppendLine();
+    }
+
+    private static string MethodTaskMetric(MethodComparison m, VariantQuality q) => m.Model.Task switch
+    {
+        TaskKind.SuperResolution => $"PSNR drop {m.Fp32Quality.Psnr - q.Psnr:F2} dB",
+        TaskKind.Classifier => $"top-1 agreement {Pct(q.Agreement)}",
+        TaskKind.ProbabilityMap => $"text-mask IoU {q.MapIoU:F3}",
+        _ => "-",
+    };
 
     private static double Speedup(ModelRun r, Timing int8) => r.Fp32Latency.Median / int8.Median;
 

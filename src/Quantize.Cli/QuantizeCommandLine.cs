@@ -27,7 +27,31 @@ internal static class QuantizeCommandLine
         var perChannel = new Option<bool>("--per-channel") { Description = "One weight scale per output channel (default true). Older models are raised to opset 13 for it.", DefaultValueFactory = _ => true };
         var activationType = new Option<QuantType>("--activation-type") { Description = "Activation type: uint8 (default; fuses best on x86) or int8.", DefaultValueFactory = _ => QuantType.UInt8 };
         var weightType = new Option<QuantType>("--weight-type") { Description = "Weight type: int8 (default, symmetric) or uint8.", DefaultValueFactory = _ => QuantType.Int8 };
-        var method = new Option<CalibrationMethod>("--calibration-method") { Description = "How activation ranges are chosen: minmax (default).", DefaultValueFactory = _ => CalibrationMethod.MinMax };
+        var method = new Option<CalibrationMethod>("--calibration-method")
+        {
+            Description = "How activation ranges are chosen: minmax (default; observed min and max, cheapest), percentile (drops the most extreme values, see --calibration-percentile), " +
+                "entropy (KL-divergence threshold over a histogram) or mse (least quantization error as the consuming op sees it). Histogram methods cost about one more pass over the samples.",
+            DefaultValueFactory = _ => CalibrationMethod.MinMax,
+        };
+        var percentile = new Option<double>("--calibration-percentile")
+        {
+            Description = "For --calibration-method percentile: the share of values the range keeps, in %; half of the rest is cut on each side (default 99.999; e.g. 99.99 cuts harder into outliers).",
+            DefaultValueFactory = _ => 99.999,
+        };
+        var symmetricActivations = new Option<bool>("--symmetric-activations")
+        {
+            Description = "Activation grids symmetric around zero (uint8 zero point 128). Default false: grids fitted to each range.",
+        };
+        var saturationAware = new Option<bool>("--saturation-aware-ranges")
+        {
+            Description = "Cut an activation range where every consuming op saturates anyway (Relu below 0, Clip/HardSigmoid outside their flat ends, hard-swish below -3). Exact; default true.",
+            DefaultValueFactory = _ => true,
+        };
+        var reduceRange = new Option<bool>("--reduce-range")
+        {
+            Description = "7-bit weights ([-63, 63]). Use it when the model will run on x86-64 CPUs without VNNI (no AVX512-VNNI/AVX-VNNI, e.g. Intel before Cascade Lake / Ice Lake / Alder Lake, AMD before Zen 4): " +
+                "their u8 x s8 multiply-add (vpmaddubsw) saturates 16-bit sums and loses accuracy. Costs one bit of weight precision; not needed on VNNI or ARM CPUs. Default false.",
+        };
         var excludeNodes = new Option<string[]>("--exclude-nodes") { Description = "Node names to keep in float (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
         var excludeOps = new Option<string[]>("--exclude-op-types") { Description = "Op types to keep in float, e.g. Add;Concat (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
         var maxSamples = new Option<int?>("--max-calibration-samples") { Description = "Use at most this many calibration samples (in folder order)." };
@@ -94,9 +118,9 @@ internal static class QuantizeCommandLine
 
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
-            model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, excludeNodes, excludeOps,
-            maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks, onFailure, minSpeedup, binaryThreshold,
-            tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
+            model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
+            saturationAware, reduceRange, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
+            onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
         };
 
         quantize.SetAction((parse, cancellation) =>
@@ -145,6 +169,10 @@ internal static class QuantizeCommandLine
                 ActivationType = parse.GetValue(activationType),
                 WeightType = parse.GetValue(weightType),
                 CalibrationMethod = parse.GetValue(method),
+                CalibrationPercentile = parse.GetValue(percentile),
+                SymmetricActivations = parse.GetValue(symmetricActivations),
+                SaturationAwareRanges = parse.GetValue(saturationAware),
+                ReduceRange = parse.GetValue(reduceRange),
                 ExcludedNodes = SplitList(parse.GetValue(excludeNodes)),
                 ExcludedOpTypes = SplitList(parse.GetValue(excludeOps)),
                 MaxCalibrationSamples = parse.GetValue(maxSamples),

@@ -52,7 +52,11 @@ namespace Quantize.MSBuild
         public static readonly Setting[] All =
         {
             new Setting(Mode, null, SettingKind.Choice, "auto", "static", "dynamic"),
-            new Setting("QuantizeCalibrationMethod", "--calibration-method", SettingKind.Choice, "minmax"),
+            new Setting("QuantizeCalibrationMethod", "--calibration-method", SettingKind.Choice, "minmax", "percentile", "entropy", "mse"),
+            new Setting("QuantizeCalibrationPercentile", "--calibration-percentile", SettingKind.PositiveNumber),
+            new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),
+            new Setting("QuantizeSaturationAwareRanges", "--saturation-aware-ranges", SettingKind.Boolean),
+            new Setting("QuantizeReduceRange", "--reduce-range", SettingKind.Boolean),
             new Setting("QuantizePerChannel", "--per-channel", SettingKind.Boolean),
             new Setting("QuantizeActivationType", "--activation-type", SettingKind.Choice, "uint8", "int8"),
             new Setting("QuantizeWeightType", "--weight-type", SettingKind.Choice, "int8", "uint8"),

@@ -32,6 +32,7 @@ public static class ErrorCodes
 
     // Options and running the model.
     public const string InvalidOption = "QNT1201";
+    public const string InvalidCalibrationPercentile = "QNT1205";
     public const string ModelRunFailed = "QNT1301";
 
     // The accuracy gate.

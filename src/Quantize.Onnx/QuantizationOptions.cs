@@ -7,7 +7,17 @@ namespace Quantize.Onnx;
 /// <summary>Calibration method for activation ranges.</summary>
 public enum CalibrationMethod
 {
+    /// <summary>The observed minimum and maximum (reduced inside the graph; cheapest).</summary>
     MinMax,
+
+    /// <summary>Keeps <see cref="QuantizationOptions.CalibrationPercentile"/> % of the values, dropping the most extreme rest, half on each side (histogram).</summary>
+    Percentile,
+
+    /// <summary>The window around zero that minimises the KL divergence between the histogram and its 8-bit quantization.</summary>
+    Entropy,
+
+    /// <summary>The range that minimises the quantization mean squared error as the consumers see it (histogram).</summary>
+    Mse,
 }
 
 /// <summary>Everything a user can choose about one static quantization. Defaults follow what runs fast on ORT CPU.</summary>
@@ -23,6 +33,24 @@ public sealed record QuantizationOptions
     public QuantType WeightType { get; init; } = QuantType.Int8;
 
     public CalibrationMethod CalibrationMethod { get; init; } = CalibrationMethod.MinMax;
+
+    /// <summary>For <see cref="CalibrationMethod.Percentile"/>: the share of values the range keeps, in % (half of the rest is dropped on each side).</summary>
+    public double CalibrationPercentile { get; init; } = 99.999;
+
+    /// <summary>Activation grids symmetric around zero (zero point 128 for uint8) instead of fitted to the range.</summary>
+    public bool SymmetricActivations { get; init; }
+
+    /// <summary>
+    /// Cut an activation range where every consumer saturates anyway (Relu below 0, Clip and
+    /// HardSigmoid outside their flat ends, hard-swish below −3): exact, and the grid gets finer.
+    /// </summary>
+    public bool SaturationAwareRanges { get; init; } = true;
+
+    /// <summary>
+    /// 7-bit weights ([−63, 63]) for x86 CPUs without VNNI, whose u8×s8 multiply-add instructions
+    /// (vpmaddubsw) saturate 16-bit sums of two 8-bit products.
+    /// </summary>
+    public bool ReduceRange { get; init; }
 
     /// <summary>Nodes (by name) that stay float.</summary>
     public IReadOnlySet<string> ExcludedNodes { get; init; } = new HashSet<string>();
@@ -72,6 +100,10 @@ public sealed record QuantizationOptions
         ["activation-type"] = ActivationType.ToString().ToLowerInvariant(),
         ["bias-correction"] = BiasCorrection ? "true" : "false",
         ["calibration-method"] = CalibrationMethod.ToString().ToLowerInvariant(),
+        ["calibration-percentile"] = CalibrationMethod == CalibrationMethod.Percentile ? CalibrationPercentile.ToString("R", CultureInfo.InvariantCulture) : "",
+        ["reduce-range"] = ReduceRange ? "true" : "false",
+        ["saturation-aware-ranges"] = SaturationAwareRanges ? "true" : "false",
+        ["symmetric-activations"] = SymmetricActivations ? "true" : "false",
         ["equalize"] = Equalize ? "true" : "false",
         ["exclude-nodes"] = string.Join(";", ExcludedNodes.Order(StringComparer.Ordinal)),
         ["exclude-op-types"] = string.Join(";", ExcludedOpTypes.Order(StringComparer.Ordinal)),

@@ -13,14 +13,19 @@ namespace Quantize.Onnx;
 /// <param name="Fp32">The prepared FP32 model this candidate was quantized from (equalized when the options say so).</param>
 internal sealed record Candidate(QuantizationOptions Options, ModelProto Fp32, ModelProto Quantized, byte[] Int8Bytes, QuantizationPlan Plan)
 {
+    /// <summary>Per tensor, where all its consumers saturate (saturation-aware ranges); values beyond are not clipping that matters.</summary>
+    public IReadOnlyDictionary<string, (double Low, double High)> Saturation { get; init; } = new Dictionary<string, (double Low, double High)>();
+
     public IReadOnlySet<string> QuantizedNodeNames { get; } = Plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
 }
 
 /// <summary>
 /// The loaded, checked and prepared inputs of one quantization, from which candidates are built: the
-/// plain run builds one, the tuner several. Calibration runs once per calibration method; a candidate
-/// that only changes exclusions, equalization or per-channel reuses the ranges (they are ranges of FP32
-/// tensors, which those choices do not change).
+/// plain run builds one, the tuner several. The MinMax pass runs once; histogram methods (percentile,
+/// entropy, MSE) collect histograms once per equalization choice (equalization rescales the tensors
+/// between the pairs it balances, which changes their distributions but not their per-channel extremes)
+/// and derive every method's ranges from them. A candidate that only changes exclusions or per-channel
+/// reuses everything.
 /// </summary>
 internal sealed class QuantizeSession
 {
@@ -29,7 +34,8 @@ internal sealed class QuantizeSession
     /// <summary>Most bytes of FP32 validation outputs kept in memory so candidates are not compared against a re-run FP32 model.</summary>
     private const long Fp32CacheBudgetBytes = 512L * 1024 * 1024;
 
-    private readonly Dictionary<CalibrationMethod, Calibrated> _calibrations = [];
+    private Calibrated? _minMax;
+    private readonly Dictionary<bool, Dictionary<string, Histogram>> _histograms = [];
 
     // FP32 results are the same for every candidate (equalization is exact up to float rounding), so they are computed once.
     private readonly Dictionary<string, double[]> _fp32OutputMeans = new(StringComparer.Ordinal);
@@ -110,18 +116,30 @@ internal sealed class QuantizeSession
     /// <summary>Quantizes the prepared model with <paramref name="options"/> (calibrating first if this method has not run yet).</summary>
     public Candidate Build(QuantizationOptions options)
     {
-        var calibrated = Calibrate(options.CalibrationMethod);
+        var calibrated = CalibrateMinMax();
         var fp32 = Prepared.Clone();
-        var ranges = new Dictionary<string, TensorRange>(calibrated.Ranges, StringComparer.Ordinal);
         var divisors = options.Equalize
             ? CrossLayerEqualizer.Equalize(fp32.Graph, CrossLayerEqualizer.FindPairs(fp32.Graph), calibrated.Channels)
             : [];
-        foreach (var (tensor, channels) in calibrated.Channels)
+        var graph = new GraphView(fp32.Graph);
+        var consumers = ActivationRanges.Consumers(graph, calibrated.Ranges.Keys.Concat(calibrated.Channels.Keys), options);
+        Dictionary<string, TensorRange> ranges;
+        if (options.CalibrationMethod == CalibrationMethod.MinMax)
         {
-            ranges[tensor] = divisors.TryGetValue(tensor, out var d) ? CrossLayerEqualizer.ScaledRange(channels, d) : channels.Overall;
+            ranges = new Dictionary<string, TensorRange>(calibrated.Ranges, StringComparer.Ordinal);
+            foreach (var (tensor, channels) in calibrated.Channels)
+            {
+                ranges[tensor] = divisors.TryGetValue(tensor, out var d) ? CrossLayerEqualizer.ScaledRange(channels, d) : channels.Overall;
+            }
+
+            ranges = ranges.ToDictionary(kv => kv.Key, kv => ActivationRanges.Cut(kv.Value, ResponsesOf(consumers, kv.Key)), StringComparer.Ordinal);
+        }
+        else
+        {
+            ranges = CollectHistograms(options.Equalize, calibrated.Channels).ToDictionary(
+                kv => kv.Key, kv => ActivationRanges.FromHistogram(kv.Value, ResponsesOf(consumers, kv.Key), options), StringComparer.Ordinal);
         }
 
-        var graph = new GraphView(fp32.Graph);
         var plan = new QdqPlanner(graph, Types, ranges, options).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, PerChannel && options.PerChannel).Write();
@@ -132,8 +150,13 @@ internal sealed class QuantizeSession
         }
 
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
-        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
+        var saturation = consumers.Where(kv => kv.Value.Any(r => r.Saturates))
+            .ToDictionary(kv => kv.Key, kv => ConsumerResponses.SaturationBounds(kv.Value), StringComparer.Ordinal);
+        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan) { Saturation = saturation };
     }
+
+    private static IReadOnlyList<ConsumerResponse> ResponsesOf(Dictionary<string, IReadOnlyList<ConsumerResponse>> consumers, string tensor) =>
+        consumers.TryGetValue(tensor, out var r) ? r : [ConsumerResponse.Identity];
 
     /// <summary>The accuracy gate's measurements and verdicts for a candidate (no per-layer analysis).</summary>
     public ValidationReport Validate(Candidate candidate, HtmlReportSamples? images = null)
@@ -174,14 +197,14 @@ internal sealed class QuantizeSession
     }
 
     /// <summary>
-    /// One calibration pass per method. Cross-layer equalization needs per-channel ranges of the tensors
-    /// it may rescale; they come from the same pass, and their per-tensor ranges are derived per candidate.
+    /// The MinMax pass (once per session). Cross-layer equalization needs per-channel ranges of the
+    /// tensors it may rescale; they come from the same pass, and their per-tensor ranges are derived per candidate.
     /// </summary>
-    private Calibrated Calibrate(CalibrationMethod method)
+    private Calibrated CalibrateMinMax()
     {
-        if (_calibrations.TryGetValue(method, out var done))
+        if (_minMax is not null)
         {
-            return done;
+            return _minMax;
         }
 
         var pairs = CrossLayerEqualizer.FindPairs(Prepared.Graph);
@@ -191,7 +214,31 @@ internal sealed class QuantizeSession
         var (ranges, channelRanges) = MinMaxCalibrator.Collect(Prepared, InputNames, tensors, channelTensors, Data,
             done => _progress?.Invoke(new QuantizeProgress("calibrating", done, Data.Count)), _cancellation);
         CalibrationTime += timer.Elapsed;
-        return _calibrations[method] = new Calibrated(ranges, channelRanges);
+        return _minMax = new Calibrated(ranges, channelRanges);
+    }
+
+    /// <summary>
+    /// Histograms of every float activation (once per equalization choice), collected on the model as
+    /// <see cref="Build"/> will quantize it: equalized with the same channel ranges when <paramref name="equalize"/>.
+    /// </summary>
+    private Dictionary<string, Histogram> CollectHistograms(bool equalize, Dictionary<string, ChannelRange> channels)
+    {
+        if (_histograms.TryGetValue(equalize, out var done))
+        {
+            return done;
+        }
+
+        var model = Prepared.Clone();
+        if (equalize)
+        {
+            CrossLayerEqualizer.Equalize(model.Graph, CrossLayerEqualizer.FindPairs(model.Graph), channels);
+        }
+
+        var timer = Stopwatch.StartNew();
+        var histograms = HistogramCalibrator.Collect(model, InputNames, FloatActivations(model, Types), Data, HistogramCalibrator.DefaultBudgetBytes,
+            (count, total) => _progress?.Invoke(new QuantizeProgress("calibrating", count, total)), _cancellation);
+        CalibrationTime += timer.Elapsed;
+        return _histograms[equalize] = histograms;
     }
 
     private static List<string> FloatActivations(ModelProto model, TensorTypes types)

@@ -48,6 +48,12 @@ public sealed class Quantizer(QuantizationOptions options)
                 "The output path is the source model itself; the source model is never overwritten. Choose another output path.");
         }
 
+        if (options.CalibrationMethod == CalibrationMethod.Percentile && !(options.CalibrationPercentile is > 50 and <= 100))
+        {
+            throw new QuantizeException(ErrorCodes.InvalidCalibrationPercentile, null,
+                $"The calibration percentile must be above 50 and at most 100 (the share of values kept, in %), got {options.CalibrationPercentile.ToString(System.Globalization.CultureInfo.InvariantCulture)}. Typical values: 99.9 to 99.999.");
+        }
+
         var session = QuantizeSession.Open(modelPath, calibrationFolder, options, warnings, progress, cancellation);
         var (source, fp32Bytes, inputNames, data, validationData, prepared) =
             (session.Source, session.Fp32Bytes, session.InputNames, session.Data, session.Validation, session.Prepared);
@@ -97,7 +103,7 @@ public sealed class Quantizer(QuantizationOptions options)
             // An absorbed Relu/Clip's input never exists in the INT8 model (its producer writes the activation's output).
             var absorbedInputs = plan.AbsorbedActivations.Select(n => n.Input[0]).ToHashSet(StringComparer.Ordinal);
             var grids = plan.ActivationParams.Where(kv => !absorbedInputs.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-            if (CalibrationCoverage.Measure(candidate.Fp32, grids, inputNames, validationData!, cancellation) is { } coverage)
+            if (CalibrationCoverage.Measure(candidate.Fp32, grids, inputNames, validationData!, cancellation, candidate.Saturation) is { } coverage)
             {
                 validation = validation with { Coverage = coverage };
                 if (coverage.Poor)

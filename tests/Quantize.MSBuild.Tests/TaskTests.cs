@@ -40,7 +40,9 @@ public sealed class TaskTests : IDisposable
     [InlineData("QuantizeWeightType", "int4", "int8, uint8")]
     [InlineData("QuantizePerChannel", "yes", "true, false")]
     [InlineData("QuantizeMaxCalibrationSamples", "0", "a whole number greater than 0")]
-    [InlineData("QuantizeCalibrationMethod", "entropy", "minmax")]
+    [InlineData("QuantizeCalibrationMethod", "kl", "minmax, percentile, entropy, mse")]
+    [InlineData("QuantizeCalibrationPercentile", "-5", "a number greater than 0 (e.g. 1.5)")]
+    [InlineData("QuantizeReduceRange", "7", "true, false")]
     public void Invalid_values_name_the_setting_its_source_and_the_allowed_values(string setting, string value, string allowed)
     {
         var problems = new List<QuantizeSettings.Problem>();
@@ -85,6 +87,23 @@ public sealed class TaskTests : IDisposable
             Assert.True(declared.Contains(setting.Name), $"{setting.Name} is not declared in Quantize.MSBuild.props");
             Assert.True(passed.Contains(setting.Name), $"{setting.Name} is not passed as a _QuantizeDefault in Quantize.MSBuild.targets");
         }
+    }
+
+    [Fact]
+    public void Calibration_settings_are_normalised_and_become_worker_options()
+    {
+        var model = new TaskItem("Models/m.onnx", new Dictionary<string, string> { ["QuantizeCalibrationMethod"] = "Percentile", ["QuantizeReduceRange"] = "TRUE" });
+        var defaults = new Dictionary<string, string> { ["QuantizeCalibrationPercentile"] = "99.99", ["QuantizeSymmetricActivations"] = "false", ["QuantizeSaturationAwareRanges"] = "false" };
+        var problems = new List<QuantizeSettings.Problem>();
+
+        var values = QuantizeSettings.Resolve(model, defaults, problems);
+        var args = QuantizeSettings.WorkerArguments("/m/m.onnx", "/o/m.onnx", "/m/m.calibration/", null, values);
+
+        Assert.Empty(problems);
+        Assert.Equal(
+            ["/m/m.onnx", "--output", "/o/m.onnx", "--calibration", "/m/m.calibration/", "--calibration-method", "percentile", "--calibration-percentile", "99.99",
+             "--symmetric-activations", "false", "--saturation-aware-ranges", "false", "--reduce-range", "true"],
+            args);
     }
 
     [Fact]

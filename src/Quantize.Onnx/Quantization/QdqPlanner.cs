@@ -162,7 +162,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
         }
 
         var r = ranges[activation.Output[0]];
-        var qp = QuantMath.ForRange(r.Min, r.Max, options.ActivationType, symmetric: false);
+        var qp = QuantMath.ForRange(r.Min, r.Max, options.ActivationType, options.SymmetricActivations);
         var (representableLow, representableHigh) = qp.RepresentableRange;
         var tolerance = qp.Scale * 1e-3f;
 
@@ -243,7 +243,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
         QuantParams FromRange(string tensor)
         {
             var r = ranges[tensor];
-            return QuantMath.ForRange(r.Min, r.Max, options.ActivationType, symmetric: false);
+            return QuantMath.ForRange(r.Min, r.Max, options.ActivationType, options.SymmetricActivations);
         }
 
         foreach (var node in graph.Graph.Node)
@@ -281,6 +281,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
                 default:
                     foreach (var output in node.Output)
                     {
+                        // Softmax keeps its exact [0, 1] grid (a symmetric one would waste half the levels).
                         plan.ActivationParams[output] = node.OpType == "Softmax"
                             ? QuantMath.ForRange(0f, 1f, options.ActivationType, symmetric: false)
                             : FromRange(output);

@@ -263,7 +263,7 @@ internal sealed class QdqWriter
 
         // Enlarge weight scales where the int32 bias would otherwise overflow.
         var minimumScales = bias is null ? null : WeightQuantizer.MinimumWeightScalesForBias(TensorValues.ReadFloats(bias), inputScale, channels);
-        var q = WeightQuantizer.QuantizeWeight(_names.Next(weight.Name + "_quantized"), weight, _options.WeightType, axis, minimumScales);
+        var q = WeightQuantizer.QuantizeWeight(_names.Next(weight.Name + "_quantized"), weight, _options.WeightType, axis, minimumScales, _options.ReduceRange);
         AddDequantizedConstant(node, rule.WeightInput, weight.Name, q);
 
         if (bias is not null)

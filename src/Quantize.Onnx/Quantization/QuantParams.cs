@@ -20,12 +20,19 @@ internal readonly record struct QuantParams(float Scale, int ZeroPoint, QuantTyp
 
 internal static class QuantMath
 {
-    public static (int Min, int Max) Limits(QuantType type, bool symmetric) => (type, symmetric) switch
+    /// <summary>
+    /// The integer range of a type. <paramref name="reduceRange"/> (weights only) gives 7-bit grids,
+    /// [−63, 63] and [0, 127], so that on x86 without VNNI two u8×s8 products summed in 16 bits
+    /// (vpmaddubsw) cannot saturate: 2 × 255 × 63 &lt; 32767.
+    /// </summary>
+    public static (int Min, int Max) Limits(QuantType type, bool symmetric, bool reduceRange = false) => (type, symmetric, reduceRange) switch
     {
-        (QuantType.UInt8, _) => (0, 255),
+        (QuantType.UInt8, _, true) => (0, 127),
+        (QuantType.Int8, _, true) => (-63, 63),
+        (QuantType.UInt8, _, _) => (0, 255),
         // Symmetric int8 drops -128 so that the grid is symmetric around zero (as ORT's quantizer does).
-        (QuantType.Int8, true) => (-127, 127),
-        (QuantType.Int8, false) => (-128, 127),
+        (QuantType.Int8, true, _) => (-127, 127),
+        (QuantType.Int8, false, _) => (-128, 127),
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 

@@ -16,11 +16,11 @@ internal static class WeightQuantizer
     // Keep |bias / scale| inside int32 with a margin (ORT's quantizer uses the same 2/(2^32-2) bound).
     private const double Int32Headroom = 2147483647.0 / 1.0001;
 
-    public static QuantizedConstant QuantizeWeight(string name, TensorProto weight, QuantType type, int? axis, float[]? minimumScales)
+    public static QuantizedConstant QuantizeWeight(string name, TensorProto weight, QuantType type, int? axis, float[]? minimumScales, bool reduceRange = false)
     {
         var values = TensorValues.ReadFloats(weight);
         var dims = weight.Dims.ToArray();
-        var (qmin, qmax) = QuantMath.Limits(type, symmetric: true);
+        var (qmin, qmax) = QuantMath.Limits(type, symmetric: true, reduceRange);
         var channels = axis is { } a ? (int)dims[a] : 1;
         var inner = axis is { } a2 ? dims.Skip(a2 + 1).Aggregate(1L, (x, y) => x * y) : values.Length;
         var absMax = new float[channels];

@@ -87,13 +87,16 @@ public static class CalibrationCoverage
     /// <summary>Tensors listed in the report (worst first); the message names the worst 3.</summary>
     public const int ReportedTensors = 20;
 
-    /// <summary>Measures every tensor of <paramref name="grids"/> on every validation sample; null when ORT cannot run the augmented model.</summary>
+    /// <summary>
+    /// Measures every tensor of <paramref name="grids"/> on every validation sample; null when ORT cannot run the augmented model.
+    /// <paramref name="saturation"/>: per tensor, where all its consumers saturate; a grid cut at such a bound clips nothing that matters there.
+    /// </summary>
     internal static CoverageReport? Measure(
         ModelProto fp32Prepared, IReadOnlyDictionary<string, QuantParams> grids, IReadOnlyList<string> inputNames, CalibrationDataSet validation,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, IReadOnlyDictionary<string, (double Low, double High)>? saturation = null)
     {
         var timer = Stopwatch.StartNew();
-        var (augmented, outputs) = Augment(fp32Prepared, grids);
+        var (augmented, outputs) = Augment(fp32Prepared, grids, saturation);
         if (outputs.Count == 0)
         {
             return null;
@@ -164,7 +167,8 @@ public static class CalibrationCoverage
 
     private sealed record CoverageOutputs(string Tensor, double Low, double High, string ClippedOutput, string SizeOutput);
 
-    private static (ModelProto Model, List<CoverageOutputs> Outputs) Augment(ModelProto model, IReadOnlyDictionary<string, QuantParams> grids)
+    private static (ModelProto Model, List<CoverageOutputs> Outputs) Augment(
+        ModelProto model, IReadOnlyDictionary<string, QuantParams> grids, IReadOnlyDictionary<string, (double Low, double High)>? saturation)
     {
         var augmented = model.Clone();
         var graph = augmented.Graph;
@@ -182,6 +186,13 @@ public static class CalibrationCoverage
 
             var (low, high) = grid.RepresentableRange;
             var half = grid.Scale / 2;
+            if (saturation is not null && saturation.TryGetValue(tensor, out var flat))
+            {
+                // Values beyond where every consumer saturates give the same output clipped or not.
+                low = low - half <= flat.Low ? float.NegativeInfinity : low;
+                high = high + half >= flat.High ? float.PositiveInfinity : high;
+            }
+
             var lowName = names.Next(tensor + "_CoverageLow");
             var highName = names.Next(tensor + "_CoverageHigh");
             graph.Initializer.Add(Scalar(lowName, low - half));

@@ -1,0 +1,34 @@
+using Quantize.Onnx.Model;
+
+namespace Quantize.Onnx.Calibration;
+
+/// <summary>Turns what calibration observed into the range each activation is quantized with, by the chosen method.</summary>
+internal static class ActivationRanges
+{
+    /// <summary>The consumers of every tensor (what saturation-aware ranges and MSE weighting look at).</summary>
+    public static Dictionary<string, IReadOnlyList<ConsumerResponse>> Consumers(GraphView graph, IEnumerable<string> tensors, QuantizationOptions options) =>
+        tensors.Distinct(StringComparer.Ordinal).ToDictionary(
+            t => t,
+            t => options.SaturationAwareRanges ? ConsumerResponses.Of(graph, t) : (IReadOnlyList<ConsumerResponse>)[ConsumerResponse.Identity],
+            StringComparer.Ordinal);
+
+    public static TensorRange FromHistogram(Histogram histogram, IReadOnlyList<ConsumerResponse> consumers, QuantizationOptions options)
+    {
+        var (below, above) = ConsumerResponses.SaturationBounds(consumers);
+        return options.CalibrationMethod switch
+        {
+            CalibrationMethod.Percentile => RangeEstimators.Percentile(histogram, options.CalibrationPercentile, below, above),
+            CalibrationMethod.Entropy => RangeEstimators.Entropy(histogram, saturatesBelow: below, saturatesAbove: above),
+            CalibrationMethod.Mse => RangeEstimators.Mse(histogram, consumers, options.SymmetricActivations),
+            _ => RangeEstimators.MinMax(histogram, below, above),
+        };
+    }
+
+    /// <summary>A min/max range cut at the consumers' saturation bounds (still containing at least one value).</summary>
+    public static TensorRange Cut(TensorRange range, IReadOnlyList<ConsumerResponse> consumers)
+    {
+        var (below, above) = ConsumerResponses.SaturationBounds(consumers);
+        var min = Math.Clamp(range.Min, below, Math.Max(below, above));
+        return new TensorRange((float)min, (float)Math.Clamp(range.Max, min, above));
+    }
+}

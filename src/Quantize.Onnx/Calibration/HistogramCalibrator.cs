@@ -1,0 +1,169 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+
+namespace Quantize.Onnx.Calibration;
+
+/// <summary>
+/// Streams every calibration sample through the model and folds the values of each tensor of
+/// interest into its <see cref="Histogram"/> (bounded memory per tensor, re-binned when a sample
+/// exceeds the range seen so far). Histogram methods need the tensors themselves, not two scalars,
+/// so the tensors are made graph outputs — in groups whose total size (measured on the first sample
+/// with a Size node per tensor) stays under a byte budget: a model whose activations together exceed
+/// the budget is run once per group. Each sample's outputs are folded and released before the next run.
+/// </summary>
+internal static class HistogramCalibrator
+{
+    /// <summary>Default bytes of fetched tensors per run.</summary>
+    public const long DefaultBudgetBytes = 96L << 20;
+
+    public static Dictionary<string, Histogram> Collect(
+        ModelProto model,
+        IReadOnlyList<string> inputNames,
+        IReadOnlyList<string> tensors,
+        CalibrationDataSet samples,
+        long budgetBytes,
+        Action<int, int>? onProgress,
+        CancellationToken cancellation,
+        int bins = Histogram.DefaultBins)
+    {
+        var histograms = tensors.Distinct(StringComparer.Ordinal).ToDictionary(t => t, _ => new Histogram(bins), StringComparer.Ordinal);
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, EnableMemoryPattern = false };
+        using var runOptions = new RunOptions();
+        using var feeds = new CalibrationFeeds(samples, inputNames);
+        var inputs = inputNames.ToHashSet(StringComparer.Ordinal);
+        var computed = histograms.Keys.Where(t => !inputs.Contains(t)).ToList();
+        var groups = Group(computed, Sizes(model, computed, feeds, options, runOptions), budgetBytes);
+        var passes = Math.Max(1, groups.Count);
+        var gen0 = Gen0Bound.Start();
+        for (var g = 0; g < passes; g++)
+        {
+            var group = groups.Count == 0 ? [] : groups[g];
+            using var session = group.Count == 0 ? null : CreateSession(WithOutputs(model, group), options);
+            var names = group.ToArray();
+            for (var s = 0; s < samples.Count; s++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var source = feeds.Load(s);
+                if (g == 0)
+                {
+                    // Graph inputs are folded straight from the feeds, once.
+                    foreach (var input in inputNames.Where(histograms.ContainsKey))
+                    {
+                        histograms[input].Add(feeds.Values[input].GetTensorDataAsSpan<float>());
+                    }
+                }
+
+                if (session is not null)
+                {
+                    using var results = Run(session, runOptions, feeds.Values, names, source);
+                    for (var i = 0; i < names.Length; i++)
+                    {
+                        histograms[names[i]].Add(results[i].GetTensorDataAsSpan<float>());
+                    }
+                }
+
+                onProgress?.Invoke((g * samples.Count) + s + 1, passes * samples.Count);
+                gen0.Tick();
+            }
+        }
+
+        return histograms;
+    }
+
+    /// <summary>Splits tensors (graph order) into groups of at most <paramref name="budgetBytes"/> each (a larger tensor is a group of its own).</summary>
+    internal static List<List<string>> Group(IReadOnlyList<string> tensors, IReadOnlyDictionary<string, long> bytes, long budgetBytes)
+    {
+        var groups = new List<List<string>>();
+        var current = new List<string>();
+        long size = 0;
+        foreach (var tensor in tensors)
+        {
+            var b = bytes.GetValueOrDefault(tensor);
+            if (current.Count > 0 && size + b > budgetBytes)
+            {
+                groups.Add(current);
+                current = [];
+                size = 0;
+            }
+
+            current.Add(tensor);
+            size += b;
+        }
+
+        if (current.Count > 0)
+        {
+            groups.Add(current);
+        }
+
+        return groups;
+    }
+
+    /// <summary>Bytes of each tensor on the first sample: one Size node per tensor, scalar outputs only.</summary>
+    private static Dictionary<string, long> Sizes(ModelProto model, IReadOnlyList<string> tensors, CalibrationFeeds feeds, SessionOptions options, RunOptions runOptions)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (tensors.Count == 0)
+        {
+            return result;
+        }
+
+        var sized = model.Clone();
+        var graph = sized.Graph;
+        var names = new NameAllocator(new GraphView(graph).AllNames());
+        graph.Output.Clear();
+        var outputs = new string[tensors.Count];
+        for (var i = 0; i < tensors.Count; i++)
+        {
+            outputs[i] = names.Next(tensors[i] + "_Size");
+            graph.Node.Add(new NodeProto { OpType = "Size", Name = names.Next(outputs[i]), Input = { tensors[i] }, Output = { outputs[i] } });
+            graph.Output.Add(new ValueInfoProto { Name = outputs[i] });
+        }
+
+        using var session = CreateSession(sized, options);
+        var source = feeds.Load(0);
+        using var results = Run(session, runOptions, feeds.Values, outputs, source);
+        for (var i = 0; i < tensors.Count; i++)
+        {
+            result[tensors[i]] = results[i].GetTensorDataAsSpan<long>()[0] * sizeof(float);
+        }
+
+        return result;
+    }
+
+    private static ModelProto WithOutputs(ModelProto model, IReadOnlyList<string> tensors)
+    {
+        var augmented = model.Clone();
+        augmented.Graph.Output.Clear();
+        augmented.Graph.Output.Add(tensors.Select(t => new ValueInfoProto { Name = t }));
+        return augmented;
+    }
+
+    private static InferenceSession CreateSession(ModelProto model, SessionOptions options)
+    {
+        try
+        {
+            return new InferenceSession(model.ToByteArray(), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, null,
+                $"ONNX Runtime could not load the model for calibration: {e.Message}", e);
+        }
+    }
+
+    private static IDisposableReadOnlyCollection<OrtValue> Run(
+        InferenceSession session, RunOptions runOptions, Dictionary<string, OrtValue> feeds, string[] outputNames, string source)
+    {
+        try
+        {
+            return session.Run(runOptions, feeds, outputNames);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, source,
+                $"ONNX Runtime failed to run the model on this calibration sample: {e.Message}. Check that the sample matches what the model expects.", e);
+        }
+    }
+}

@@ -1,0 +1,369 @@
+namespace Quantize.Onnx.Calibration;
+
+/// <summary>
+/// Activation ranges from a <see cref="Histogram"/>: percentile, entropy (KL divergence) and MSE.
+/// Every method first folds the values beyond the consumers' saturation bounds onto the bound (they
+/// produce the same output there), so a range never spends grid steps on values nobody can tell apart.
+/// </summary>
+public static class RangeEstimators
+{
+    /// <summary>Grid steps of an 8-bit activation.</summary>
+    public const int Steps = 255;
+
+    /// <summary>The observed range, cut at the saturation bounds.</summary>
+    public static TensorRange MinMax(Histogram histogram, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity) =>
+        new Folded(histogram, saturatesBelow, saturatesAbove).Range;
+
+    /// <summary>
+    /// Keeps <paramref name="percentile"/> % of the values, dropping half of the rest on each side (as
+    /// ONNX Runtime's percentile calibrator does): the range runs
+    /// from the lower edge of the bin where the low tail ends to the upper edge of the bin where the high
+    /// tail starts (a bin is never split, so at most one bin width wider than exact).
+    /// </summary>
+    public static TensorRange Percentile(Histogram histogram, double percentile, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(percentile, 0);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(percentile, 100);
+        var f = new Folded(histogram, saturatesBelow, saturatesAbove);
+        if (f.Empty)
+        {
+            return f.Range;
+        }
+
+        var tail = f.Total * (100 - percentile) / 200;
+        int low = f.First, high = f.Last;
+        for (double seen = 0; low < f.Last; low++)
+        {
+            seen += f.Counts[low];
+            if (seen > tail)
+            {
+                break;
+            }
+        }
+
+        for (double seen = 0; high > low; high--)
+        {
+            seen += f.Counts[high];
+            if (seen > tail)
+            {
+                break;
+            }
+        }
+
+        return f.Window(low, high);
+    }
+
+    /// <summary>
+    /// The window around zero whose <paramref name="levels"/>-level quantization loses the least
+    /// information: minimises KL(P‖Q) where P is the histogram inside the window with the values
+    /// outside it added to the edge bins (what clipping does) and Q is P's window merged into
+    /// <paramref name="levels"/> equal groups and spread back over each group's non-empty bins (the
+    /// TensorRT recipe ONNX Runtime's entropy calibrator follows; 128 levels as there).
+    /// </summary>
+    public static TensorRange Entropy(Histogram histogram, int levels = 128, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity)
+    {
+        var f = new Folded(histogram, saturatesBelow, saturatesAbove);
+        if (f.Empty || f.Last - f.First + 1 <= levels)
+        {
+            return f.Range;
+        }
+
+        var prefix = f.Prefix(_ => 1.0, out _);
+        var zero = f.ZeroBin;
+        var reach = Math.Max(zero - f.First, f.Last + 1 - zero);
+        var best = (Kl: double.PositiveInfinity, Low: f.First, High: f.Last);
+        var stride = Math.Max(1, reach / 512);
+        var p = new double[f.Last - f.First + 1];
+        var q = new double[p.Length];
+        for (var k = 1; k <= reach; k += stride)
+        {
+            var a = Math.Max(f.First, zero - k);
+            var b = Math.Min(f.Last, zero + k - 1);
+            var n = b - a + 1;
+            if (n < levels && !(a == f.First && b == f.Last))
+            {
+                continue;
+            }
+
+            var kl = Divergence(f, prefix, a, b, Math.Min(levels, n), p, q);
+            if (kl < best.Kl)
+            {
+                best = (kl, a, b);
+            }
+
+            if (a == f.First && b == f.Last)
+            {
+                break;
+            }
+        }
+
+        return f.Window(best.Low, best.High);
+    }
+
+    /// <summary>
+    /// The range whose quantization error is smallest as the consumers see it: for a window [lo, hi]
+    /// with step Δ = (hi − lo) / 255, values inside cost f'(x)²·Δ²/12 (rounding noise through the
+    /// consumer's slope) and values outside cost (f(x) − f(bound))² (clipping), summed over the
+    /// consumers' functions f (identity for a plain consumer). Searched by coordinate descent over
+    /// bin edges from the full range; with <paramref name="symmetric"/>, over windows [−t, t].
+    /// </summary>
+    public static TensorRange Mse(Histogram histogram, IReadOnlyList<ConsumerResponse>? consumers = null, bool symmetric = false)
+    {
+        consumers ??= [ConsumerResponse.Identity];
+        var (below, above) = ConsumerResponses.SaturationBounds(consumers);
+        var f = new Folded(histogram, below, above);
+        if (f.Empty || f.Last == f.First)
+        {
+            return f.Range;
+        }
+
+        var cost = new MseCost(f, consumers);
+        if (symmetric)
+        {
+            var zero = f.ZeroBin;
+            var reach = Math.Max(zero - f.First, f.Last + 1 - zero);
+            var best = (Cost: double.PositiveInfinity, K: reach);
+            for (var k = 1; k <= reach; k++)
+            {
+                var t = k * histogram.Width;
+                var c = cost.Of(Math.Max(f.First, zero - k), Math.Min(f.Last, zero + k - 1), -t, t);
+                if (c < best.Cost)
+                {
+                    best = (c, k);
+                }
+            }
+
+            var tBest = best.K * histogram.Width;
+            return new TensorRange((float)Math.Max(-tBest, f.Min), (float)Math.Min(tBest, f.Max));
+        }
+
+        // Candidate windows start at a bin's lower edge at or below zero and end at an upper edge at or above it.
+        var lowLimit = Math.Clamp(f.ZeroBin, f.First, f.Last);
+        var highStart = Math.Clamp(f.ZeroBin - 1, f.First, f.Last);
+        int low = f.First, high = f.Last;
+        for (var round = 0; round < 8; round++)
+        {
+            var (bestLow, bestHigh) = (low, high);
+            var bestCost = cost.Of(low, high);
+            for (var b = highStart; b <= f.Last; b++)
+            {
+                var c = cost.Of(low, b);
+                if (c < bestCost)
+                {
+                    (bestCost, bestHigh) = (c, b);
+                }
+            }
+
+            for (var a = f.First; a <= lowLimit; a++)
+            {
+                var c = cost.Of(a, bestHigh);
+                if (c < bestCost)
+                {
+                    (bestCost, bestLow) = (c, a);
+                }
+            }
+
+            if (bestLow == low && bestHigh == high)
+            {
+                break;
+            }
+
+            (low, high) = (bestLow, bestHigh);
+        }
+
+        return f.Window(low, high);
+    }
+
+    private static double Divergence(Folded f, double[] prefix, int a, int b, int levels, double[] p, double[] q)
+    {
+        var n = b - a + 1;
+        for (var i = 0; i < n; i++)
+        {
+            p[i] = f.Counts[a + i];
+        }
+
+        // Q from the window's own values; P also holds what clipping moves onto the edges.
+        for (var g = 0; g < levels; g++)
+        {
+            int start = g * n / levels, end = (g + 1) * n / levels;
+            double total = 0;
+            var nonEmpty = 0;
+            for (var i = start; i < end; i++)
+            {
+                total += p[i];
+                nonEmpty += p[i] > 0 ? 1 : 0;
+            }
+
+            for (var i = start; i < end; i++)
+            {
+                q[i] = p[i] > 0 ? total / nonEmpty : 0;
+            }
+        }
+
+        p[0] += prefix[a] - prefix[f.First];
+        p[n - 1] += prefix[f.Last + 1] - prefix[b + 1];
+        double pSum = 0, qSum = 0;
+        for (var i = 0; i < n; i++)
+        {
+            pSum += p[i];
+            qSum += q[i];
+        }
+
+        const double epsilon = 1e-4; // smoothing for bins Q leaves empty (ORT's smooth_distribution)
+        double kl = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (p[i] > 0)
+            {
+                var pi = p[i] / pSum;
+                var qi = q[i] > 0 ? q[i] / qSum : epsilon / pSum;
+                kl += pi * Math.Log(pi / qi);
+            }
+        }
+
+        return kl;
+    }
+
+    /// <summary>A histogram with the values beyond the saturation bounds folded onto the bounds' bins.</summary>
+    private sealed class Folded
+    {
+        private readonly Histogram _h;
+
+        public Folded(Histogram h, double below, double above)
+        {
+            _h = h;
+            Counts = new double[h.Bins];
+            if (h.Count == 0)
+            {
+                Empty = true;
+                Range = new TensorRange(0, 0);
+                return;
+            }
+
+            Min = Math.Clamp(h.Min, below, Math.Max(below, above));
+            Max = Math.Clamp(h.Max, Min, above);
+            First = h.BinOf(Min);
+            Last = h.BinOf(Max);
+            for (var i = 0; i < h.Bins; i++)
+            {
+                Counts[Math.Clamp(i, First, Last)] += h[i];
+                Total += h[i];
+                if (h[i] != 0 && h.Upper(i) <= below)
+                {
+                    LowSpike += h[i];
+                }
+                else if (h[i] != 0 && h.Lower(i) >= above)
+                {
+                    HighSpike += h[i];
+                }
+            }
+
+            Range = new TensorRange((float)Min, (float)Max);
+        }
+
+        public double[] Counts { get; }
+
+        public bool Empty { get; }
+
+        public int First { get; }
+
+        public int Last { get; }
+
+        public double Min { get; }
+
+        public double Max { get; }
+
+        public double Total { get; }
+
+        /// <summary>Values folded onto <see cref="Min"/> (beyond the lower saturation bound; they sit exactly there).</summary>
+        public double LowSpike { get; }
+
+        /// <summary>Values folded onto <see cref="Max"/>.</summary>
+        public double HighSpike { get; }
+
+        public TensorRange Range { get; }
+
+        /// <summary>The bin whose lower edge is 0 (may lie just outside [First, Last + 1]).</summary>
+        public int ZeroBin => Math.Clamp(_h.BinOf(0) + (_h.Lower(_h.BinOf(0)) < 0 ? 1 : 0), First, Last + 1);
+
+        public double Lower(int bin) => bin <= First ? Min : _h.Lower(bin);
+
+        public double Upper(int bin) => bin >= Last ? Max : _h.Upper(bin);
+
+        public double Center(int bin) => Math.Clamp(_h.Center(bin), Min, Max);
+
+        public TensorRange Window(int low, int high) => new((float)Lower(low), (float)Upper(high));
+
+        /// <summary>Prefix sums of count·g(centre); index i holds bins [0, i). <paramref name="withoutSpikes"/>: leave out the folded values.</summary>
+        public double[] Prefix(Func<double, double> g, out double total, bool withoutSpikes = false)
+        {
+            var prefix = new double[Counts.Length + 1];
+            for (var i = 0; i < Counts.Length; i++)
+            {
+                var count = Counts[i] - (withoutSpikes && i == First ? LowSpike : 0) - (withoutSpikes && i == Last ? HighSpike : 0);
+                prefix[i + 1] = prefix[i] + (count <= 0 ? 0 : count * g(Center(i)));
+            }
+
+            total = prefix[^1];
+            return prefix;
+        }
+    }
+
+    /// <summary>
+    /// O(1) MSE of a window from prefix sums of c, c·f, c·f² and c·f'² per consumer. Values folded onto a
+    /// saturation bound sit exactly on the grid's end when the window reaches the bound (no rounding
+    /// error), and cost (f(bound) − f(edge))² each when it does not.
+    /// </summary>
+    private sealed class MseCost
+    {
+        private readonly Folded _f;
+        private readonly IReadOnlyList<ConsumerResponse> _consumers;
+        private readonly double[] _count;
+        private readonly double[][] _value;
+        private readonly double[][] _square;
+        private readonly double[][] _slope;
+
+        public MseCost(Folded f, IReadOnlyList<ConsumerResponse> consumers)
+        {
+            _f = f;
+            _consumers = consumers;
+            _count = f.Prefix(_ => 1, out _, withoutSpikes: true);
+            _value = consumers.Select(c => f.Prefix(c.Apply, out _, withoutSpikes: true)).ToArray();
+            _square = consumers.Select(c => f.Prefix(x => c.Apply(x) * c.Apply(x), out _, withoutSpikes: true)).ToArray();
+            _slope = consumers.Select(c => f.Prefix(x => c.Slope(x) * c.Slope(x), out _, withoutSpikes: true)).ToArray();
+        }
+
+        public double Of(int a, int b) => Of(a, b, _f.Lower(a), _f.Upper(b));
+
+        /// <summary>Cost of grid [lo, hi] (widened to hold 0) with bins a..b inside, the rest clipped.</summary>
+        public double Of(int a, int b, double lo, double hi)
+        {
+            var step = (Math.Max(hi, 0) - Math.Min(lo, 0)) / Steps;
+            double cost = 0;
+            for (var r = 0; r < _consumers.Count; r++)
+            {
+                cost += Sum(_slope[r], a, b + 1) * step * step / 12;
+                cost += Clipped(r, _f.First, a, lo) + Clipped(r, b + 1, _f.Last + 1, hi);
+                var f = _consumers[r].Apply;
+                cost += lo > _f.Min ? _f.LowSpike * Math.Pow(f(_f.Min) - f(lo), 2) : 0;
+                cost += hi < _f.Max ? _f.HighSpike * Math.Pow(f(_f.Max) - f(hi), 2) : 0;
+            }
+
+            return cost;
+        }
+
+        /// <summary>Σ c·(f(x) − f(bound))² over bins [from, to).</summary>
+        private double Clipped(int r, int from, int to, double bound)
+        {
+            if (to <= from)
+            {
+                return 0;
+            }
+
+            var fb = _consumers[r].Apply(bound);
+            return Math.Max(0, Sum(_square[r], from, to) - (2 * fb * Sum(_value[r], from, to)) + (fb * fb * Sum(_count, from, to)));
+        }
+
+        private static double Sum(double[] prefix, int from, int to) => prefix[to] - prefix[from];
+    }
+}
