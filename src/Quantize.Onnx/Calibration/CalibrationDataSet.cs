@@ -331,17 +331,16 @@ public sealed class CalibrationDataSet
     {
         string[] files = FilesOf(entry);
         var tensors = new TensorData[Inputs.Count];
-        bool hasImages = false;
         for (int i = 0; i < tensors.Length; i++)
         {
             var tensor = ReadInput(files[i], Inputs[i]);
             SampleValidator.Check(tensor, Inputs[i], files[i]);
             tensors[i] = tensor.WithName(Inputs[i].Name);
-            hasImages |= Images.ImageDecoder.IsImageFile(files[i]);
         }
 
         int? classIndex = entry.Label is { } label ? _labels!.IndexOf(label, entry.Path) : null;
-        var truth = classIndex is not null || (hasImages && entry.Kind == EntryKind.SampleFolder) ? new SampleGroundTruth(entry.Path, classIndex, _images) : null;
+        // A sample folder may hold expected images (expected/<output>.png), whatever its inputs are.
+        var truth = classIndex is not null || entry.Kind == EntryKind.SampleFolder ? new SampleGroundTruth(entry.Path, classIndex, _images) : null;
         return new CalibrationSample(entry.Path, tensors) { GroundTruth = truth };
     }
 

@@ -105,6 +105,20 @@ public sealed class ImageSampleSetTests : IDisposable
     }
 
     [Fact]
+    public void A_tensor_sample_may_have_an_expected_image_too()
+    {
+        var sample = _dir.Sub("000");
+        Npy.WriteFloats(Path.Combine(sample, "x.npy"), [1, 3, 2, 2], new float[12]);
+        TestImages.Write(Path.Combine(Directory.CreateDirectory(Path.Combine(sample, "expected")).FullName, "y.png"), Solid(255));
+
+        var truth = CalibrationDataSet.Open(_dir.Path, [Input]).ReadSample(0).GroundTruth!.For("y", [1, 3, 2, 2]);
+
+        Assert.NotNull(truth);
+        Assert.All(truth.Values, v => Assert.Equal(1f, v));
+        Assert.Null(CalibrationDataSet.Open(_dir.Path, [Input]).ReadSample(0).GroundTruth!.For("other", [1, 3, 2, 2]));
+    }
+
+    [Fact]
     public void Image_options_apply_and_their_mismatch_with_the_model_is_QNT1110()
     {
         TestImages.Write(_dir.File("a.png"), Solid(255));
