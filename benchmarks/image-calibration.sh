@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Calibrating from images vs from the corpus's .npy tensors: the same models quantized by `onnx-quantize`
 # from the corpus's PNGs (waifu2x lr.png, PaddleOCR cls line.png) and from its .npy tensors, each checked on
-# the same validation ground truth, given once as images (expected/output.png = hr.png; class folders + labels.txt)
+# the same validation ground truth, given once as images (expected/output.png = hr.png; class folders + classes.txt)
 # and once as .npy tensors. Prints one summary line per run (docs/benchmarks.md, "Calibration from images").
 # Usage: benchmarks/image-calibration.sh [corpus folder]   (default: ../shared/corpus above the repo)
 set -euo pipefail
@@ -30,7 +30,7 @@ for d in "$sr"/val/*/; do n=$(basename "$d")
   cp "$d/input.npy" "$work/sr/valnpy/$n/input.npy"; cp "$d/hr.png" "$work/sr/valnpy/$n/expected/output.png"
 done
 for d in "$cls"/calib/*/; do cp "$d/line.png" "$work/cls/cal/$(basename "$d").png"; done
-printf '0\n180\n' > "$work/cls/val/labels.txt"
+printf '0\n180\n' > "$work/cls/val/classes.txt"
 for d in "$cls"/val/*/; do n=$(basename "$d"); label=$(cat "$d/label.txt")
   mkdir -p "$work/cls/val/$label" "$work/cls/valnpy/$n/expected"
   cp "$d/line.png" "$work/cls/val/$label/$n.png"; cp "$d/x.npy" "$work/cls/valnpy/$n/x.npy"

@@ -57,7 +57,7 @@ internal static class QuantizeCommandLine
         var validation = new Option<FileSystemInfo?>("--validation")
         {
             Description = "Folder (or .txt list) of validation samples for the accuracy gate (calibration layout; ground truth optional in <sample>/expected/<outputName>.npy, .pb or image, " +
-                "or, for images in class sub-folders, the folder name: a class index, or a name listed in labels.txt beside the folders). " +
+                "or, for images in class sub-folders, the folder name: a class index, or a name listed in classes.txt beside the folders). " +
                 "Without --check, the gate checks sqnr>=10 and, for [N,K] outputs, top1-agreement>=95.",
         };
         var checks = new Option<string[]>("--check")

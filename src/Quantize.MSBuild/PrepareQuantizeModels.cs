@@ -217,11 +217,11 @@ namespace Quantize.MSBuild
                 }
             }
 
-            // labels.txt beside the list maps class folders to indices (validation).
-            string labels = Path.Combine(folder, "labels.txt");
-            if (File.Exists(labels))
+            // classes.txt beside the list maps class folders to indices (validation).
+            string classes = Path.Combine(folder, "classes.txt");
+            if (File.Exists(classes))
             {
-                files.Add(labels);
+                files.Add(classes);
             }
 
             return files.Distinct(StringComparer.Ordinal).ToList();

@@ -1,65 +1,47 @@
 using System.Globalization;
+using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Calibration;
 
 /// <summary>
 /// Maps a class label (the name of the sub-folder holding an image) to the class index a classifier
-/// outputs. With a <c>labels.txt</c> in the sample set's folder (one class name per line, in the order
-/// of the model's classes; blank lines and lines starting with '#' are skipped) the label is looked up
-/// there; without one, the label must be the class index itself (a whole number such as <c>0</c>, <c>1</c>).
+/// outputs. With a <c>classes.txt</c> in the sample set's folder (<see cref="ExpectedOutputs.ReadClassNames"/>:
+/// one class name per line, in the order of the model's classes; the file <c>label.txt</c> ground truth uses too)
+/// the label is looked up there; without one, the label must be the class index itself (<c>0</c>, <c>1</c>, ...).
 /// </summary>
 public sealed class ClassLabels
 {
-    public const string FileName = "labels.txt";
+    public const string FileName = ExpectedOutputs.ClassNamesFile;
 
-    private readonly Dictionary<string, int>? _indices;
+    private readonly IReadOnlyList<string>? _names;
     private readonly string? _file;
 
-    private ClassLabels(Dictionary<string, int>? indices, string? file)
+    private ClassLabels(IReadOnlyList<string>? names, string? file)
     {
-        _indices = indices;
+        _names = names;
         _file = file;
     }
 
-    /// <summary>Reads <c>labels.txt</c> from <paramref name="folder"/> when it exists.</summary>
-    public static ClassLabels Load(string folder)
-    {
-        string file = Path.Combine(folder, FileName);
-        if (!File.Exists(file))
-        {
-            return new ClassLabels(null, null);
-        }
-
-        var indices = new Dictionary<string, int>(StringComparer.Ordinal);
-        int index = 0;
-        foreach (string raw in File.ReadLines(file))
-        {
-            string line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#'))
-            {
-                continue;
-            }
-
-            if (!indices.TryAdd(line, index))
-            {
-                throw new QuantizeException(ErrorCodes.ClassLabelUnknown, file,
-                    $"Class list '{file}' names class '{line}' twice (classes {indices[line]} and {index}). List each class once, in the order of the model's outputs.");
-            }
-
-            index++;
-        }
-
-        return new ClassLabels(indices, file);
-    }
+    /// <summary>Reads <c>classes.txt</c> from <paramref name="folder"/> when it exists (QNT1108 when it is malformed).</summary>
+    public static ClassLabels Load(string folder) =>
+        new(ExpectedOutputs.ReadClassNames(folder), Path.Combine(folder, FileName));
 
     /// <summary>The class index of <paramref name="label"/>; error QNT1112 naming <paramref name="sample"/> when it is unknown.</summary>
     public int IndexOf(string label, string sample)
     {
-        if (_indices is not null)
+        if (_names is not null)
         {
-            return _indices.TryGetValue(label, out int index) ? index : throw new QuantizeException(ErrorCodes.ClassLabelUnknown, sample,
+            for (int i = 0; i < _names.Count; i++)
+            {
+                if (string.Equals(_names[i], label, StringComparison.Ordinal))
+                {
+                    return i;
+                }
+            }
+
+            throw new QuantizeException(ErrorCodes.ClassLabelUnknown, sample,
                 $"Sample '{sample}' is labelled '{label}' (its folder name), which class list '{_file}' does not name " +
-                $"(it lists {string.Join(", ", _indices.Keys.Take(10))}{(_indices.Count > 10 ? ", ..." : "")}). Add the class to the list or rename the folder.");
+                $"(it lists {string.Join(", ", _names.Take(10))}{(_names.Count > 10 ? ", ..." : "")}). Add the class to the list or rename the folder.");
         }
 
         return int.TryParse(label, NumberStyles.None, CultureInfo.InvariantCulture, out int number) ? number : throw new QuantizeException(ErrorCodes.ClassLabelUnknown, sample,

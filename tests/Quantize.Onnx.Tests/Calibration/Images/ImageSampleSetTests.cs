@@ -35,11 +35,11 @@ public sealed class ImageSampleSetTests : IDisposable
     }
 
     [Fact]
-    public void Class_folders_label_their_images_through_labels_txt()
+    public void Class_folders_label_their_images_through_classes_txt()
     {
         TestImages.Write(Path.Combine(_dir.Sub("cat"), "1.png"), Solid(10));
         TestImages.Write(Path.Combine(_dir.Sub("dog"), "2.png"), Solid(20));
-        File.WriteAllLines(_dir.File(ClassLabels.FileName), ["# class names in output order", "dog", "cat"]);
+        File.WriteAllLines(_dir.File(ClassLabels.FileName), ["dog", "cat"]);
 
         var samples = CalibrationDataSet.Open(_dir.Path, [Input]).Enumerate().ToList();
 
@@ -53,7 +53,7 @@ public sealed class ImageSampleSetTests : IDisposable
     }
 
     [Fact]
-    public void Numeric_class_folders_are_class_indices_without_labels_txt()
+    public void Numeric_class_folders_are_class_indices_without_classes_txt()
     {
         TestImages.Write(Path.Combine(_dir.Sub("3"), "a.png"), Solid(10));
 
