@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Quantize.Onnx;
+using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
@@ -13,10 +14,11 @@ internal static class QuantizeCommandLine
     {
         var model = new Argument<FileInfo>("model") { Description = "The FP32 .onnx model to quantize. It is only read, never modified." };
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the INT8 model (written atomically).", Required = true };
-        var calibration = new Option<DirectoryInfo>("--calibration", "-c")
+        var calibration = new Option<FileSystemInfo>("--calibration", "-c")
         {
-            Description = "Folder of calibration samples: one sub-folder per sample with <inputName>.npy or .pb per model input " +
-                "(or input_0.pb, input_1.pb, ...), or for single-input models one .npy/.pb file per sample.",
+            Description = "Folder of calibration samples: one sub-folder per sample with <inputName>.npy, .pb or image per model input " +
+                "(or input_0.pb, input_1.pb, ...), one .npz archive per sample, or for single-input models one .npy/.pb/image file per sample " +
+                "(images also in class sub-folders). Or a .txt file listing sample paths, one per line, relative to the file.",
             Required = true,
         };
         var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
@@ -76,9 +78,10 @@ internal static class QuantizeCommandLine
             DefaultValueFactory = _ => true,
         };
         var latencyRuns = new Option<int>("--latency-runs") { Description = "Timed runs per model for the FP32-vs-INT8 latency comparison (default 15).", DefaultValueFactory = _ => 15 };
-        var validation = new Option<DirectoryInfo?>("--validation")
+        var validation = new Option<FileSystemInfo?>("--validation")
         {
-            Description = "Folder of validation samples for the accuracy gate (calibration layout; ground truth optional in <sample>/expected/<outputName>.npy or .pb). " +
+            Description = "Folder (or .txt list) of validation samples for the accuracy gate (calibration layout; ground truth optional in <sample>/expected/<outputName>.npy, .pb or image, " +
+                "or, for images in class sub-folders, the folder name: a class index, or a name listed in classes.txt beside the folders). " +
                 "Without --check, the gate checks sqnr>=10 and, for [N,K] outputs, top1-agreement>=95.",
         };
         var checks = new Option<string[]>("--check")
@@ -116,19 +119,56 @@ internal static class QuantizeCommandLine
         var tuneMaxAttempts = new Option<int>("--tune-max-attempts") { Description = "Most configurations one search builds and validates (default 24).", DefaultValueFactory = _ => 24 };
         var tuneTimeBudget = new Option<int>("--tune-time-budget") { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
 
+        // Calibration data as users have it: sampling and image preprocessing (ImageOptions).
+        var shuffleSeed = new Option<int?>("--calibration-shuffle-seed")
+        {
+            Description = "Shuffle the calibration samples with this seed (deterministic on every machine) before --max-calibration-samples picks the first ones. Default: name order.",
+        };
+        var imageSize = new Option<string?>("--image-size") { Description = "Image target size <width>x<height>, e.g. 192x48. Default: the model input's fixed height and width, else each image's own size." };
+        var imageResize = new Option<string>("--image-resize")
+        {
+            Description = "How images are fitted to the target size: stretch (default), letterbox (aspect kept, centred, padded), fit (aspect kept, padded right/bottom), " +
+                "crop (aspect kept, centre crop), fit-height (text lines: target height, width capped at the target width, padded right).",
+            DefaultValueFactory = _ => "stretch",
+        };
+        var imageInterpolation = new Option<string>("--image-interpolation") { Description = "bilinear (default, OpenCV INTER_LINEAR) or nearest.", DefaultValueFactory = _ => "bilinear" };
+        var imageLayout = new Option<string?>("--image-layout") { Description = "nchw or nhwc. Default: from the model input's shape (where its 1 or 3 channels are), else nchw." };
+        var imageChannels = new Option<string?>("--image-channels") { Description = "rgb, bgr or gray. Default: gray for a 1-channel input, else rgb." };
+        var imageScale = new Option<double?>("--image-scale") { Description = "Multiplies 0..255 pixel values before mean/std. Default 1/255 (float inputs; values in [0,1]), 1 for uint8/int8 inputs." };
+        var imageMean = new Option<string?>("--image-mean") { Description = "Subtracted after scaling: one value, or one per channel in the model's channel order, ';'-separated (e.g. 0.485;0.456;0.406). Default 0." };
+        var imageStd = new Option<string?>("--image-std") { Description = "Divides after the mean: one value or one per channel, ';'-separated (e.g. 0.229;0.224;0.225). Default 1." };
+        var imagePadValue = new Option<double>("--image-pad-value") { Description = "Tensor value of padding (letterbox, fit, fit-height), after normalisation. Default 0." };
+
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
             model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
+            shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue,
         };
 
         quantize.SetAction((parse, cancellation) =>
         {
             var modelPath = parse.GetValue(model)!.FullName;
             ValidationOptions gate;
+            ImageOptions images;
             try
             {
+                images = new ImageOptions
+                {
+                    Size = parse.GetValue(imageSize) is { Length: > 0 } size ? ImageOptions.ParseSize(size) : null,
+                    Resize = ImageOptions.Names.Parse<ImageResize>("image resize", parse.GetValue(imageResize)!),
+                    Interpolation = ImageOptions.Names.Parse<ImageInterpolation>("image interpolation", parse.GetValue(imageInterpolation)!),
+                    Layout = parse.GetValue(imageLayout) is { Length: > 0 } layout ? ImageOptions.Names.Parse<ImageLayout>("image layout", layout) : null,
+                    Channels = parse.GetValue(imageChannels) is { Length: > 0 } channels ? ImageOptions.Names.Parse<ImageChannels>("image channels", channels) : null,
+                    Scale = parse.GetValue(imageScale) is double scale && (!double.IsFinite(scale) || scale == 0)
+                        ? throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--image-scale must be a finite number other than 0, got {scale}.")
+                        : parse.GetValue(imageScale),
+                    Mean = parse.GetValue(imageMean) is { Length: > 0 } mean ? ImageOptions.ParseValues("image mean", mean, positive: false) : [0.0],
+                    Std = parse.GetValue(imageStd) is { Length: > 0 } std ? ImageOptions.ParseValues("image std", std, positive: true) : [1.0],
+                    PadValue = parse.GetValue(imagePadValue),
+                };
+
                 gate = new ValidationOptions
                 {
                     Folder = parse.GetValue(validation)?.FullName,
@@ -176,6 +216,8 @@ internal static class QuantizeCommandLine
                 ExcludedNodes = SplitList(parse.GetValue(excludeNodes)),
                 ExcludedOpTypes = SplitList(parse.GetValue(excludeOps)),
                 MaxCalibrationSamples = parse.GetValue(maxSamples),
+                CalibrationShuffleSeed = parse.GetValue(shuffleSeed),
+                Images = images,
                 FastKernelsOnly = parse.GetValue(fastOnly),
                 Equalize = parse.GetValue(equalize),
                 BiasCorrection = parse.GetValue(biasCorrection),

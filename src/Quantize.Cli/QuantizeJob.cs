@@ -129,16 +129,23 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
     private sealed class ProgressPrinter(TextWriter stdout, bool redirected)
     {
         private int _lastBucket = -1;
+        private string? _stage;
         private bool _inPlace;
 
         public void Report(QuantizeProgress p)
         {
-            if (p.Stage != "calibrating" || p.Total == 0)
+            if (p.Stage is not ("calibrating" or "reading") || p.Total == 0)
             {
                 return;
             }
 
-            var text = $"Calibrating: {p.Done}/{p.Total} samples";
+            if (p.Stage != _stage)
+            {
+                Finish();
+                (_stage, _lastBucket, _inPlace) = (p.Stage, -1, false);
+            }
+
+            var text = p.Stage == "reading" ? $"Reading calibration samples: {p.Done}/{p.Total}" : $"Calibrating: {p.Done}/{p.Total} samples";
             if (!redirected)
             {
                 stdout.Write("\r" + text);

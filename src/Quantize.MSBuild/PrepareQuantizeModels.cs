@@ -183,6 +183,11 @@ namespace Quantize.MSBuild
 
         private static List<string> ListFiles(string dir)
         {
+            if (!string.IsNullOrEmpty(dir) && File.Exists(dir) && dir.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+            {
+                return ListedFiles(dir);
+            }
+
             if (string.IsNullOrEmpty(dir) || !Directory.Exists(dir))
             {
                 return new List<string>();
@@ -191,12 +196,52 @@ namespace Quantize.MSBuild
             return Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).ToList();
         }
 
+        /// <summary>
+        /// A sample list (the worker's rule: one path per line relative to the list, '#' comments): the list
+        /// itself, the files it names and the files in the folders it names, so editing any of them re-runs the model.
+        /// A missing entry is left to the worker's coded error.
+        /// </summary>
+        private static List<string> ListedFiles(string list)
+        {
+            string folder = Path.GetDirectoryName(Path.GetFullPath(list))!;
+            var files = new List<string> { list };
+            foreach (string raw in File.ReadAllLines(list))
+            {
+                string line = raw.Trim();
+                if (line.Length == 0 || line.StartsWith("#", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                string path = Path.GetFullPath(Path.Combine(folder, line.Replace('\\', Path.DirectorySeparatorChar)));
+                if (Directory.Exists(path))
+                {
+                    files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal));
+                }
+                else if (File.Exists(path))
+                {
+                    files.Add(path);
+                }
+            }
+
+            // classes.txt beside the list maps class folders to indices (validation).
+            string classes = Path.Combine(folder, "classes.txt");
+            if (File.Exists(classes))
+            {
+                files.Add(classes);
+            }
+
+            return files.Distinct(StringComparer.Ordinal).ToList();
+        }
+
         private static void AppendFiles(StringBuilder text, string kind, string dir, List<string> files)
         {
-            text.Append(kind).Append('=').Append(dir).Append(Directory.Exists(dir) ? "" : " (missing)").Append('\n');
+            text.Append(kind).Append('=').Append(dir).Append(Directory.Exists(dir) || File.Exists(dir) ? "" : " (missing)").Append('\n');
             foreach (string file in files)
             {
-                text.Append("  ").Append(file.Substring(Math.Min(dir.Length, file.Length)).Replace('\\', '/'))
+                // Files of a sample list may live anywhere: those outside the folder keep their full path.
+                string shown = file.Length > dir.Length && file.StartsWith(dir, StringComparison.Ordinal) ? file.Substring(dir.Length) : file;
+                text.Append("  ").Append(shown.Replace('\\', '/'))
                     .Append(' ').Append(new FileInfo(file).Length.ToString(CultureInfo.InvariantCulture)).Append('\n');
             }
         }

@@ -7,7 +7,7 @@ using Microsoft.Build.Framework;
 
 namespace Quantize.MSBuild
 {
-    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, Number, List, Checks }
+    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, Number, List, Checks, Integer, Numbers, PositiveNumbers, ImageSize }
 
     /// <summary>One engine option: its MSBuild name (property and item metadata alike) and its worker switch.</summary>
     internal sealed class Setting
@@ -33,6 +33,10 @@ namespace Quantize.MSBuild
             SettingKind.Number => "a number (e.g. 0.3)",
             SettingKind.List => "a ';'-separated list",
             SettingKind.Checks => AccuracyCheck.GrammarText,
+            SettingKind.Integer => "a whole number (e.g. 42)",
+            SettingKind.Numbers => "one number, or one per channel separated by ';' (e.g. 0.485;0.456;0.406)",
+            SettingKind.PositiveNumbers => "one number greater than 0, or one per channel separated by ';' (e.g. 0.229;0.224;0.225)",
+            SettingKind.ImageSize => "<width>x<height> in pixels (e.g. 192x48), or one number for a square",
             _ => string.Join(", ", Allowed),
         };
     }
@@ -84,6 +88,18 @@ namespace Quantize.MSBuild
             // Sugar for one ground-truth check: both set => --check drop:<metric><=<drop> (see WorkerArguments).
             new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheck.GroundTruthMetrics),
             new Setting(MaxAccuracyDrop, null, SettingKind.NonNegativeNumber),
+
+            // Calibration data as users have it: sampling, and how image samples become input tensors.
+            new Setting("QuantizeCalibrationShuffleSeed", "--calibration-shuffle-seed", SettingKind.Integer),
+            new Setting("QuantizeImageSize", "--image-size", SettingKind.ImageSize),
+            new Setting("QuantizeImageResize", "--image-resize", SettingKind.Choice, "stretch", "letterbox", "fit", "crop", "fit-height"),
+            new Setting("QuantizeImageInterpolation", "--image-interpolation", SettingKind.Choice, "bilinear", "nearest"),
+            new Setting("QuantizeImageLayout", "--image-layout", SettingKind.Choice, "nchw", "nhwc"),
+            new Setting("QuantizeImageChannels", "--image-channels", SettingKind.Choice, "rgb", "bgr", "gray"),
+            new Setting("QuantizeImageScale", "--image-scale", SettingKind.PositiveNumber),
+            new Setting("QuantizeImageMean", "--image-mean", SettingKind.Numbers),
+            new Setting("QuantizeImageStd", "--image-std", SettingKind.PositiveNumbers),
+            new Setting("QuantizeImagePadValue", "--image-pad-value", SettingKind.Number),
         };
 
         /// <summary>A validation failure: which setting, where it came from, and the message.</summary>
@@ -171,6 +187,19 @@ namespace Quantize.MSBuild
                 case SettingKind.List:
                     normalized = string.Join(";", SplitList(raw));
                     return true;
+                case SettingKind.Integer:
+                    bool isInteger = int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int i);
+                    normalized = isInteger ? i.ToString(CultureInfo.InvariantCulture) : raw;
+                    return isInteger;
+                case SettingKind.Numbers:
+                case SettingKind.PositiveNumbers:
+                    var numbers = raw.Split(new[] { ';', ',' }, StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).ToList();
+                    normalized = string.Join(";", numbers);
+                    return (numbers.Count == 1 || numbers.Count == 3 || numbers.Count == 4) &&
+                        numbers.All(v => AccuracyCheck.TryParseNumber(v, out double number) && (setting.Kind == SettingKind.Numbers || number > 0));
+                case SettingKind.ImageSize:
+                    normalized = raw.ToLowerInvariant();
+                    return Regex.IsMatch(normalized, @"^[1-9][0-9]{0,5}(x[1-9][0-9]{0,5})?$", RegexOptions.CultureInvariant);
                 case SettingKind.Checks:
                     var checks = new List<string>();
                     foreach (string spec in SplitList(raw))

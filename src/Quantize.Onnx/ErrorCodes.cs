@@ -30,6 +30,11 @@ public static class ErrorCodes
     public const string CalibrationNonFinite = "QNT1107";
     public const string ExpectedShapeMismatch = "QNT1108";
 
+    // Calibration data as users have it: images, archives, lists (QNT1110-QNT1139).
+    public const string ImagePreprocessingMismatch = "QNT1110";
+    public const string SampleListEntryMissing = "QNT1111";
+    public const string ClassLabelUnknown = "QNT1112";
+
     // Options and running the model.
     public const string InvalidOption = "QNT1201";
     public const string InvalidCalibrationPercentile = "QNT1205";
@@ -48,6 +53,10 @@ public static class ErrorCodes
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";
     public const string UnfusedGroups = "QNT2004";
+
+    // Sanity of calibration inputs (QNT2101-QNT2139).
+    public const string CalibrationInputConstant = "QNT2101";
+    public const string CalibrationRangeOutlier = "QNT2102";
     public const string AccuracyCheckFailedShippedFp32 = "QNT2401";
     public const string SpeedupTooLowShippedFp32 = "QNT2402";
     public const string ValidatingOnCalibration = "QNT2403";

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Validation;
 
@@ -58,8 +59,14 @@ public sealed record QuantizationOptions
     /// <summary>Op types that stay float.</summary>
     public IReadOnlySet<string> ExcludedOpTypes { get; init; } = new HashSet<string>();
 
-    /// <summary>Use at most this many calibration samples (in folder order).</summary>
+    /// <summary>Use at most this many calibration samples (in folder order, or shuffled by <see cref="CalibrationShuffleSeed"/>).</summary>
     public int? MaxCalibrationSamples { get; init; }
+
+    /// <summary>Shuffle the calibration samples with this seed before <see cref="MaxCalibrationSamples"/> (deterministic); null: folder order.</summary>
+    public int? CalibrationShuffleSeed { get; init; }
+
+    /// <summary>How image samples (calibration and validation) become input tensors; null: everything from the model's input shape.</summary>
+    public ImageOptions? Images { get; init; }
 
     /// <summary>
     /// Leave out ops whose integer kernels are measured slower than float on ORT CPU (QLinearMul,
@@ -95,7 +102,19 @@ public sealed record QuantizationOptions
     public Tuning.TuningOptions? Tuning { get; init; }
 
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
-    public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    public IReadOnlyDictionary<string, string> ToSettings()
+    {
+        var settings = CoreSettings();
+        settings["calibration-shuffle-seed"] = CalibrationShuffleSeed?.ToString(CultureInfo.InvariantCulture) ?? "";
+        foreach (var (key, value) in (Images ?? new ImageOptions()).ToSettings())
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    private SortedDictionary<string, string> CoreSettings() => new(StringComparer.Ordinal)
     {
         ["activation-type"] = ActivationType.ToString().ToLowerInvariant(),
         ["bias-correction"] = BiasCorrection ? "true" : "false",

@@ -44,11 +44,14 @@ internal sealed class QuantizeSession
     private readonly Action<QuantizeProgress>? _progress;
     private readonly CancellationToken _cancellation;
 
-    private QuantizeSession(string modelPath, Action<QuantizeProgress>? progress, CancellationToken cancellation)
+    private readonly List<Diagnostic> _warnings;
+
+    private QuantizeSession(string modelPath, Action<QuantizeProgress>? progress, CancellationToken cancellation, List<Diagnostic> warnings)
     {
         ModelPath = modelPath;
         _progress = progress;
         _cancellation = cancellation;
+        _warnings = warnings;
     }
 
     public string ModelPath { get; }
@@ -94,12 +97,17 @@ internal sealed class QuantizeSession
                 $"'{modelPath}' has no graph inputs (other than initializers), so there is nothing to calibrate with; check that the model was exported with its inputs.");
         }
 
-        var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions { MaxSamples = options.MaxCalibrationSamples });
-        data.Validate(); // a bad file is reported before a long calibration, not after it
-        var validation = OpenValidation(options.Validation, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, out var sameAsCalibration);
+        var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions
+        {
+            MaxSamples = options.MaxCalibrationSamples,
+            ShuffleSeed = options.CalibrationShuffleSeed,
+            Images = options.Images,
+        });
+        data.Validate(done => progress?.Invoke(new QuantizeProgress("reading", done, data.Count))); // a bad file is reported before a long calibration, not after it
+        var validation = OpenValidation(options.Validation, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, options.Images, out var sameAsCalibration);
         var inputNames = inputs.Select(i => i.Name).ToList();
         var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
-        return new QuantizeSession(modelPath, progress, cancellation)
+        return new QuantizeSession(modelPath, progress, cancellation, warnings)
         {
             Source = source,
             Fp32Bytes = fp32Bytes,
@@ -211,9 +219,13 @@ internal sealed class QuantizeSession
         var channelTensors = pairs.SelectMany(p => p.Tensors).Where(t => Types[t]?.Rank >= 3).ToHashSet(StringComparer.Ordinal);
         var timer = Stopwatch.StartNew();
         var tensors = FloatActivations(Prepared, Types).Where(t => !channelTensors.Contains(t)).ToList();
+        // The first pass also gathers each input's range per sample for the sanity warnings (QNT2101/QNT2102).
+        var statistics = new InputStatistics();
         var (ranges, channelRanges) = MinMaxCalibrator.Collect(Prepared, InputNames, tensors, channelTensors, Data,
-            done => _progress?.Invoke(new QuantizeProgress("calibrating", done, Data.Count)), _cancellation);
+            done => _progress?.Invoke(new QuantizeProgress("calibrating", done, Data.Count)), _cancellation, statistics);
         CalibrationTime += timer.Elapsed;
+        _warnings.AddRange(statistics.Warnings($"calibration set '{Data.Folder}'"));
+
         return _minMax = new Calibrated(ranges, channelRanges);
     }
 
@@ -253,7 +265,8 @@ internal sealed class QuantizeSession
 
     /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
     private static CalibrationDataSet? OpenValidation(
-        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings, out bool sameAsCalibration)
+        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings,
+        Calibration.Images.ImageOptions? images, out bool sameAsCalibration)
     {
         sameAsCalibration = false;
         if (gate?.Folder is not { } folder)
@@ -268,13 +281,13 @@ internal sealed class QuantizeSession
                 $"Accuracy check '{unknown.Spec}' names output '{unknown.Output}', but the model's outputs are: {string.Join(", ", outputs)}.");
         }
 
-        if (!Directory.Exists(folder))
+        if (!Directory.Exists(folder) && !(File.Exists(folder) && SampleListFile.IsListFile(folder)))
         {
             throw new QuantizeException(ErrorCodes.CalibrationFolderMissing, folder,
                 $"Validation folder '{folder}' does not exist. Point it at a folder holding one sub-folder per sample (the calibration layout, optionally with expected/<output>.npy).");
         }
 
-        var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples });
+        var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples, Images = images });
         data.Validate();
         sameAsCalibration = string.Equals(
             Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(calibrationFolder)),

@@ -303,6 +303,68 @@ public sealed class EndToEndTests(PackageFixture fixture)
     }
 
     [Fact]
+    public void Image_samples_from_a_list_calibrate_and_labelled_class_folders_drive_the_accuracy_gate()
+    {
+        Scenario("images", folder =>
+        {
+            // samples/TextDirection's model and PNG text lines: the worker decodes them (SkiaSharp natives from the package).
+            string source = Path.Combine(Repo.Root, "samples", "TextDirection", "Models");
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <PropertyGroup>
+                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                    <QuantizeImageSize>192x48</QuantizeImageSize>
+                    <QuantizeImageResize>fit-height</QuantizeImageResize>
+                    <QuantizeImageChannels>bgr</QuantizeImageChannels>
+                    <QuantizeImageMean>0.5</QuantizeImageMean>
+                    <QuantizeImageStd>0.5</QuantizeImageStd>
+                    <QuantizeAccuracyMetric>top1</QuantizeAccuracyMetric>
+                    <QuantizeMaxAccuracyDrop>10</QuantizeMaxAccuracyDrop>
+                  </PropertyGroup>
+                  <ItemGroup>
+                    <None Update="Models/cls.onnx" CopyToOutputDirectory="PreserveNewest" QuantizeCalibrationData="Lines/subset.txt" />
+                  </ItemGroup>
+                """);
+            string models = Path.Combine(app.Directory, "Models");
+            Directory.CreateDirectory(models);
+            File.Copy(Path.Combine(source, "ppocr_cls.onnx"), Path.Combine(models, "cls.onnx"));
+            CopyFolder(Path.Combine(source, "ppocr_cls.validation"), Path.Combine(models, "cls.validation"));
+            // A list picks 6 of the 20 calibration lines.
+            string lines = Path.Combine(app.Directory, "Lines");
+            CopyFolder(Path.Combine(source, "ppocr_cls.calibration"), lines);
+            File.WriteAllLines(Path.Combine(lines, "subset.txt"), ["# six lines", "000.png", "001.png", "004.png", "009.png", "013.png", "019.png"]);
+
+            var build = app.Build();
+
+            Assert.True(build.Succeeded, build.ToString());
+            string summary = Assert.Single(build.Summaries);
+            Assert.Contains("6 calibration samples", summary);
+            Assert.Contains("16 validation sample(s): top1 100 -> ", summary);
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "cls.onnx");
+            string rsp = File.ReadAllText(quantized + ".rsp");
+            Assert.Contains("--calibration\n" + Path.Combine(lines, "subset.txt") + "\n", rsp);
+            Assert.Contains("--image-resize\nfit-height\n", rsp);
+            Assert.Contains("--check\ndrop:top1<=10\n", rsp);
+            Assert.True(new FileInfo(Path.Combine(app.BinDir, "Models", "cls.onnx")).Length < new FileInfo(Path.Combine(source, "ppocr_cls.onnx")).Length * 3 / 4);
+
+            // The listed images are inputs of the incremental build: touching a listed one re-runs the model, an unlisted one does not.
+            File.SetLastWriteTimeUtc(Path.Combine(lines, "002.png"), DateTime.UtcNow.AddMinutes(1));
+            Assert.Empty(app.Build().CoreTargetsRun);
+            File.SetLastWriteTimeUtc(Path.Combine(lines, "004.png"), DateTime.UtcNow.AddMinutes(1));
+            Assert.NotEmpty(app.Build().CoreTargetsRun);
+        });
+
+        static void CopyFolder(string from, string to)
+        {
+            foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+            {
+                string target = Path.Combine(to, Path.GetRelativePath(from, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+        }
+    }
+
+    [Fact]
     public void Invalid_property_value_is_a_coded_error_naming_the_property_and_allowed_values()
     {
         Scenario("invalid-property", folder =>

@@ -412,6 +412,88 @@ public sealed class TaskTests : IDisposable
     }
 
     [Fact]
+    public void Image_and_sampling_settings_are_normalised_and_become_worker_options()
+    {
+        var model = new TaskItem("Models/m.onnx", new Dictionary<string, string>
+        {
+            ["QuantizeImageSize"] = "192X48",
+            ["QuantizeImageResize"] = "Fit-Height",
+            ["QuantizeImageChannels"] = "BGR",
+            ["QuantizeImageMean"] = "0.5",
+            ["QuantizeImageStd"] = " 0.229 ; 0.224 ; 0.225 ",
+        });
+        var defaults = new Dictionary<string, string>
+        {
+            ["QuantizeCalibrationShuffleSeed"] = "42",
+            ["QuantizeImageInterpolation"] = "nearest",
+            ["QuantizeImageLayout"] = "NHWC",
+            ["QuantizeImageScale"] = "0.00392156862745098",
+            ["QuantizeImagePadValue"] = "-1",
+        };
+        var problems = new List<QuantizeSettings.Problem>();
+
+        var values = QuantizeSettings.Resolve(model, defaults, problems);
+
+        Assert.Empty(problems);
+        var args = QuantizeSettings.WorkerArguments("/m/m.onnx", "/o/m.onnx", "/m/subset.txt", null, values);
+        Assert.Equal(
+            ["/m/m.onnx", "--output", "/o/m.onnx", "--calibration", "/m/subset.txt",
+             "--calibration-shuffle-seed", "42", "--image-size", "192x48", "--image-resize", "fit-height", "--image-interpolation", "nearest",
+             "--image-layout", "nhwc", "--image-channels", "bgr", "--image-scale", "0.00392156862745098", "--image-mean", "0.5",
+             "--image-std", "0.229;0.224;0.225", "--image-pad-value", "-1"],
+            args);
+    }
+
+    [Theory]
+    [InlineData("QuantizeImageSize", "192x", "<width>x<height> in pixels")]
+    [InlineData("QuantizeImageSize", "0x48", "<width>x<height> in pixels")]
+    [InlineData("QuantizeImageResize", "zoom", "stretch, letterbox, fit, crop, fit-height")]
+    [InlineData("QuantizeImageChannels", "rgba", "rgb, bgr, gray")]
+    [InlineData("QuantizeImageLayout", "chw", "nchw, nhwc")]
+    [InlineData("QuantizeImageMean", "0.5;0.5", "one number, or one per channel")]
+    [InlineData("QuantizeImageStd", "0", "one number greater than 0")]
+    [InlineData("QuantizeImageScale", "-1", "a number greater than 0")]
+    [InlineData("QuantizeImagePadValue", "gray", "a number")]
+    [InlineData("QuantizeCalibrationShuffleSeed", "1.5", "a whole number")]
+    public void Invalid_image_and_sampling_values_are_rejected(string setting, string value, string allowed)
+    {
+        var problems = new List<QuantizeSettings.Problem>();
+        QuantizeSettings.Resolve(new TaskItem("Models/m.onnx", new Dictionary<string, string> { [setting] = value }), new Dictionary<string, string>(), problems);
+
+        var problem = Assert.Single(problems);
+        Assert.Equal(setting, problem.Setting);
+        Assert.Contains($"Allowed values: {allowed}", problem.Message);
+    }
+
+    [Fact]
+    public void Prepare_makes_a_sample_list_and_the_files_it_names_inputs()
+    {
+        string data = Path.Combine(_dir, "photos");
+        Directory.CreateDirectory(Path.Combine(data, "cats"));
+        File.WriteAllText(Path.Combine(data, "a.png"), "a");
+        File.WriteAllText(Path.Combine(data, "b.png"), "bb");
+        File.WriteAllText(Path.Combine(data, "cats", "c.png"), "ccc");
+        string list = Path.Combine(_dir, "subset.txt");
+        File.WriteAllLines(list, ["# two of three photos, and a folder", "photos/a.png", "", "photos/cats"]);
+        var prepare = Prepare(perChannel: "");
+        prepare.Models[0].SetMetadata("QuantizeCalibrationDir", list);
+        prepare.Models[0].SetMetadata("QuantizeCalibrationData", "subset.txt");
+
+        Assert.True(prepare.Execute(), Describe());
+
+        string[] inputs = prepare.Inputs.Select(i => i.ItemSpec).ToArray();
+        Assert.Contains(list, inputs);
+        Assert.Contains(Path.Combine(data, "a.png"), inputs);
+        Assert.Contains(Path.Combine(data, "cats", "c.png"), inputs);
+        Assert.DoesNotContain(Path.Combine(data, "b.png"), inputs);
+        Assert.Equal(list, Assert.Single(prepare.ResolvedModels).GetMetadata("QuantizeCalibrationDir"));
+        // Listed files outside the list's folder keep their full path in the settings file (a new or removed sample re-runs the model).
+        string settings = File.ReadAllText(Output + ".settings");
+        Assert.Contains("calibration=" + list + "\n", settings, StringComparison.Ordinal);
+        Assert.Contains("photos/cats/c.png 3", settings.Replace('\\', '/'), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Two_models_with_the_same_output_path_are_an_error()
     {
         var prepare = Prepare(perChannel: "");

@@ -7,7 +7,7 @@ namespace Quantize.Onnx.Calibration;
 /// The ONNX Runtime inputs of a calibration run, reused from sample to sample: one native tensor per
 /// model input, allocated once (again only when a sample's type or shape differs from the previous
 /// one) and filled in place. <c>.npy</c> data is read straight from the file into the tensor, so a
-/// sample costs no managed array and no copy; <c>.pb</c> files are parsed, then copied in. Every
+/// sample costs no managed array and no copy; <c>.pb</c> files, archives and images are read, then copied in. Every
 /// tensor is checked as <see cref="CalibrationDataSet.Enumerate"/> checks it (type, shape, finite values).
 /// </summary>
 /// <remarks>
@@ -22,11 +22,14 @@ internal sealed class CalibrationFeeds : IDisposable
     private readonly OrtValue?[] _values;
     private readonly TensorElementType[] _types;
     private readonly long[][] _shapes;
+    private readonly InputStatistics? _statistics;
 
     /// <param name="data">The samples.</param>
     /// <param name="names">The feed name of each of <paramref name="data"/>'s inputs, in model input order.</param>
-    public CalibrationFeeds(CalibrationDataSet data, IReadOnlyList<string> names)
+    /// <param name="statistics">Receives each loaded input's range (sanity checks); null: none.</param>
+    public CalibrationFeeds(CalibrationDataSet data, IReadOnlyList<string> names, InputStatistics? statistics = null)
     {
+        _statistics = statistics;
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(names);
         if (names.Count != data.Inputs.Count)
@@ -65,16 +68,18 @@ internal sealed class CalibrationFeeds : IDisposable
                     var span = target.GetTensorMutableRawData();
                     NpyReader.ReadData(stream, header, span, file);
                     SampleValidator.CheckFinite(header.ElementType, header.Shape, span, file);
+                    _statistics?.Add(spec.Name, source, header.ElementType, span);
                 }
             }
             else
             {
-                var tensor = TensorFileReader.Read(file);
+                var tensor = _data.ReadInput(file, spec);
                 SampleValidator.Check(tensor, spec, file);
                 var target = Tensor(i, tensor.ElementType, tensor.Shape);
                 if (tensor.Data.Length > 0)
                 {
                     tensor.Data.AsSpan().CopyTo(target.GetTensorMutableRawData());
+                    _statistics?.Add(spec.Name, source, tensor.ElementType, tensor.Data);
                 }
             }
         }

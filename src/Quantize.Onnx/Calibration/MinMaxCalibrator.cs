@@ -25,7 +25,8 @@ internal static class MinMaxCalibrator
         IReadOnlyCollection<string> channelTensors,
         CalibrationDataSet samples,
         Action<int>? onSampleDone,
-        CancellationToken cancellation)
+        CancellationToken cancellation,
+        InputStatistics? statistics = null)
     {
         var (augmented, outputs) = Augment(model, tensors, channelTensors);
         var ranges = new Dictionary<string, TensorRange>(StringComparer.Ordinal);
@@ -41,7 +42,7 @@ internal static class MinMaxCalibrator
         var outputNames = outputs.SelectMany(o => new[] { o.MinOutput, o.MaxOutput }).ToArray();
 
         // One set of input tensors for the whole run, filled in place from each sample's files.
-        using var feeds = new CalibrationFeeds(samples, inputNames);
+        using var feeds = new CalibrationFeeds(samples, inputNames, statistics);
         var gen0 = Gen0Bound.Start();
         for (var s = 0; s < samples.Count; s++)
         {

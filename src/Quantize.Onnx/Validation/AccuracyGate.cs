@@ -49,7 +49,8 @@ public static class AccuracyGate
                     }
 
                     f.Add(fa.Values, fb.Values, lastAxis);
-                    if (ExpectedOutputs.Read(sample.Source, name, fa.Shape, name == firstClassifier, classNames) is { } expected)
+                    // Files in the sample's expected/ folder (or label.txt) first, then what the layout says (class folder, expected image).
+                    if ((ExpectedOutputs.Read(sample.Source, name, fa.Shape, name == firstClassifier, classNames) ?? sample.GroundTruth?.For(name, fa.Shape)) is { } expected)
                     {
                         if (!task.TryGetValue(name, out var t))
                         {

@@ -7,10 +7,12 @@ internal static class Repo
 {
     public static string Root { get; } = FindRoot();
 
-    /// <summary>The sample's real model and calibration data: tests reuse them instead of keeping copies.</summary>
+    /// <summary>The sample's real model (and its PNG calibration photos): tests reuse them instead of keeping copies.</summary>
     public static string SampleModels => Path.Combine(Root, "samples", "SuperResolution", "Models");
     public static string SampleModel => Path.Combine(SampleModels, "waifu2x.onnx");
-    public static string SampleCalibration => Path.Combine(SampleModels, "waifu2x.calibration");
+
+    /// <summary>The sample's calibration photos as .npy tensors (samples/SuperResolution calibrates from PNGs; these tests from tensors).</summary>
+    public static string SampleCalibration => Path.Combine(Root, "tests", "Quantize.MSBuild.Tests", "Data", "waifu2x.calibration");
 
     /// <summary>The configuration this test assembly was built with; the package is packed from the same build.</summary>
     public static string Configuration { get; } =

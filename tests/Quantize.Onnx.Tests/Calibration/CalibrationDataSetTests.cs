@@ -304,9 +304,10 @@ public sealed class CalibrationDataSetTests : IDisposable
     public void FolderWithoutSamplesIsQnt1102()
     {
         _dir.Sub("expected");
-        File.WriteAllText(_dir.File("notes.txt"), "hi");
-        File.WriteAllBytes(_dir.File("cat.png"), [1]);
+        File.WriteAllText(_dir.File("notes.json"), "hi");
+        File.WriteAllBytes(_dir.File("cat.gif"), [1]);
 
+        // (Image files such as .png are samples now: ImageSampleTests.)
         var e = Assert.Throws<QuantizeException>(() => CalibrationDataSet.Open(_dir.Path, [Image]));
 
         Assert.Equal(ErrorCodes.CalibrationFolderEmpty, e.Code);
