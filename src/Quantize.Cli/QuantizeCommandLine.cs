@@ -49,6 +49,12 @@ internal static class QuantizeCommandLine
             Description = "Cut an activation range where every consuming op saturates anyway (Relu below 0, Clip/HardSigmoid outside their flat ends, hard-swish below -3). Exact; default true.",
             DefaultValueFactory = _ => true,
         };
+        var floatPrecision = new Option<FloatPrecision>("--float-precision")
+        {
+            Description = "Weights of nodes that stay float (excluded, kept float by --tune, or without an integer kernel): fp32 (default) or fp16 " +
+                "(half the bytes; ORT folds the Cast on load, so CPU math stays FP32).",
+            DefaultValueFactory = _ => FloatPrecision.Fp32,
+        };
         var reduceRange = new Option<bool>("--reduce-range")
         {
             Description = "7-bit weights ([-63, 63]). Use it when the model will run on x86-64 CPUs without VNNI (no AVX512-VNNI/AVX-VNNI, e.g. Intel before Cascade Lake / Ice Lake / Alder Lake, AMD before Zen 4): " +
@@ -142,7 +148,7 @@ internal static class QuantizeCommandLine
         var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
         {
             model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
-            saturationAware, reduceRange, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
+            saturationAware, reduceRange, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
             shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue,
         };
@@ -213,6 +219,7 @@ internal static class QuantizeCommandLine
                 SymmetricActivations = parse.GetValue(symmetricActivations),
                 SaturationAwareRanges = parse.GetValue(saturationAware),
                 ReduceRange = parse.GetValue(reduceRange),
+                FloatPrecision = parse.GetValue(floatPrecision),
                 ExcludedNodes = SplitList(parse.GetValue(excludeNodes)),
                 ExcludedOpTypes = SplitList(parse.GetValue(excludeOps)),
                 MaxCalibrationSamples = parse.GetValue(maxSamples),

@@ -61,6 +61,7 @@ namespace Quantize.MSBuild
             new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),
             new Setting("QuantizeSaturationAwareRanges", "--saturation-aware-ranges", SettingKind.Boolean),
             new Setting("QuantizeReduceRange", "--reduce-range", SettingKind.Boolean),
+            new Setting("QuantizeFloatPrecision", "--float-precision", SettingKind.Choice, "fp32", "fp16"),
             new Setting("QuantizePerChannel", "--per-channel", SettingKind.Boolean),
             new Setting("QuantizeActivationType", "--activation-type", SettingKind.Choice, "uint8", "int8"),
             new Setting("QuantizeWeightType", "--weight-type", SettingKind.Choice, "int8", "uint8"),

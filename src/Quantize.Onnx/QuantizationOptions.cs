@@ -53,6 +53,9 @@ public sealed record QuantizationOptions
     /// </summary>
     public bool ReduceRange { get; init; }
 
+    /// <summary>How nodes that stay float (excluded, tuned float, or without an integer kernel) store their weights.</summary>
+    public FloatPrecision FloatPrecision { get; init; } = FloatPrecision.Fp32;
+
     /// <summary>Nodes (by name) that stay float.</summary>
     public IReadOnlySet<string> ExcludedNodes { get; init; } = new HashSet<string>();
 
@@ -121,6 +124,7 @@ public sealed record QuantizationOptions
         ["calibration-method"] = CalibrationMethod.ToString().ToLowerInvariant(),
         ["calibration-percentile"] = CalibrationMethod == CalibrationMethod.Percentile ? CalibrationPercentile.ToString("R", CultureInfo.InvariantCulture) : "",
         ["reduce-range"] = ReduceRange ? "true" : "false",
+        ["float-precision"] = FloatPrecision.ToString().ToLowerInvariant(),
         ["saturation-aware-ranges"] = SaturationAwareRanges ? "true" : "false",
         ["symmetric-activations"] = SymmetricActivations ? "true" : "false",
         ["equalize"] = Equalize ? "true" : "false",

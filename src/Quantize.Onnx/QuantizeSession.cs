@@ -157,6 +157,11 @@ internal sealed class QuantizeSession
             BiasCorrector.Correct(quantized, fp32, InputNames, samples, _fp32OutputMeans);
         }
 
+        if (options.FloatPrecision == FloatPrecision.Fp16)
+        {
+            Fp16Weights.Convert(quantized);
+        }
+
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
         var saturation = consumers.Where(kv => kv.Value.Any(r => r.Saturates))
             .ToDictionary(kv => kv.Key, kv => ConsumerResponses.SaturationBounds(kv.Value), StringComparer.Ordinal);

@@ -86,6 +86,18 @@ public static class TensorValues
         return Build(name, dims, values.Length, DataType.Float, bytes);
     }
 
+    /// <summary>A FLOAT16 tensor (values rounded to nearest; callers check the range fits).</summary>
+    public static TensorProto FromHalfs(string name, ReadOnlySpan<long> dims, ReadOnlySpan<float> values)
+    {
+        var bytes = new byte[checked(values.Length * 2)];
+        for (int i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(i * 2), (Half)values[i]);
+        }
+
+        return Build(name, dims, values.Length, DataType.Float16, bytes);
+    }
+
     /// <summary>An INT8 tensor.</summary>
     public static TensorProto FromInt8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<sbyte> values) =>
         Build(name, dims, values.Length, DataType.Int8, MemoryMarshal.AsBytes(values).ToArray());

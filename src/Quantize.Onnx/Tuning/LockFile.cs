@@ -19,7 +19,7 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
     /// <summary>Settings the tuner chooses; the others must match the build's for the lock to be current.</summary>
     public static readonly IReadOnlySet<string> TunedSettings = new HashSet<string>(StringComparer.Ordinal)
     {
-        "bias-correction", "calibration-method", "equalize", "exclude-nodes", "per-channel",
+        "bias-correction", "calibration-method", "calibration-percentile", "equalize", "exclude-nodes", "per-channel", "symmetric-activations",
     };
 
     public static string HashOf(string modelPath)
@@ -56,6 +56,8 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
     public QuantizationOptions Apply(QuantizationOptions options) => options with
     {
         CalibrationMethod = Enum.Parse<CalibrationMethod>(Recipe["calibration-method"], ignoreCase: true),
+        CalibrationPercentile = Recipe["calibration-percentile"] is { Length: > 0 } p ? double.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : options.CalibrationPercentile,
+        SymmetricActivations = Recipe["symmetric-activations"] == "true",
         PerChannel = Recipe["per-channel"] == "true",
         Equalize = Recipe["equalize"] == "true",
         BiasCorrection = Recipe["bias-correction"] == "true",
@@ -79,6 +81,12 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
                 {
                     throw new FormatException($"its recipe has no '{key}'");
                 }
+            }
+
+            if (recipe["calibration-percentile"] is { Length: > 0 } percentile
+                && (!double.TryParse(percentile, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var p) || p is <= 50 or > 100))
+            {
+                throw new FormatException($"calibration percentile '{recipe["calibration-percentile"]}' is not a number in (50, 100]");
             }
 
             if (!Enum.TryParse<CalibrationMethod>(recipe["calibration-method"], ignoreCase: true, out _))

@@ -117,7 +117,10 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             $"the fewest of the most damaging per compute, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
     }
 
-    /// <summary>Whole-model variants in order of cost; each changes one thing from the user's configuration.</summary>
+    /// <summary>
+    /// Whole-model variants in order of cost, each changing one thing from the user's configuration: first those
+    /// that reuse the MinMax ranges, then the histogram methods (one histogram pass serves every percentile).
+    /// </summary>
     private IEnumerable<(string Step, QuantizationOptions Options)> WholeModelVariants()
     {
         if (Preparation.CrossLayerEqualizer.FindPairs(session.Prepared.Graph).Count > 0)
@@ -126,6 +129,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         }
 
         yield return ($"bias-correction={!baseOptions.BiasCorrection}".ToLowerInvariant(), baseOptions with { BiasCorrection = !baseOptions.BiasCorrection });
+        yield return ($"symmetric-activations={!baseOptions.SymmetricActivations}".ToLowerInvariant(), baseOptions with { SymmetricActivations = !baseOptions.SymmetricActivations });
         if (baseOptions.PerChannel && session.PerChannel)
         {
             yield return ("per-channel=false", baseOptions with { PerChannel = false });
@@ -134,6 +138,13 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         foreach (var method in Enum.GetValues<CalibrationMethod>().Where(m => m != baseOptions.CalibrationMethod))
         {
             yield return ($"calibration-method={method}".ToLowerInvariant(), baseOptions with { CalibrationMethod = method });
+        }
+
+        // Outliers: a percentile that cuts more than the default.
+        foreach (var percentile in new[] { 99.99, 99.9 }.Where(p => p < baseOptions.CalibrationPercentile))
+        {
+            yield return (string.Create(CultureInfo.InvariantCulture, $"calibration-method=percentile, calibration-percentile={percentile}"),
+                baseOptions with { CalibrationMethod = CalibrationMethod.Percentile, CalibrationPercentile = percentile });
         }
     }
 

@@ -107,6 +107,7 @@ public static class HtmlReport
 
         Overview(html, r);
         Validation(html, r);
+        Tuning(html, r.Tuning);
         Images(html, r);
         Metrics(html, r.Validation);
         Layers(html, r.Validation);
@@ -181,6 +182,38 @@ public static class HtmlReport
         {
             html.Append("<p class=\"muted\">Brackets: 95 % bootstrap interval over the validation samples. A verdict is within noise when the threshold lies inside it: more samples would settle it.</p>\n");
         }
+    }
+
+    /// <summary>What tuning chose and why, and every attempt of a search.</summary>
+    private static void Tuning(StringBuilder html, Onnx.Tuning.TuningReport? t)
+    {
+        if (t is null)
+        {
+            return;
+        }
+
+        var badge = t.Succeeded ? "<span class=\"badge ok\">passed</span>" : "<span class=\"badge fail\">no passing configuration</span>";
+        html.Append(C, $"<h2>Tuning {badge}</h2>\n<p>{E(t.Why)}</p>\n");
+        if (t.LockFile is { } lockFile)
+        {
+            html.Append(C, $"<p class=\"sub\">Lock file: {E(lockFile)}{(t.LockFileWritten ? " (written by this build: commit it)" : "")}</p>\n");
+        }
+
+        if (t.Attempts.Count == 0)
+        {
+            return;
+        }
+
+        html.Append(C, $"<table>\n<tr><th>#</th><th>step</th><th>verdict</th><th>checks</th><th>float nodes</th><th>size</th><th>speed-up</th></tr>\n");
+        foreach (var a in t.Attempts)
+        {
+            var chosen = a.Passed && a.FloatNodes.SequenceEqual(t.FloatNodes) && t.Succeeded;
+            html.Append(C, $"<tr{(chosen ? " class=\"checked\"" : "")}><td class=\"num\">{a.Number}</td><td>{E(a.Step)}</td><td>{(a.Passed ? "pass" : "fail")}</td>");
+            html.Append(C, $"<td>{E(string.Join("; ", a.Checks))}</td><td>{E(a.FloatNodes.Count == 0 ? "none" : a.FloatNodes.Count + ": " + string.Join(", ", a.FloatNodes.Take(8)) + (a.FloatNodes.Count > 8 ? ", ..." : ""))}</td>");
+            html.Append(C, $"<td class=\"num\">{a.Int8Bytes / 1e6:F2} MB</td><td class=\"num\">{(a.Speedup is double x ? Num(x) + "x" : "&mdash;")}</td></tr>\n");
+        }
+
+        html.Append(C, $"</table>\n<p class=\"muted\">{t.Attempts.Count} attempt(s) in {t.Elapsed.TotalSeconds:F1} s. Speed-ups are 5-run indications, measured for passing attempts only.</p>\n");
     }
 
     private static void Metrics(StringBuilder html, ValidationReport? v)
