@@ -53,6 +53,7 @@ public static class ErrorCodes
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";
     public const string UnfusedGroups = "QNT2004";
+    public const string StaysFloat = "QNT2005";
 
     // Sanity of calibration inputs (QNT2101-QNT2139).
     public const string CalibrationInputConstant = "QNT2101";

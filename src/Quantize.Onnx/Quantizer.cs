@@ -74,6 +74,11 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         var (quantized, plan, int8Bytes) = (candidate.Quantized, candidate.Plan, candidate.Int8Bytes);
+        if (StaysFloat.Describe(prepared) is { } staysFloat)
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.StaysFloat, modelPath, staysFloat));
+        }
+
         var settings = candidate.Options.ToSettings();
 
         progress?.Invoke(new QuantizeProgress("validating", 0, 1));

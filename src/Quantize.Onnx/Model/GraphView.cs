@@ -19,8 +19,15 @@ internal sealed class GraphView
         Initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         Inputs = graph.Input.Select(i => i.Name).Where(n => !Initializers.ContainsKey(n)).ToHashSet(StringComparer.Ordinal);
         Outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var subgraphReads = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
         {
+            if (node.HasSubgraph())
+            {
+                // Every name a subgraph mentions may be an outer-scope read (over-approximated: a name the subgraph defines itself is harmless here).
+                subgraphReads.UnionWith(SubgraphInputs(node));
+            }
+
             foreach (var output in node.Output.Where(o => o.Length > 0))
             {
                 _producers[output] = node;
@@ -42,7 +49,11 @@ internal sealed class GraphView
                 list.Add((node, i));
             }
         }
+
+        SubgraphReads = subgraphReads;
     }
+
+    private HashSet<string>? _keptNames;
 
     public GraphProto Graph { get; }
 
@@ -53,12 +64,26 @@ internal sealed class GraphView
 
     public IReadOnlySet<string> Outputs { get; }
 
+    /// <summary>
+    /// Tensors that must still exist, as float values under their names, after the graph is rewritten: graph outputs
+    /// and tensors that If/Loop/Scan subgraphs read from the outer scope (by name, invisible as node inputs).
+    /// </summary>
+    public IReadOnlySet<string> KeptNames => _keptNames ??= Outputs.Union(SubgraphReads).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Names mentioned as node inputs inside this graph's subgraphs (any depth).</summary>
+    public IReadOnlySet<string> SubgraphReads { get; private set; } = new HashSet<string>();
+
     public NodeProto? Producer(string tensor) => _producers.GetValueOrDefault(tensor);
 
     public IReadOnlyList<(NodeProto Node, int Index)> Consumers(string tensor) =>
         _consumers.TryGetValue(tensor, out var list) ? list : NoConsumers;
 
     public bool IsInitializer(string tensor) => Initializers.ContainsKey(tensor);
+
+    private static IEnumerable<string> SubgraphInputs(NodeProto node) =>
+        node.Attribute.SelectMany(a => a.Graphs.Append(a.G)).OfType<GraphProto>()
+            .SelectMany(g => g.Node.SelectMany(n => n.HasSubgraph() ? n.Input.Concat(SubgraphInputs(n)) : n.Input))
+            .Where(n => n.Length > 0);
 
     /// <summary>Every tensor name used anywhere in the graph, to make new names unique.</summary>
     public IEnumerable<string> AllNames() =>

@@ -92,7 +92,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
         {
             OpKind.Anchor => IsQuantizableAnchor(node, rule),
             // A cheap op that produces a graph output stays float: its Q/DQ would only cost precision.
-            OpKind.Elementwise or OpKind.DataMovement => !node.Output.Any(graph.Outputs.Contains),
+            OpKind.Elementwise or OpKind.DataMovement => !node.Output.Any(graph.KeptNames.Contains),
             _ => true,
         };
     }
@@ -144,7 +144,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
     private bool CanAbsorb(NodeProto activation, QuantizationPlan plan)
     {
         var input = activation.Input[0];
-        if (!IsQuantizedOutput(input, plan) || graph.Outputs.Contains(input) || graph.Consumers(input).Count != 1)
+        if (!IsQuantizedOutput(input, plan) || graph.KeptNames.Contains(input) || graph.Consumers(input).Count != 1)
         {
             return false;
         }

@@ -155,7 +155,7 @@ internal sealed class QdqWriter
         var quantizeInput = tensor;
 
         var after = new List<NodeProto>();
-        if (producerQuantized && _graph.Outputs.Contains(tensor))
+        if (producerQuantized && _graph.KeptNames.Contains(tensor))
         {
             // The fused kernel's output may feed nothing but its QuantizeLinear, so the graph output
             // is re-created by a DequantizeLinear that keeps the user-visible name.

@@ -1,0 +1,57 @@
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Tests.TestModels;
+using Xunit.Abstractions;
+
+namespace Quantize.Onnx.Tests.Quantization;
+
+/// <summary>If/Loop subgraphs and LSTM come out valid, quantized outside the subgraphs, with a warning naming what stays float and why.</summary>
+public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly Model.TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    public static TheoryData<string> Nets => ["ConvIf", "AllInIf", "ConvLoop", "Lstm"];
+
+    private static TestNet Net(string name) => name switch
+    {
+        "ConvIf" => ControlFlowNets.ConvIf(),
+        "AllInIf" => ControlFlowNets.AllInIf(),
+        "ConvLoop" => ControlFlowNets.ConvLoop(),
+        _ => ControlFlowNets.Lstm(),
+    };
+
+    [Theory]
+    [MemberData(nameof(Nets))]
+    public void Control_flow_models_come_out_valid_close_to_fp32_and_say_what_stays_float(string name)
+    {
+        var net = Net(name);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File(name + ".int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        foreach (var w in result.Warnings)
+        {
+            output.WriteLine($"{w.Code}: {w.Message}");
+        }
+
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net);
+        output.WriteLine(string.Join(", ", sqnr.Select(kv => $"{kv.Key} {kv.Value:F1} dB")) + $"; {result.QuantizedNodes} quantized nodes");
+        Assert.All(sqnr.Values, db => Assert.True(db > 20, $"SQNR {db:F1} dB"));
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
+        var graph = ModelLoader.Load(path).Graph;
+        if (name == "Lstm")
+        {
+            Assert.Contains("LSTM 'lstm'", warning.Message, StringComparison.Ordinal);
+            Assert.Contains(graph.Node, n => n.OpType == "LSTM");
+        }
+        else
+        {
+            Assert.Contains(name == "ConvLoop" ? "Loop 'loop1'" : name == "AllInIf" ? "If 'if_all'" : "If 'if1'", warning.Message, StringComparison.Ordinal);
+        }
+
+        // The main graph's convolutions are quantized (the all-in-If model has none outside its branches).
+        Assert.Equal(name is "AllInIf" or "Lstm" ? 0 : 2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+    }
+}

@@ -1,0 +1,133 @@
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using AttributeType = Quantize.Onnx.Model.Proto.AttributeProto.Types.AttributeType;
+using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
+
+namespace Quantize.Onnx.Tests.TestModels;
+
+/// <summary>Models with If/Loop subgraphs and recurrent layers, as speech and detection exports have them.</summary>
+internal static class ControlFlowNets
+{
+    /// <summary>
+    /// input → conv1 → relu → If(mean(input) &gt; 0): then Conv with weights as Constant nodes inside the branch,
+    /// else Conv reading an outer-scope initializer → conv3 (output 1×4×16×16).
+    /// </summary>
+    public static TestNet ConvIf()
+    {
+        var b = new TestModelBuilder(13, 23, name: "conv_if");
+        var x = b.Input(TestNets.ImageInput, TestNets.ImageShape);
+        var a = b.Relu("relu1", b.Conv("conv1", x, 3, 8));
+        var cond = Condition(b, x);
+        var then = Branch("then", 31, branch => branch.Relu("then_relu", branch.Conv("then_conv", a, 8, 8)), constantNodes: true);
+        var outerWeight = b.Constant("else_conv.weight", [8, 8, 3, 3], Normal(new Random(37), 8 * 72, MathF.Sqrt(2f / 72)));
+        var elseGraph = new GraphProto { Name = "else" };
+        elseGraph.Node.Add(new NodeProto
+        {
+            OpType = "Conv", Name = "else_conv", Input = { a, outerWeight }, Output = { "else_out" },
+            Attribute = { TestModelBuilder.Ints("kernel_shape", 3, 3), TestModelBuilder.Ints("pads", 1, 1, 1, 1) },
+        });
+        elseGraph.Output.Add(TestModelBuilder.FloatValueInfo("else_out", []));
+        var branched = If(b, "if1", cond, then, elseGraph);
+        b.Conv("conv3", branched, 8, 4);
+        b.Output("conv3", 1, 4, 16, 16);
+        return new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, ["conv1", "conv3"]);
+    }
+
+    /// <summary>The whole network inside If branches (weights as Constant nodes in each), nothing else in the main graph but the condition.</summary>
+    public static TestNet AllInIf()
+    {
+        var b = new TestModelBuilder(13, 29, name: "all_in_if");
+        var x = b.Input(TestNets.ImageInput, TestNets.ImageShape);
+        var cond = Condition(b, x);
+        var then = Branch("then", 41, branch => branch.Conv("t2", branch.Relu("t1r", branch.Conv("t1", x, 3, 8)), 8, 4), constantNodes: true);
+        var other = Branch("else", 43, branch => branch.Conv("e2", branch.Relu("e1r", branch.Conv("e1", x, 3, 8)), 8, 4), constantNodes: true);
+        If(b, "if_all", cond, then, other);
+        b.Output("if_all", 1, 4, 16, 16);
+        return new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, []);
+    }
+
+    /// <summary>conv1 → Loop (3 iterations: v ← v + 0.1·Relu(v), reading an outer-scope scale) → conv2 (output).</summary>
+    public static TestNet ConvLoop()
+    {
+        var b = new TestModelBuilder(13, 47, name: "conv_loop");
+        var x = b.Input(TestNets.ImageInput, TestNets.ImageShape);
+        var a = b.Conv("conv1", x, 3, 8);
+        var trips = b.ConstantInt64("trips", [], [3]);
+        var keepGoing = BoolConstant(b, "keep_going", true);
+        var scale = b.Constant("loop_scale", [1], [0.1f]);
+        var body = new GraphProto { Name = "body" };
+        body.Input.Add(new ValueInfoProto { Name = "i", Type = Scalar(DataType.Int64) });
+        body.Input.Add(new ValueInfoProto { Name = "c_in", Type = Scalar(DataType.Bool) });
+        body.Input.Add(TestModelBuilder.FloatValueInfo("v_in", []));
+        body.Node.Add(new NodeProto { OpType = "Relu", Name = "body_relu", Input = { "v_in" }, Output = { "body_r" } });
+        body.Node.Add(new NodeProto { OpType = "Mul", Name = "body_mul", Input = { "body_r", scale }, Output = { "body_m" } });
+        body.Node.Add(new NodeProto { OpType = "Add", Name = "body_add", Input = { "v_in", "body_m" }, Output = { "v_out" } });
+        body.Node.Add(new NodeProto { OpType = "Identity", Name = "body_cond", Input = { "c_in" }, Output = { "c_out" } });
+        body.Output.Add(new ValueInfoProto { Name = "c_out", Type = Scalar(DataType.Bool) });
+        body.Output.Add(TestModelBuilder.FloatValueInfo("v_out", []));
+        var loop = b.Node("Loop", "loop1", [trips, keepGoing, a], new AttributeProto { Name = "body", Type = AttributeType.Graph, G = body });
+        b.Conv("conv2", loop, 8, 4);
+        b.Output("conv2", 1, 4, 16, 16);
+        return new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, ["conv1", "conv2"]);
+    }
+
+    public static readonly long[] SequenceShape = [6, 1, 16];
+
+    /// <summary>input [T=6, N=1, 16] → MatMul 16→16 → LSTM (hidden 8) → Squeeze → MatMul 8→4 (output [6, 1, 4]).</summary>
+    public static TestNet Lstm()
+    {
+        var b = new TestModelBuilder(13, 53, name: "lstm");
+        var x = b.Input("frames", SequenceShape);
+        var h = b.MatMul("proj", x, 16, 16);
+        var random = new Random(59);
+        var w = b.Constant("lstm.W", [1, 32, 16], Normal(random, 32 * 16, 0.3f));
+        var r = b.Constant("lstm.R", [1, 32, 8], Normal(random, 32 * 8, 0.3f));
+        var bias = b.Constant("lstm.B", [1, 64], Normal(random, 64, 0.1f));
+        var y = b.Node("LSTM", "lstm", [h, w, r, bias], TestModelBuilder.Int("hidden_size", 8));
+        var axes = b.ConstantInt64("squeeze_axes", [1], [1]);
+        var squeezed = b.Node("Squeeze", "squeeze", [y, axes]);
+        b.MatMul("head", squeezed, 8, 4);
+        b.Output("head", 6, 1, 4);
+        return new TestNet(b.Build(), "frames", SequenceShape, []);
+    }
+
+    private static string Condition(TestModelBuilder b, string x)
+    {
+        var mean = b.Node("ReduceMean", "cond_mean", [x], TestModelBuilder.Int("keepdims", 0));
+        var zero = b.Constant("cond_zero", [], [0f]);
+        return b.Node("Greater", "cond", [mean, zero]);
+    }
+
+    private static GraphProto Branch(string name, int seed, Func<TestModelBuilder, string> body, bool constantNodes)
+    {
+        var branch = new TestModelBuilder(13, seed, constantNodes, name);
+        var output = body(branch);
+        branch.Output(output);
+        return branch.Build().Graph;
+    }
+
+    private static string If(TestModelBuilder b, string name, string cond, GraphProto then, GraphProto otherwise) =>
+        b.Node("If", name, [cond],
+            new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = then },
+            new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = otherwise });
+
+    private static string BoolConstant(TestModelBuilder b, string name, bool value) =>
+        b.Node("Constant", name, [], new AttributeProto
+        {
+            Name = "value", Type = AttributeType.Tensor,
+            T = new TensorProto { Name = name, DataType = (int)DataType.Bool, Int32Data = { value ? 1 : 0 } },
+        });
+
+    private static TypeProto Scalar(DataType type) => new() { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = new TensorShapeProto() } };
+
+    private static float[] Normal(Random random, int count, float std)
+    {
+        var values = new float[count];
+        for (var i = 0; i < count; i++)
+        {
+            values[i] = std * MathF.Sqrt(-2 * MathF.Log(1 - random.NextSingle())) * MathF.Cos(2 * MathF.PI * random.NextSingle());
+        }
+
+        return values;
+    }
+}
