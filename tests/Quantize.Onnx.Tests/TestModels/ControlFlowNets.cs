@@ -23,7 +23,10 @@ internal static class ControlFlowNets
         var elseGraph = new GraphProto { Name = "else" };
         elseGraph.Node.Add(new NodeProto
         {
-            OpType = "Conv", Name = "else_conv", Input = { a, outerWeight }, Output = { "else_out" },
+            OpType = "Conv",
+            Name = "else_conv",
+            Input = { a, outerWeight },
+            Output = { "else_out" },
             Attribute = { TestModelBuilder.Ints("kernel_shape", 3, 3), TestModelBuilder.Ints("pads", 1, 1, 1, 1) },
         });
         elseGraph.Output.Add(TestModelBuilder.FloatValueInfo("else_out", []));
@@ -114,7 +117,8 @@ internal static class ControlFlowNets
     private static string BoolConstant(TestModelBuilder b, string name, bool value) =>
         b.Node("Constant", name, [], new AttributeProto
         {
-            Name = "value", Type = AttributeType.Tensor,
+            Name = "value",
+            Type = AttributeType.Tensor,
             T = new TensorProto { Name = name, DataType = (int)DataType.Bool, Int32Data = { value ? 1 : 0 } },
         });
 
