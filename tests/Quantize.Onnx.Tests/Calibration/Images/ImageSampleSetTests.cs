@@ -134,7 +134,7 @@ public sealed class ImageSampleSetTests : IDisposable
     }
 
     [Fact]
-    public void An_image_of_the_wrong_size_for_a_fixed_input_without_resize_target_is_resized_not_rejected()
+    public void An_image_of_another_size_is_stretched_to_the_models_fixed_size()
     {
         // The model's fixed 2x2 is the target: a 5x7 image is stretched to it.
         TestImages.Write(_dir.File("big.png"), TestImages.Make(5, 7, (_, _) => (1, 2, 3)));
