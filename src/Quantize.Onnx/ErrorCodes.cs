@@ -19,6 +19,7 @@ public static class ErrorCodes
     public const string SubgraphsTooDeep = "QNT1008";
     public const string UnknownOperatorDomain = "QNT1009";
     public const string ModelHasNoInputs = "QNT1010";
+    public const string ActivationsTooLarge = "QNT1011";
 
     // Calibration data.
     public const string CalibrationFolderMissing = "QNT1101";

@@ -106,7 +106,9 @@ internal sealed class QuantizeSession
         data.Validate(done => progress?.Invoke(new QuantizeProgress("reading", done, data.Count))); // a bad file is reported before a long calibration, not after it
         var validation = OpenValidation(options.Validation, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, options.Images, out var sameAsCalibration);
         var inputNames = inputs.Select(i => i.Name).ToList();
-        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, data.ReadSample(0), warnings, out var perChannel, out var types);
+        var first = data.ReadSample(0);
+        ActivationBudget.Check(source, inputNames, first, modelPath); // before ORT runs the model on anything
+        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, first, warnings, out var perChannel, out var types);
         return new QuantizeSession(modelPath, progress, cancellation, warnings)
         {
             Source = source,

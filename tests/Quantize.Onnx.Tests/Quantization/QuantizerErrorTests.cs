@@ -204,4 +204,26 @@ public sealed class QuantizerErrorTests : IDisposable
 
         Assert.Equal((ErrorCodes.CalibrationFileUnreadable, bad), (e.Code, e.File));
     }
+
+    [Fact]
+    public void Pad_that_asks_for_120_GB_on_the_samples_is_QNT1011_before_onnx_runtime_runs_it()
+    {
+        // A valid model: input [1,3,16,16] -> Pad by 100,000 pixels -> Conv. Its Pad output would be [1,3,200016,200016] floats.
+        var b = new TestModelBuilder();
+        var x = b.Input(TestNets.ImageInput, TestNets.ImageShape);
+        var pads = b.ConstantInt64("pads", [8], [0, 0, 100_000, 100_000, 0, 0, 100_000, 100_000]);
+        var padded = b.Node("Pad", "bomb", [x, pads]);
+        b.Conv("conv", padded, 3, 4);
+        b.Output("conv", 1, 4, 200_014, 200_014);
+        var net = new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, b.ConvNodes);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var e = Fails(model, calibration);
+
+        Assert.Equal((ErrorCodes.ActivationsTooLarge, model), (e.Code, e.File));
+        Assert.Contains("'bomb'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("[1, 3, 200016, 200016]", e.Message, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), watch.Elapsed.ToString());
+    }
 }
