@@ -162,6 +162,9 @@ namespace Quantize.Benchmarks
                     foreach (var m in models.Where(m => m.Task == TaskKind.SuperResolution))
                     {
                         scaling.Add(MeasureScaling(m, Path.Combine(work, m.Name, "scaling")));
+
+                        // Histogram methods stream too: the same check for percentile (10 and 100 samples; histograms cost more per sample).
+                        scaling.Add(MeasureScaling(m, Path.Combine(work, m.Name, "scaling-percentile"), Recipes.MethodPrefix + "percentile 99.99", [10, 100]));
                     }
                 }
 
@@ -245,18 +248,18 @@ namespace Quantize.Benchmarks
             return new MethodComparison(model, latency[0], quality[0], runs);
         }
 
-        private ScalingRun MeasureScaling(CorpusModel model, string work)
+        private ScalingRun MeasureScaling(CorpusModel model, string work, string recipe = Recipes.Ours, int[]? counts = null)
         {
             var source = model.CalibrationSamples;
             var runs = new List<ChildResult>();
-            foreach (var count in new[] { 10, 100, settings.ScalingSamples }.Distinct().Order())
+            foreach (var count in (counts ?? [10, 100, settings.ScalingSamples]).Distinct().Order())
             {
                 var folder = MakeCalibrationFolder(Path.Combine(work, $"calib-{count}"), source, count);
-                Log($"{model.Name}: peak memory, calibrating {count} samples (child process)");
-                runs.Add(QuantizeChild.Spawn(model.ModelPath, folder, Path.Combine(work, $"q{count}.onnx"), Recipes.Ours, latencyRuns: 3));
+                Log($"{model.Name}: peak memory, calibrating {count} samples with {recipe} (child process)");
+                runs.Add(QuantizeChild.Spawn(model.ModelPath, folder, Path.Combine(work, $"q{count}.onnx"), recipe, latencyRuns: 3));
             }
 
-            return new ScalingRun(model.Name, runs);
+            return new ScalingRun(recipe == Recipes.Ours ? model.Name : $"{model.Name} ({recipe})", runs);
         }
 
         /// <summary>A calibration folder of <paramref name="count"/> sample folders whose files link to the corpus samples, cycling.</summary>

@@ -43,8 +43,16 @@ internal static class Recipes
         {
             Ours => new QuantizationOptions(),
             OursForced => new QuantizationOptions { KeepFloatIfSlower = false },
-            // ONNX Runtime's recipe has neither cross-layer equalization nor bias correction.
-            Baseline => new QuantizationOptions { PerChannel = false, FastKernelsOnly = false, KeepFloatIfSlower = false, Equalize = false, BiasCorrection = false },
+            // ONNX Runtime's recipe has neither cross-layer equalization, bias correction nor saturation-aware ranges.
+            Baseline => new QuantizationOptions
+            {
+                PerChannel = false,
+                FastKernelsOnly = false,
+                KeepFloatIfSlower = false,
+                Equalize = false,
+                BiasCorrection = false,
+                SaturationAwareRanges = false,
+            },
             _ => throw new ArgumentException($"unknown recipe '{recipe}' (ours, ours-int8, default-recipe)"),
         };
         return options with

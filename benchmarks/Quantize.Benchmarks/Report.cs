@@ -56,7 +56,7 @@ internal static class Report
         {
             sb.AppendLine("## Peak memory vs number of calibration samples");
             sb.AppendLine();
-            sb.AppendLine("Each run is a separate child process doing only the quantization (our recipe, 3 latency runs); peak = Process.PeakWorkingSet64 (VmHWM).");
+            sb.AppendLine("Each run is a separate child process doing only the quantization (our recipe unless another is named, 3 latency runs); peak = Process.PeakWorkingSet64 (VmHWM).");
             sb.AppendLine();
             sb.AppendLine("| model | samples | peak working set | vs fewest samples | peak before calibration | working set during calibration (after 1st sample → max) | peak before validation | calibration time | per sample | managed allocations per sample | gen-2 GCs |");
             sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");

@@ -32,7 +32,7 @@ internal static class QuantizeCommandLine
         var method = new Option<CalibrationMethod>("--calibration-method")
         {
             Description = "How activation ranges are chosen: minmax (default; observed min and max, cheapest), percentile (drops the most extreme values, see --calibration-percentile), " +
-                "entropy (KL-divergence threshold over a histogram) or mse (least quantization error as the consuming op sees it). Histogram methods cost about one more pass over the samples.",
+                "entropy (KL-divergence threshold over a histogram) or mse (least quantization error as the consuming op sees it). Histogram methods run more passes over the samples and bin every value: calibration takes several times as long as minmax.",
             DefaultValueFactory = _ => CalibrationMethod.MinMax,
         };
         var percentile = new Option<double>("--calibration-percentile")
@@ -46,7 +46,7 @@ internal static class QuantizeCommandLine
         };
         var saturationAware = new Option<bool>("--saturation-aware-ranges")
         {
-            Description = "Cut an activation range where every consuming op saturates anyway (Relu below 0, Clip/HardSigmoid outside their flat ends, hard-swish below -3). Exact; default true.",
+            Description = "Cut an activation range where every consuming op saturates anyway (Relu below 0, Clip/HardSigmoid outside their flat ends, hard-swish below -3, also behind a scalar Mul/Add). Exact; default true (--saturation-aware-ranges false to turn off).",
             DefaultValueFactory = _ => true,
         };
         var floatPrecision = new Option<FloatPrecision>("--float-precision")

@@ -10,6 +10,9 @@ public static class RangeEstimators
     /// <summary>Grid steps of an 8-bit activation.</summary>
     public const int Steps = 255;
 
+    /// <summary>Entropy needs at least this many values per quantized level, else it keeps the full range.</summary>
+    public const int MinEntropyValuesPerLevel = 100;
+
     /// <summary>The observed range, cut at the saturation bounds.</summary>
     public static TensorRange MinMax(Histogram histogram, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity) =>
         new Folded(histogram, saturatesBelow, saturatesAbove).Range;
@@ -63,8 +66,10 @@ public static class RangeEstimators
     public static TensorRange Entropy(Histogram histogram, int levels = 128, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity)
     {
         var f = new Folded(histogram, saturatesBelow, saturatesAbove);
-        if (f.Empty || f.Last - f.First + 1 <= levels)
+        if (f.Empty || f.Last - f.First + 1 <= levels || f.Total < MinEntropyValuesPerLevel * levels)
         {
+            // Too few values (e.g. a squeeze-excitation vector: C values per sample) make a sparse histogram
+            // whose every narrow window looks lossless to KL: keep the full range.
             return f.Range;
         }
 

@@ -106,6 +106,15 @@ public sealed class RangeEstimatorTests
         Assert.InRange(range.Max, 2f, 20f);
     }
 
+    [Fact]
+    public void Entropy_keeps_the_full_range_of_a_tensor_with_too_few_values()
+    {
+        var random = new Random(8);
+        var values = Enumerable.Range(0, 2_000).Select(_ => (float)Gaussian(random)).Concat([40f]).ToArray();
+
+        Assert.Equal(40f, RangeEstimators.Entropy(Histogram(values)).Max);
+    }
+
     private static double Gaussian(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
