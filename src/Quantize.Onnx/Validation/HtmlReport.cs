@@ -94,6 +94,7 @@ public static class HtmlReport
             OutputKind.Quantized => ("INT8 shipped", "ok"),
             OutputKind.KeptFloat => ("FP32 kept: INT8 not faster", "warn"),
             OutputKind.NotWritten => ("nothing written: the gate failed", "fail"),
+            OutputKind.Unchanged => ("written unchanged: see the warnings", "warn"),
             _ => ("FP32 kept: a check failed", "fail"),
         };
         html.Append(C, $"<h1>{E(name)} <span class=\"badge {verdictClass}\">{E(verdict)}</span>");
