@@ -175,7 +175,8 @@ internal sealed class QuantizeSession
     }
 
     private string NothingToQuantizeMessage(string why) =>
-        $"Dynamic quantization left the model unchanged: {why}. For convolutional models give calibration samples and use static mode.";
+        $"Dynamic quantization left the model unchanged: {why}. To quantize it, give calibration samples and use static mode " +
+        $"(--calibration; in a build the folder '{Path.GetFileNameWithoutExtension(ModelPath)}.calibration' beside the model, or QuantizeCalibrationData).";
 
     /// <summary>Quantizes the prepared model with <paramref name="options"/> (calibrating first if this method has not run yet).</summary>
     public Candidate Build(QuantizationOptions options)
