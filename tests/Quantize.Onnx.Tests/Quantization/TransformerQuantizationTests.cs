@@ -113,6 +113,31 @@ public sealed class TransformerQuantizationTests(ITestOutputHelper output) : IDi
         Assert.True(sqnr[TransformerNet.Output] >= 25, $"SQNR {sqnr[TransformerNet.Output]:F1} dB < 25 dB");
     }
 
+    [Fact]
+    public void Static_matmul_read_only_by_float_ops_keeps_a_float_output_and_runs_as_matmul_integer_to_float()
+    {
+        // x → MatMul fc (quantized: input and weight) → Erf (float) → output: the MatMul output needs no
+        // 8-bit grid, so the writer puts no QuantizeLinear after it.
+        var b = new TestModelBuilder(opset: 13, seed: 3, name: "float-output");
+        var x = b.Input(TransformerNet.Input, TransformerNet.Shape);
+        b.Node("Erf", "hidden", [b.MatMul("fc", x, 32, 32)]);
+        b.Output("hidden", TransformerNet.Shape);
+        var net = new TestNet(b.Build(), TransformerNet.Input, TransformerNet.Shape, []);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path, "float-output.onnx");
+        var outputPath = _folder.File("float-output.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, outputPath);
+
+        var quantized = ModelLoader.Load(outputPath);
+        var fc = Assert.Single(quantized.Graph.Node, n => n.OpType == "MatMul");
+        Assert.All(fc.Input, i => Assert.Equal("DequantizeLinear", quantized.Graph.Producers()[i].OpType));
+        Assert.DoesNotContain(quantized.Graph.Node, n => n.OpType == "QuantizeLinear" && n.Input[0] == fc.Output[0]);
+        Assert.Equal(1, result.Fusion.IntegerKernels.GetValueOrDefault("MatMulIntegerToFloat"));
+        Assert.Equal(0, QuantizeTestKit.OptimizedGraph(outputPath).Count("MatMul"));
+        var sqnr = QuantizeTestKit.Sqnr(model, outputPath, net)["hidden"];
+        Assert.True(sqnr >= 30, $"SQNR {sqnr:F1} dB < 30 dB");
+    }
+
     private string Save(TestNet net)
     {
         var path = _folder.File("transformer.onnx");
