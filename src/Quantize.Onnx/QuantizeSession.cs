@@ -170,6 +170,7 @@ internal sealed class QuantizeSession
         plan.QuantizedNodes.UnionWith(units.Select(u => u.Node));
         var quantized = fp32.Clone();
         quantized.Graph = new DynamicQuantizeWriter(graph, units, options, PerChannel && options.PerChannel).Write();
+        EmbeddingQuantizer.Rewrite(quantized.Graph, options);
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
         return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
     }
@@ -208,6 +209,7 @@ internal sealed class QuantizeSession
         var plan = new QdqPlanner(graph, Types, ranges, options).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, PerChannel && options.PerChannel).Write();
+        EmbeddingQuantizer.Rewrite(quantized.Graph, options);
         if (options.BiasCorrection)
         {
             var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();

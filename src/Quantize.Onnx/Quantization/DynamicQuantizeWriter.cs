@@ -57,7 +57,8 @@ internal sealed class DynamicQuantizeWriter(GraphView graph, IReadOnlyList<Dynam
         }
 
         result.Initializer.Add(_initializers);
-        var used = result.Node.SelectMany(n => n.Input).Concat(result.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
+        // Subgraphs of If/Loop/Scan may read outer-scope weights by name: keep what they mention.
+        var used = EmbeddingQuantizer.InputsOf(result).Concat(result.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
         foreach (var unused in result.Initializer.Where(t => !used.Contains(t.Name)).ToList())
         {
             result.Initializer.Remove(unused);

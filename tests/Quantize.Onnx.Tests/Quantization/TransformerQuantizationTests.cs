@@ -138,6 +138,54 @@ public sealed class TransformerQuantizationTests(ITestOutputHelper output) : IDi
         Assert.True(sqnr >= 30, $"SQNR {sqnr:F1} dB < 30 dB");
     }
 
+    [Fact]
+    public void Embedding_tables_are_stored_int8_per_row_and_looked_up_exactly_enough()
+    {
+        // token ids [1, 16] → Gather(table [2000, 64]) → MatMul 64→32 → output.
+        var b = new TestModelBuilder(opset: 13, seed: 9, name: "embedding");
+        var random = new Random(9);
+        var table = b.Constant("word_embeddings", [2000, 64], Enumerable.Range(0, 2000 * 64).Select(i => (float)((random.NextDouble() - 0.5) * (0.02 + (i / 64 % 7 * 0.05)))).ToArray());
+        var model = b.Build();
+        model.Graph.Input.Add(new ValueInfoProto
+        {
+            Name = "ids",
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64, Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimValue = 1 }, new TensorShapeProto.Types.Dimension { DimValue = 16 } } } } },
+        });
+        var weights = new TestModelBuilder(opset: 13, seed: 10);
+        weights.MatMul("fc", "rows", 64, 32);
+        model.Graph.Node.Add(new NodeProto { OpType = "Gather", Name = "lookup", Input = { table, "ids" }, Output = { "rows" } });
+        model.Graph.Node.Add(weights.Build().Graph.Node);
+        model.Graph.Initializer.Add(weights.Build().Graph.Initializer);
+        model.Graph.Output.Add(TestModelBuilder.FloatValueInfo("fc", [1, 16, 32]));
+        var path = _folder.File("embedding.onnx");
+        ModelWriter.Save(model, path);
+        var outputPath = _folder.File("embedding.dynamic.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(path, null, outputPath);
+
+        Assert.Equal(OutputKind.Quantized, result.Output);
+        var quantized = ModelLoader.Load(outputPath);
+        Assert.DoesNotContain(quantized.Graph.Initializer, t => t.Name == "word_embeddings");
+        var lookup = Assert.Single(quantized.Graph.Node, n => n.OpType == "Gather" && quantized.Graph.Initializer.Any(t => t.Name == n.Input[0] && t.DataType == (int)TensorProto.Types.DataType.Int8));
+        Assert.Equal([2000L, 1L], quantized.Graph.Initializer.Single(t => t.Dims.SequenceEqual([2000L, 1L])).Dims);
+        Assert.True(new FileInfo(outputPath).Length < new FileInfo(path).Length / 3, "int8 table: about a quarter of the size");
+
+        // ORT runs it, and the looked-up rows keep their per-row precision.
+        var ids = Enumerable.Range(0, 16).Select(i => (long)((i * 131) + 7) % 2000).ToArray();
+        float[] Run(string modelPath)
+        {
+            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(modelPath);
+            using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [1, 16]);
+            using var outputs = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), new Dictionary<string, Microsoft.ML.OnnxRuntime.OrtValue> { ["ids"] = input }, ["fc"]);
+            return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+
+        var (expected, actual) = (Run(path), Run(outputPath));
+        var sqnr = 10 * Math.Log10(expected.Sum(v => (double)v * v) / expected.Zip(actual, (e, a) => (double)(e - a) * (e - a)).Sum());
+        output.WriteLine($"{lookup.Name}: SQNR {sqnr:F1} dB");
+        Assert.True(sqnr >= 30, $"SQNR {sqnr:F1} dB < 30 dB");
+    }
+
     private string Save(TestNet net)
     {
         var path = _folder.File("transformer.onnx");
