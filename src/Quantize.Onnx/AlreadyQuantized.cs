@@ -40,12 +40,13 @@ internal static class AlreadyQuantized
         ValidationReport? validation = null;
         if (validationData is not null)
         {
-            validation = AccuracyGate.Evaluate(bytes, bytes, inputNames, validationData, options.Validation!.Checks, sameAsCalibration: false, cancellation);
+            var gate = options.Validation!;
+            validation = AccuracyGate.Evaluate(bytes, bytes, inputNames, validationData, gate.Checks, sameAsCalibration: false, cancellation, binaryThreshold: gate.BinaryThreshold);
             if (!validation.Passed)
             {
                 var message = $"The already-quantized model fails its accuracy checks on {validation.Samples} validation sample(s): " +
                     string.Join(", ", validation.Checks.Where(c => !c.Passed).Select(c => c.Describe())) + ".";
-                if (options.Validation.OnFailure == AccuracyFailureAction.Error)
+                if (gate.OnFailure == AccuracyFailureAction.Error)
                 {
                     throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message + " Nothing was written.");
                 }
