@@ -100,6 +100,16 @@ public sealed class AlreadyQuantizedTests : IDisposable
             .Run(model, null, _folder.File("b.onnx")));
         Assert.Equal(ErrorCodes.DynamicActivationType, int8.Code);
         Assert.False(File.Exists(_folder.File("a.onnx")) || File.Exists(_folder.File("b.onnx")));
+
+        // Without samples dynamic mode times the model on made-up inputs, which needs declared input shapes.
+        var shapeless = TransformerNet.Build().Model;
+        shapeless.Graph.Input[0].Type.TensorType.Shape = null;
+        var shapelessPath = _folder.File("shapeless.onnx");
+        ModelWriter.Save(shapeless, shapelessPath);
+        var noShape = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic })
+            .Run(shapelessPath, null, _folder.File("c.onnx")));
+        Assert.Equal(ErrorCodes.SampleShapeUnknown, noShape.Code);
+        Assert.Contains("'embeddings'", noShape.Message);
     }
 
     /// <summary>QuantizeLinear → QLinearConv 2→2 3×3 (uint8, int8 weights) → DequantizeLinear, as an operator-form export has it.</summary>
