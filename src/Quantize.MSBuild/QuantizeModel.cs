@@ -12,8 +12,7 @@ namespace Quantize.MSBuild
     /// <summary>
     /// Quantizes one model by running the worker out of process (<c>dotnet Quantize.Cli.dll quantize @rsp</c>),
     /// the ILLink / Grpc.Tools pattern: a native crash or hang of ONNX Runtime fails this model, never the
-    /// MSBuild node, and no native library stays loaded after the build. Models without calibration data
-    /// are copied unchanged with a warning. The summary and warnings are persisted beside the output so a
+    /// MSBuild node, and no native library stays loaded after the build. The summary and warnings are persisted beside the output so a
     /// no-op build can replay them (<see cref="ReplayQuantizeWarnings"/>). On failure no output is left.
     /// </summary>
     public sealed class QuantizeModel : ToolTask
@@ -51,7 +50,7 @@ namespace Quantize.MSBuild
                 return false;
             }
 
-            bool ok = Model.GetMetadata("QuantizeAction") == "copy" ? CopyUnchanged() : RunWorker();
+            bool ok = RunWorker();
             if (ok && !File.Exists(Output))
             {
                 Log.LogError(null, Messages.OutputMissing, null, ModelPath, 0, 0, 0, 0, Messages.OutputMissingText, Model.ItemSpec, Output);
@@ -131,22 +130,6 @@ namespace Quantize.MSBuild
             }
 
             return ok;
-        }
-
-        private bool CopyUnchanged()
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(Output)!);
-            AtomicFile.Copy(ModelPath, Output);
-            bool dynamic = Model.GetMetadata("QuantizeCopyReason") == "dynamic";
-            string text = dynamic
-                ? string.Format(CultureInfo.InvariantCulture, Messages.DynamicNotAvailableText, Model.ItemSpec)
-                : string.Format(CultureInfo.InvariantCulture, Messages.NoCalibrationDataText, Model.ItemSpec, Model.GetMetadata("QuantizeCalibrationDirConvention"));
-            string warning = WorkerLine.Format(ModelPath, false, dynamic ? Messages.DynamicNotAvailable : Messages.NoCalibrationData, text);
-            string summary = Messages.SummaryPrefix + Path.GetFileName(ModelPath) + ": copied unchanged (FP32, " +
-                (dynamic ? "dynamic mode not available yet" : "no calibration data") + ")";
-            LogEventsFromTextOutput(warning, MessageImportance.Normal);
-            LogEventsFromTextOutput(summary, MessageImportance.Normal);
-            return true;
         }
 
         protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)

@@ -55,7 +55,8 @@ namespace Quantize.MSBuild
 
         public static readonly Setting[] All =
         {
-            new Setting(Mode, null, SettingKind.Choice, "auto", "static", "dynamic"),
+            // auto is resolved to static or dynamic by PrepareQuantizeModels before the worker sees it.
+            new Setting(Mode, "--mode", SettingKind.Choice, "auto", "static", "dynamic"),
             new Setting("QuantizeCalibrationMethod", "--calibration-method", SettingKind.Choice, "minmax", "percentile", "entropy", "mse"),
             new Setting("QuantizeCalibrationPercentile", "--calibration-percentile", SettingKind.PositiveNumber),
             new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),
@@ -257,7 +258,7 @@ namespace Quantize.MSBuild
 
             foreach (Setting setting in All)
             {
-                if (setting.WorkerOption is null || !values.TryGetValue(setting.Name, out string? value) || value.Length == 0)
+                if (setting.WorkerOption is null || !values.TryGetValue(setting.Name, out string? value) || value.Length == 0 || (setting.Name == Mode && value == "auto"))
                 {
                     continue;
                 }

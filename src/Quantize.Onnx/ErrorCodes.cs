@@ -50,6 +50,11 @@ public static class ErrorCodes
     public const string LockFileUnreadable = "QNT1404";
     public const string InternalError = "QNT1901";
 
+    // Dynamic quantization and already-quantized models.
+    public const string DynamicActivationType = "QNT1501";
+    public const string CalibrationRequired = "QNT1502";
+    public const string SampleShapeUnknown = "QNT1503";
+
     // Warnings.
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";
@@ -64,4 +69,6 @@ public static class ErrorCodes
     public const string ValidatingOnCalibration = "QNT2403";
     public const string CalibrationNotRepresentative = "QNT2404";
     public const string LockFileStale = "QNT2405";
+    public const string AlreadyQuantized = "QNT2501";
+    public const string NothingToQuantizeDynamically = "QNT2502";
 }

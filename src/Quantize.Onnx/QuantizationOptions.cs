@@ -21,9 +21,22 @@ public enum CalibrationMethod
     Mse,
 }
 
+/// <summary>How activations are quantized.</summary>
+public enum QuantizationMode
+{
+    /// <summary>Ranges calibrated ahead of time on sample inputs; QDQ form fused into QLinear* kernels.</summary>
+    Static,
+
+    /// <summary>No calibration: int8 MatMul/Gemm weights, activations quantized at run time (DynamicQuantizeMatMul).</summary>
+    Dynamic,
+}
+
 /// <summary>Everything a user can choose about one static quantization. Defaults follow what runs fast on ORT CPU.</summary>
 public sealed record QuantizationOptions
 {
+    /// <summary>Static (calibrated, the default) or dynamic (no calibration data; MatMul/Gemm only).</summary>
+    public QuantizationMode Mode { get; init; } = QuantizationMode.Static;
+
     /// <summary>Weights get one scale per output channel (needs opset 13; older models are upgraded).</summary>
     public bool PerChannel { get; init; } = true;
 
@@ -131,6 +144,7 @@ public sealed record QuantizationOptions
         ["exclude-nodes"] = string.Join(";", ExcludedNodes.Order(StringComparer.Ordinal)),
         ["exclude-op-types"] = string.Join(";", ExcludedOpTypes.Order(StringComparer.Ordinal)),
         ["fast-kernels-only"] = FastKernelsOnly ? "true" : "false",
+        ["mode"] = Mode.ToString().ToLowerInvariant(),
         ["max-calibration-samples"] = MaxCalibrationSamples?.ToString(CultureInfo.InvariantCulture) ?? "",
         ["per-channel"] = PerChannel ? "true" : "false",
         ["weight-type"] = WeightType.ToString().ToLowerInvariant(),

@@ -18,6 +18,9 @@ public enum OutputKind
     /// <summary>The FP32 model, unchanged, because an accuracy check or the minimum speed-up failed under ship-fp32 (see the warnings).</summary>
     KeptFloatFailedCheck,
 
+    /// <summary>The source model, unchanged apart from provenance: it is already quantized, or has nothing to quantize (see the warnings).</summary>
+    Unchanged,
+
     /// <summary>Nothing was written: an accuracy check or the minimum speed-up failed (error QNT1401/QNT1402). Only in the reports of that run.</summary>
     NotWritten,
 }

@@ -21,7 +21,7 @@ internal sealed record Candidate(QuantizationOptions Options, ModelProto Fp32, M
 
 /// <summary>
 /// The loaded, checked and prepared inputs of one quantization, from which candidates are built: the
-/// plain run builds one, the tuner several. The MinMax pass runs once; histogram methods (percentile,
+/// plain run builds one (static, or dynamic without calibration data), the tuner several. The MinMax pass runs once; histogram methods (percentile,
 /// entropy, MSE) collect histograms once per equalization choice (equalization rescales the tensors
 /// between the pairs it balances, which changes their distributions but not their per-channel extremes)
 /// and derive every method's ranges from them. A candidate that only changes exclusions or per-channel
@@ -62,7 +62,17 @@ internal sealed class QuantizeSession
 
     public required IReadOnlyList<string> InputNames { get; init; }
 
-    public required CalibrationDataSet Data { get; init; }
+    /// <summary>The calibration samples (static mode needs them; dynamic mode uses them, when given, only to measure).</summary>
+    public CalibrationDataSet Data => CalibrationData ?? throw new InvalidOperationException("No calibration data (dynamic mode).");
+
+    /// <summary>The calibration samples; null when none were given (dynamic mode).</summary>
+    public CalibrationDataSet? CalibrationData { get; init; }
+
+    /// <summary>Real samples to measure fidelity on: calibration, else validation; null when there are none.</summary>
+    public CalibrationDataSet? Samples => CalibrationData ?? Validation;
+
+    /// <summary>The first real sample, or made-up inputs (<see cref="SyntheticSample"/>) to time a model given without samples.</summary>
+    public required CalibrationSample FirstSample { get; init; }
 
     /// <summary>The accuracy gate's samples; null without a validation folder.</summary>
     public CalibrationDataSet? Validation { get; init; }
@@ -83,38 +93,46 @@ internal sealed class QuantizeSession
     /// <summary>Loads the model and the samples (checked up front), and prepares the model.</summary>
     public static QuantizeSession Open(
         string modelPath, string calibrationFolder, QuantizationOptions options, List<Diagnostic> warnings,
+        Action<QuantizeProgress>? progress, CancellationToken cancellation) =>
+        Open(ModelLoader.Load(modelPath), modelPath, calibrationFolder, options, warnings, progress, cancellation);
+
+    /// <summary>Checks the samples (if any) up front and prepares the loaded <paramref name="source"/>; without calibration samples (dynamic mode) nothing can be calibrated.</summary>
+    public static QuantizeSession Open(
+        ModelProto source, string modelPath, string? calibrationFolder, QuantizationOptions options, List<Diagnostic> warnings,
         Action<QuantizeProgress>? progress, CancellationToken cancellation)
     {
-        var source = ModelLoader.Load(modelPath);
         var fp32Bytes = source.ToByteArray();
-
-        // Preparation keeps the graph inputs, so the source's inputs describe the samples.
-        var initializerNames = source.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var inputs = source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
+        var inputs = ModelInputs(source);
         if (inputs.Count == 0)
         {
             throw new QuantizeException(ErrorCodes.ModelHasNoInputs, modelPath,
                 $"'{modelPath}' has no graph inputs (other than initializers), so there is nothing to calibrate with; check that the model was exported with its inputs.");
         }
 
-        var data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions
+        CalibrationDataSet? data = null;
+        if (calibrationFolder is not null)
         {
-            MaxSamples = options.MaxCalibrationSamples,
-            ShuffleSeed = options.CalibrationShuffleSeed,
-            Images = options.Images,
-        });
-        data.Validate(done => progress?.Invoke(new QuantizeProgress("reading", done, data.Count))); // a bad file is reported before a long calibration, not after it
+            var calibration = data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions
+            {
+                MaxSamples = options.MaxCalibrationSamples,
+                ShuffleSeed = options.CalibrationShuffleSeed,
+                Images = options.Images,
+            });
+            calibration.Validate(done => progress?.Invoke(new QuantizeProgress("reading", done, calibration.Count))); // a bad file is reported before a long calibration, not after it
+        }
+
         var validation = OpenValidation(options.Validation, calibrationFolder, inputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, options.Images, out var sameAsCalibration);
         var inputNames = inputs.Select(i => i.Name).ToList();
-        var first = data.ReadSample(0);
-        ActivationBudget.Check(source, inputNames, first, modelPath); // before ORT runs the model on anything
-        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, first, warnings, out var perChannel, out var types);
+        var firstSample = (data ?? validation)?.ReadSample(0) ?? SyntheticSample.For(inputs, modelPath);
+        ActivationBudget.Check(source, inputNames, firstSample, modelPath); // before ORT runs the model on anything
+        var prepared = ModelPreparer.Prepare(source, modelPath, options.PerChannel, fp32Bytes, inputNames, firstSample, warnings, out var perChannel, out var types);
         return new QuantizeSession(modelPath, progress, cancellation, warnings)
         {
             Source = source,
             Fp32Bytes = fp32Bytes,
             InputNames = inputNames,
-            Data = data,
+            CalibrationData = data,
+            FirstSample = firstSample,
             Validation = validation,
             ValidationIsCalibration = sameAsCalibration,
             Prepared = prepared,
@@ -122,6 +140,45 @@ internal sealed class QuantizeSession
             PerChannel = perChannel,
         };
     }
+
+    /// <summary>The graph inputs (preparation keeps them, so they describe the samples).</summary>
+    public static List<InputSpec> ModelInputs(ModelProto source)
+    {
+        var initializerNames = source.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        return source.Graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
+    }
+
+    /// <summary>
+    /// Dynamic mode: MatMul/Gemm with constant weights on integer kernels, activations quantized at run
+    /// time, no calibration. The plan lists those nodes and has no activation grids. Null when the model
+    /// has nothing dynamic quantization runs on integer kernels (warning QNT2502).
+    /// </summary>
+    public Candidate? BuildDynamic(QuantizationOptions options, List<Diagnostic> warnings)
+    {
+        var fp32 = Prepared.Clone();
+        var graph = new GraphView(fp32.Graph);
+        var units = new DynamicMatMulPlanner(graph, Types, options).Plan();
+        if (units.Count == 0 || fp32.DefaultOpset() < DynamicQuantizeWriter.MinimumOpset)
+        {
+            var why = units.Count == 0
+                ? "it has no MatMul or Gemm with a constant weight (the only ops dynamic quantization runs on integer kernels; ORT's ConvInteger is slower than float Conv)"
+                : $"its opset {fp32.DefaultOpset()} has no DynamicQuantizeLinear (needs {DynamicQuantizeWriter.MinimumOpset}) and could not be raised";
+            warnings.Add(new Diagnostic(ErrorCodes.NothingToQuantizeDynamically, ModelPath, NothingToQuantizeMessage(why)));
+            return null;
+        }
+
+        var plan = new QuantizationPlan();
+        plan.QuantizedNodes.UnionWith(units.Select(u => u.Node));
+        var quantized = fp32.Clone();
+        quantized.Graph = new DynamicQuantizeWriter(graph, units, options, PerChannel && options.PerChannel).Write();
+        EmbeddingQuantizer.Rewrite(quantized.Graph, options);
+        Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
+        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
+    }
+
+    private string NothingToQuantizeMessage(string why) =>
+        $"Dynamic quantization left the model unchanged: {why}. To quantize it, give calibration samples and use static mode " +
+        $"(--calibration; in a build the folder '{Path.GetFileNameWithoutExtension(ModelPath)}.calibration' beside the model, or QuantizeCalibrationData).";
 
     /// <summary>Quantizes the prepared model with <paramref name="options"/> (calibrating first if this method has not run yet).</summary>
     public Candidate Build(QuantizationOptions options)
@@ -153,6 +210,7 @@ internal sealed class QuantizeSession
         var plan = new QdqPlanner(graph, Types, ranges, options).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, PerChannel && options.PerChannel).Write();
+        EmbeddingQuantizer.Rewrite(quantized.Graph, options);
         if (options.BiasCorrection)
         {
             var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();
@@ -271,8 +329,8 @@ internal sealed class QuantizeSession
     }
 
     /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
-    private static CalibrationDataSet? OpenValidation(
-        ValidationOptions? gate, string calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings,
+    internal static CalibrationDataSet? OpenValidation(
+        ValidationOptions? gate, string? calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings,
         Calibration.Images.ImageOptions? images, out bool sameAsCalibration)
     {
         sameAsCalibration = false;
@@ -296,7 +354,7 @@ internal sealed class QuantizeSession
 
         var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples, Images = images });
         data.Validate();
-        sameAsCalibration = string.Equals(
+        sameAsCalibration = calibrationFolder is not null && string.Equals(
             Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(calibrationFolder)),
             OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
         if (sameAsCalibration)

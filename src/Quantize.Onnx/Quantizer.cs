@@ -16,16 +16,17 @@ namespace Quantize.Onnx;
 public readonly record struct QuantizeProgress(string Stage, int Done, int Total);
 
 /// <summary>
-/// Static INT8 post-training quantization of one model: load → prepare → calibrate → quantize (QDQ)
-/// → check with ONNX Runtime (fusion, fidelity, latency) → write atomically. The source model is
-/// only ever read.
+/// INT8 post-training quantization of one model: load → prepare → quantize, either static (calibrate,
+/// QDQ) or dynamic (int8 MatMul/Gemm weights, activations quantized at run time) → check with ONNX
+/// Runtime (fusion, fidelity, latency, accuracy gate) → write atomically. An already-quantized model is
+/// written unchanged (<see cref="AlreadyQuantized"/>). The source model is only ever read.
 /// </summary>
 public sealed class Quantizer(QuantizationOptions options)
 {
     public static string ToolVersion { get; } =
         typeof(Quantizer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    public QuantizeResult Run(string modelPath, string calibrationFolder, string outputPath, Action<QuantizeProgress>? progress = null, CancellationToken cancellation = default)
+    public QuantizeResult Run(string modelPath, string? calibrationFolder, string outputPath, Action<QuantizeProgress>? progress = null, CancellationToken cancellation = default)
     {
         try
         {
@@ -38,7 +39,7 @@ public sealed class Quantizer(QuantizationOptions options)
         }
     }
 
-    private QuantizeResult RunCore(string modelPath, string calibrationFolder, string outputPath, Action<QuantizeProgress>? progress, CancellationToken cancellation)
+    private QuantizeResult RunCore(string modelPath, string? calibrationFolder, string outputPath, Action<QuantizeProgress>? progress, CancellationToken cancellation)
     {
         var total = Stopwatch.StartNew();
         var warnings = new List<Diagnostic>();
@@ -54,12 +55,39 @@ public sealed class Quantizer(QuantizationOptions options)
                 $"The calibration percentile must be above 50 and at most 100 (the share of values kept, in %), got {options.CalibrationPercentile.ToString(System.Globalization.CultureInfo.InvariantCulture)}. Typical values: 99.9 to 99.999.");
         }
 
-        var session = QuantizeSession.Open(modelPath, calibrationFolder, options, warnings, progress, cancellation);
-        var (source, fp32Bytes, inputNames, data, validationData, prepared) =
-            (session.Source, session.Fp32Bytes, session.InputNames, session.Data, session.Validation, session.Prepared);
+        var source = ModelLoader.Load(modelPath);
+        var alreadyQuantized = QuantizedOps.Find(source.Graph);
+        var dynamic = options.Mode == QuantizationMode.Dynamic;
+        if (dynamic && options.ActivationType != QuantType.UInt8)
+        {
+            throw new QuantizeException(ErrorCodes.DynamicActivationType, null,
+                "Dynamic quantization quantizes activations to uint8 at run time (DynamicQuantizeLinear has no int8 form); remove --activation-type int8 (QuantizeActivationType) or use static mode.");
+        }
+
+        if (calibrationFolder is null && !dynamic && alreadyQuantized.Count == 0)
+        {
+            throw new QuantizeException(ErrorCodes.CalibrationRequired, modelPath,
+                "Static quantization needs calibration samples: pass --calibration <folder> (QuantizeCalibrationData), or use --mode dynamic (QuantizeMode=dynamic), which needs none.");
+        }
+
+        if (alreadyQuantized.Count > 0)
+        {
+            var modelInputs = QuantizeSession.ModelInputs(source);
+            var validationSamples = QuantizeSession.OpenValidation(options.Validation, calibrationFolder, modelInputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, options.Images, out _);
+            return AlreadyQuantized.Ship(source, alreadyQuantized, modelPath, outputPath, modelInputs.Select(i => i.Name).ToList(), validationSamples, options, warnings, total, cancellation);
+        }
+
+        var session = QuantizeSession.Open(source, modelPath, calibrationFolder, options, warnings, progress, cancellation);
+        var (fp32Bytes, inputNames, data, validationData) = (session.Fp32Bytes, session.InputNames, session.Samples, session.Validation);
         var gate = options.Validation;
-        var (recipe, tuning) = ApplyLockFile(options, modelPath, warnings);
-        var candidate = session.Build(recipe);
+
+        // Tuning searches static configurations; dynamic mode has no calibrated choices to tune.
+        var (recipe, tuning) = dynamic ? (options, null) : ApplyLockFile(options, modelPath, warnings);
+        var candidate = dynamic ? session.BuildDynamic(recipe, warnings) : session.Build(recipe);
+        if (candidate is null)
+        {
+            return Unchanged(source, fp32Bytes, modelPath, outputPath, "kept-fp32-nothing-to-quantize", warnings, total, options.ToSettings());
+        }
 
         // The HTML report's side-by-side images come from the validation samples, else from the calibration samples.
         var images = new HtmlReportSamples();
@@ -67,14 +95,14 @@ public sealed class Quantizer(QuantizationOptions options)
         if (validationData is not null)
         {
             validation = session.Validate(candidate, images);
-            if (options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
+            if (!dynamic && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
             {
                 (candidate, validation, tuning) = Tune(session, candidate, validation, tuningOptions, tuning, modelPath, warnings, ref images);
             }
         }
 
         var (quantized, plan, int8Bytes) = (candidate.Quantized, candidate.Plan, candidate.Int8Bytes);
-        if (StaysFloat.Describe(prepared) is { } staysFloat)
+        if (StaysFloat.Describe(session.Prepared) is { } staysFloat)
         {
             warnings.Add(new Diagnostic(ErrorCodes.StaysFloat, modelPath, staysFloat));
         }
@@ -89,10 +117,17 @@ public sealed class Quantizer(QuantizationOptions options)
                 $"ONNX Runtime did not fuse {fusion.UnfusedNodes.Count} quantized node group(s) into integer kernels: {string.Join(", ", fusion.UnfusedNodes.Take(5))}. Exclude them to keep them float."));
         }
 
-        var fidelitySamples = Math.Min(options.FidelitySamples, data.Count);
-        var fidelity = MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples, validationData is null ? images : null);
+        if (dynamic && fusion.IntegerKernels.GetValueOrDefault("MatMulInteger") is var unfusedDynamic and > 0)
+        {
+            warnings.Add(new Diagnostic(ErrorCodes.UnfusedGroups, modelPath,
+                $"ONNX Runtime left {unfusedDynamic} of {plan.QuantizedNodes.Count} dynamically quantized MatMul/Gemm as MatMulInteger + Cast + Mul instead of fusing them into DynamicQuantizeMatMul / MatMulIntegerToFloat; they run slower than they could."));
+        }
+
+        // Fidelity on real samples (calibration, else validation); a model given without any is only timed, on made-up inputs.
+        var fidelitySamples = data is null ? 0 : Math.Min(options.FidelitySamples, data.Count);
+        var fidelity = data is null ? [] : MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples, validationData is null ? images : null);
         LatencyComparison latency;
-        using (var feeds = new Feeds(inputNames, data.ReadSample(0)))
+        using (var feeds = new Feeds(inputNames, session.FirstSample))
         {
             latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns);
         }
@@ -102,7 +137,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData!, gate!);
         }
 
-        if (validation is not null)
+        if (validation is not null && !dynamic)
         {
             // Calibration coverage, on the FP32 prepared model (after equalization) with the grids the INT8 model uses.
             // An absorbed Relu/Clip's input never exists in the INT8 model (its producer writes the activation's output).
@@ -188,7 +223,7 @@ public sealed class Quantizer(QuantizationOptions options)
             Output = outputKind,
             Fp32Bytes = fp32Bytes.LongLength,
             Int8Bytes = int8Bytes.LongLength,
-            CalibrationSamples = data.Count,
+            CalibrationSamples = session.CalibrationData?.Count ?? 0,
             CalibrationTime = session.CalibrationTime,
             TotalTime = total.Elapsed,
             Latency = latency,
@@ -308,6 +343,34 @@ public sealed class Quantizer(QuantizationOptions options)
     private static string TuningFailure(TuningReport? tuning) => tuning is { Source: "searched", Succeeded: false }
         ? $" Tuning tried {tuning.Attempts.Count} configuration(s) in {tuning.Elapsed.TotalSeconds:F0} s: {tuning.Why}."
         : "";
+
+    /// <summary>The source model written unchanged apart from provenance (nothing to quantize, or already quantized).</summary>
+    internal static QuantizeResult Unchanged(ModelProto source, byte[] bytes, string modelPath, string outputPath, string why, List<Diagnostic> warnings, Stopwatch total, IReadOnlyDictionary<string, string> settings)
+    {
+        var kept = source.Clone();
+        Provenance.Stamp(kept, ToolVersion, new SortedDictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal) { ["result"] = why });
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
+        ModelWriter.Save(kept, outputPath);
+        return new QuantizeResult
+        {
+            ModelPath = modelPath,
+            OutputPath = outputPath,
+            Output = OutputKind.Unchanged,
+            Fp32Bytes = bytes.LongLength,
+            Int8Bytes = bytes.LongLength,
+            CalibrationSamples = 0,
+            CalibrationTime = TimeSpan.Zero,
+            TotalTime = total.Elapsed,
+            Latency = new LatencyComparison(0, 0),
+            Fidelity = [],
+            FidelitySamples = 0,
+            Fusion = new FusionReport(new Dictionary<string, int>(), [], 0, 0),
+            QuantizedNodes = 0,
+            PerChannel = false,
+            Warnings = warnings,
+            Settings = settings,
+        };
+    }
 
     private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images)
     {

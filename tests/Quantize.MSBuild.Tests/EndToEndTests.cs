@@ -15,6 +15,9 @@ public sealed class EndToEndTests(PackageFixture fixture)
 {
     private static readonly long Fp32Size = new FileInfo(Repo.SampleModel).Length;
 
+    /// <summary>A generated transformer block (see TestData/README.md).</summary>
+    private static string TransformerModel => Path.Combine(Repo.Root, "tests", "Quantize.MSBuild.Tests", "TestData", "transformer-block.onnx");
+
     [Fact]
     public void Build_ships_the_int8_model_incrementally_and_publish_and_clean_follow()
     {
@@ -124,18 +127,19 @@ public sealed class EndToEndTests(PackageFixture fixture)
             File.WriteAllText(solution, """<Solution><Project Path="A/A.csproj" /><Project Path="B/B.csproj" /><Project Path="C/C.csproj" /></Solution>""");
 
             // 1. A and B in parallel: the shared model quantized for each; plain.onnx has no
-            //    calibration data, so it is copied unchanged with a warning that says what to do.
+            //    calibration data, so auto mode tries dynamic quantization, which has nothing to do in a
+            //    conv net: it ships unchanged (apart from provenance) with a warning that says what to do.
             var first = a.Run(solution, "build", "-m:2");
             Assert.True(first.Succeeded, first.ToString());
             Assert.Equal(3, first.Summaries.Count);
-            Warning noCalibration = Assert.Single(first.Warnings, w => w.Code == "QNT3101");
+            Warning noCalibration = Assert.Single(first.Warnings, w => w.Code == "QNT2502");
             Assert.EndsWith("plain.onnx", noCalibration.File);
             Assert.Contains("plain.calibration", noCalibration.Text);
             Assert.True(new FileInfo(Path.Combine(a.BinDir, "Models", "shared.onnx")).Length < Fp32Size / 2);
             Assert.True(new FileInfo(Path.Combine(b.BinDir, "Assets", "sr.onnx")).Length < Fp32Size / 2);
             // Same model, data and settings, quantized at the same time by two processes: the same bytes.
             Assert.Equal(TestProject.Sha256(Path.Combine(a.BinDir, "Models", "shared.onnx")), TestProject.Sha256(Path.Combine(b.BinDir, "Assets", "sr.onnx")));
-            Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "plain.onnx")));
+            AssertSameOutputs(Repo.SampleModel, Path.Combine(a.BinDir, "Models", "plain.onnx"));
             Assert.Equal(TestProject.Sha256(Path.Combine(a.BinDir, "Models", "shared.onnx")), TestProject.Sha256(Path.Combine(c.BinDir, "Models", "shared.onnx")));
             // Quantize="false": shipped as it is, silently.
             Assert.Equal(TestProject.Sha256(Repo.SampleModel), TestProject.Sha256(Path.Combine(a.BinDir, "Models", "optout.onnx")));
@@ -146,7 +150,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.True(noop.Succeeded, noop.ToString());
             Assert.Empty(noop.CoreTargetsRun);
             Assert.Equal(3, noop.CoreTargetsUpToDate);
-            Assert.Single(noop.Warnings, w => w.Code == "QNT3101" && w.File.EndsWith("plain.onnx", StringComparison.Ordinal));
+            Assert.Single(noop.Warnings, w => w.Code == "QNT2502" && w.File.EndsWith("plain.onnx", StringComparison.Ordinal));
 
             // 3. Touch one model's calibration data: only that model re-runs in A.
             TestProject.Touch(Path.Combine(folder, "Shared", "shared.calibration", "000", "input.npy"));
@@ -474,6 +478,57 @@ public sealed class EndToEndTests(PackageFixture fixture)
     }
 
     /// <summary>Runs a scenario in its own folder; removes it on success, keeps it (binlogs included) on failure.</summary>
+    [Fact]
+    public void Dynamic_mode_quantizes_a_transformer_without_calibration_data()
+    {
+        Scenario("dynamic", folder =>
+        {
+            // No calibration folder anywhere: QuantizeMode=dynamic needs none.
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <PropertyGroup>
+                    <QuantizeMode>dynamic</QuantizeMode>
+                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                  </PropertyGroup>
+                  <ItemGroup><None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
+            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+            File.Copy(TransformerModel, model);
+
+            var build = app.Build();
+            Assert.True(build.Succeeded, build.ToString());
+            string summary = Assert.Single(build.Summaries);
+            Assert.Contains("encoder.onnx:", summary);
+            Assert.Contains("6 integer kernels, dynamic (activations quantized at run time)", summary);
+            Assert.Empty(build.Warnings);
+            string rsp = File.ReadAllText(Path.Combine(app.QuantizeDir, "Models", "encoder.onnx.rsp"));
+            Assert.Contains("--mode\ndynamic\n", rsp);
+            Assert.DoesNotContain("--calibration", rsp);
+
+            // The shipped model: smaller, integer MatMuls, and ORT's output stays close to the FP32 model's.
+            string shipped = Path.Combine(app.BinDir, "Models", "encoder.onnx");
+            Assert.True(new FileInfo(shipped).Length < new FileInfo(TransformerModel).Length * 0.6);
+            var random = new Random(5);
+            var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
+            float[] Run(string path)
+            {
+                using var session = new InferenceSession(path);
+                using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
+                return results.Single().AsTensor<float>().ToArray();
+            }
+
+            float[] fp32 = Run(TransformerModel);
+            float[] int8 = Run(shipped);
+            double sqnr = 10 * Math.Log10(fp32.Sum(x => (double)x * x) / fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Sum());
+            Assert.True(sqnr > 25, $"SQNR of INT8 vs FP32 output: {sqnr:F1} dB");
+
+            // No-op build: up to date.
+            var noop = app.Build();
+            Assert.True(noop.Succeeded, noop.ToString());
+            Assert.Empty(noop.CoreTargetsRun);
+        });
+    }
+
     private void Scenario(string name, Action<string> body)
     {
         string folder = TestProject.NewScenarioFolder(fixture, name);

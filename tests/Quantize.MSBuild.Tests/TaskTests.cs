@@ -308,34 +308,6 @@ public sealed class TaskTests : IDisposable
     }
 
     [UnixFact]
-    public void Model_without_calibration_data_is_copied_unchanged_with_a_warning()
-    {
-        var task = Quantize(Worker("exit 3"));
-        task.Model.SetMetadata("QuantizeAction", "copy");
-        task.Model.SetMetadata("QuantizeCopyReason", "no-calibration");
-        task.Model.SetMetadata("QuantizeCalibrationDirConvention", "Models/m.calibration/");
-
-        Assert.True(task.Execute(), Describe());
-        Assert.Equal(File.ReadAllBytes(ModelPath), File.ReadAllBytes(Output));
-        var warning = Assert.Single(_engine.Warnings);
-        Assert.Equal(("QNT3101", ModelPath), (warning.Code, warning.File));
-        Assert.Contains("Models/m.calibration/", warning.Message);
-        Assert.Contains("QNT3101", File.ReadAllText(Output + ".log"));
-    }
-
-    [UnixFact]
-    public void Dynamic_mode_is_copied_unchanged_with_its_own_warning_until_the_engine_has_it()
-    {
-        var task = Quantize(Worker("exit 3"));
-        task.Model.SetMetadata("QuantizeAction", "copy");
-        task.Model.SetMetadata("QuantizeCopyReason", "dynamic");
-
-        Assert.True(task.Execute(), Describe());
-        Assert.Equal("QNT3102", Assert.Single(_engine.Warnings).Code);
-        Assert.Equal(File.ReadAllBytes(ModelPath), File.ReadAllBytes(Output));
-    }
-
-    [UnixFact]
     public void Failed_accuracy_check_fails_with_the_model_named_and_leaves_no_output_but_the_report()
     {
         // The worker's error line may name no file: the task names the model.
@@ -516,7 +488,7 @@ public sealed class TaskTests : IDisposable
         Assert.Contains("package=9.9.9", File.ReadAllText(settings));
         Assert.Contains("000/input.npy 1", File.ReadAllText(settings));
         Assert.Contains(prepare.Inputs, i => i.ItemSpec.EndsWith("input.npy", StringComparison.Ordinal) && i.GetMetadata("QuantizedPath") == Output);
-        Assert.Equal("quantize", Assert.Single(prepare.ResolvedModels).GetMetadata("QuantizeAction"));
+        Assert.Equal("static", Assert.Single(prepare.ResolvedModels).GetMetadata("QuantizeMode"));
 
         File.SetLastWriteTimeUtc(settings, new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc));
         Assert.True(Prepare(perChannel: "true").Execute());
@@ -527,7 +499,7 @@ public sealed class TaskTests : IDisposable
     }
 
     [Fact]
-    public void Prepare_rejects_invalid_values_and_static_mode_without_calibration()
+    public void Prepare_rejects_invalid_values_and_static_mode_without_calibration_and_resolves_auto_to_dynamic_without_it()
     {
         var invalid = Prepare(perChannel: "maybe");
         Assert.False(invalid.Execute());
@@ -546,7 +518,10 @@ public sealed class TaskTests : IDisposable
         autoMode.BuildEngine = new MockBuildEngine();
         Assert.True(autoMode.Execute());
         var model = Assert.Single(autoMode.ResolvedModels);
-        Assert.Equal(("copy", "no-calibration"), (model.GetMetadata("QuantizeAction"), model.GetMetadata("QuantizeCopyReason")));
+        Assert.Equal(("dynamic", ""), (model.GetMetadata("QuantizeMode"), model.GetMetadata("QuantizeCalibrationDir")));
+        var args = QuantizeSettings.WorkerArguments(ModelPath, Output, model.GetMetadata("QuantizeCalibrationDir"), null,
+            QuantizeSettings.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
+        Assert.Equal([ModelPath, "--output", Output, "--mode", "dynamic"], args);
     }
 
     private string ModelPath => Path.Combine(_dir, "m.onnx");
@@ -565,7 +540,6 @@ public sealed class TaskTests : IDisposable
             ["QuantizeSettingsPath"] = Output + ".settings",
             ["QuantizeResponseFilePath"] = Output + ".rsp",
             ["QuantizeCalibrationDir"] = Path.Combine(_dir, "m.calibration") + "/",
-            ["QuantizeAction"] = "quantize",
         });
     }
 

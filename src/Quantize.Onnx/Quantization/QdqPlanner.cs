@@ -52,7 +52,28 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
 
         PruneDeadEnds(plan);
         AssignParams(plan);
+        KeepFloatOutputs(plan);
         return plan;
+    }
+
+    /// <summary>
+    /// A quantized MatMul whose output no quantized node reads keeps a float output: ORT runs DQ → MatMul
+    /// as MatMulIntegerToFloat, so the output never passes through an 8-bit grid. This matters in
+    /// transformers, whose MatMul outputs (before the bias and residual Adds) carry outlier channels that a
+    /// per-tensor uint8 grid cannot hold (all-MiniLM-L6-v2: mean embedding cosine 0.943 with quantized
+    /// outputs). Conv has no such kernel in ORT (DQ → Conv → float would run in float), so it keeps its Q.
+    /// </summary>
+    private void KeepFloatOutputs(QuantizationPlan plan)
+    {
+        foreach (var node in graph.Graph.Node)
+        {
+            if (node.OpType == "MatMul" && plan.QuantizedNodes.Contains(node) && !plan.AbsorbedActivations.Contains(node)
+                && !graph.Consumers(node.Output[0]).Any(c => plan.QuantizedNodes.Contains(c.Node)))
+            {
+                plan.FloatOutputNodes.Add(node);
+                plan.ActivationParams.Remove(node.Output[0]);
+            }
+        }
     }
 
     private IEnumerable<string> ActivationInputs(NodeProto node, OpRule rule) =>

@@ -93,6 +93,11 @@ internal sealed class QdqWriter
                 continue;
             }
 
+            if (_plan.FloatOutputNodes.Contains(node))
+            {
+                continue; // its float output is read as it is (MatMulIntegerToFloat)
+            }
+
             for (var i = 0; i < node.Output.Count; i++)
             {
                 Add(FinalOutputName(node, i));

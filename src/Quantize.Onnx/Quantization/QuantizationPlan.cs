@@ -15,6 +15,9 @@ internal sealed class QuantizationPlan
 
     public Dictionary<string, QuantParams> ActivationParams { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Quantized MatMuls whose output stays float (no QuantizeLinear): ORT runs them as MatMulIntegerToFloat.</summary>
+    public HashSet<NodeProto> FloatOutputNodes { get; } = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>Why nodes of a supported op type stayed float, for the report.</summary>
     public List<string> Notes { get; } = [];
 }

@@ -18,7 +18,7 @@ public sealed record FusionReport(
 
     private static readonly HashSet<string> IntegerOps = new(StringComparer.Ordinal)
     {
-        "QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "QGemm", "QLinearAdd", "QLinearMul",
+        "QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QLinearAdd", "QLinearMul",
         "QLinearConcat", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearLeakyRelu",
         "QLinearSigmoid", "QLinearSoftmax", "QLinearWhere", "QLinearConvTranspose", "ConvInteger", "MatMulInteger",
     };

@@ -94,6 +94,7 @@ public static class HtmlReport
             OutputKind.Quantized => ("INT8 shipped", "ok"),
             OutputKind.KeptFloat => ("FP32 kept: INT8 not faster", "warn"),
             OutputKind.NotWritten => ("nothing written: the gate failed", "fail"),
+            OutputKind.Unchanged => ("written unchanged: see the warnings", "warn"),
             _ => ("FP32 kept: a check failed", "fail"),
         };
         html.Append(C, $"<h1>{E(name)} <span class=\"badge {verdictClass}\">{E(verdict)}</span>");
@@ -143,7 +144,7 @@ public static class HtmlReport
             Card(html, "Accuracy checks", string.Format(C, "{0} / {1} passed", passed, v.Checks.Count), string.Format(C, "on {0} validation sample(s)", v.Samples));
         }
 
-        Card(html, "Calibration", string.Format(C, "{0} sample(s)", r.CalibrationSamples),
+        Card(html, "Calibration", r.Settings.GetValueOrDefault("mode") == "dynamic" ? "none: dynamic (ranges at run time)" : string.Format(C, "{0} sample(s)", r.CalibrationSamples),
             string.Format(C, "{0:F1} s calibrating, {1:F1} s in total", r.CalibrationTime.TotalSeconds, r.TotalTime.TotalSeconds));
         html.Append("</div>\n");
     }
