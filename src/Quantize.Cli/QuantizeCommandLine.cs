@@ -24,7 +24,8 @@ internal static class QuantizeCommandLine
         {
             Description = "static (default): activation ranges calibrated on --calibration samples, QDQ form fused into QLinearConv/QLinearMatMul/... " +
                 "dynamic: no calibration data; int8 weights for MatMul/Gemm, activations quantized at run time (ORT's DynamicQuantizeMatMul), " +
-                "the rest (Conv, LayerNorm, Softmax, GELU) stays float. Suits transformers.",
+                "the rest (Conv, LayerNorm, Softmax, GELU) stays float. Suits transformers. " +
+                "fp16: no integer quantization and no calibration data; every float weight stored as FLOAT16 (half the size), inputs/outputs stay FP32; ORT folds the Casts on load, so CPU speed stays FP32's.",
             DefaultValueFactory = _ => QuantizationMode.Static,
         };
         var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };

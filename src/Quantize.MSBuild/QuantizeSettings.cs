@@ -56,7 +56,7 @@ namespace Quantize.MSBuild
         public static readonly Setting[] All =
         {
             // auto is resolved to static or dynamic by PrepareQuantizeModels before the worker sees it.
-            new Setting(Mode, "--mode", SettingKind.Choice, "auto", "static", "dynamic"),
+            new Setting(Mode, "--mode", SettingKind.Choice, "auto", "static", "dynamic", "fp16"),
             new Setting("QuantizeCalibrationMethod", "--calibration-method", SettingKind.Choice, "minmax", "percentile", "entropy", "mse"),
             new Setting("QuantizeCalibrationPercentile", "--calibration-percentile", SettingKind.PositiveNumber),
             new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),

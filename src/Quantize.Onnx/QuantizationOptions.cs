@@ -29,6 +29,12 @@ public enum QuantizationMode
 
     /// <summary>No calibration: int8 MatMul/Gemm weights, activations quantized at run time (DynamicQuantizeMatMul).</summary>
     Dynamic,
+
+    /// <summary>
+    /// No integer quantization: every float weight stored as FLOAT16 behind a Cast (half the size), graph inputs
+    /// and outputs FP32. ONNX Runtime folds the Casts on load, so CPU math and speed stay FP32.
+    /// </summary>
+    Fp16,
 }
 
 /// <summary>Everything a user can choose about one static quantization. Defaults follow what runs fast on ORT CPU.</summary>

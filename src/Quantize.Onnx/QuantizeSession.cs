@@ -176,6 +176,16 @@ internal sealed class QuantizeSession
         return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
     }
 
+    /// <summary>Whole-model FP16: every float weight stored as FLOAT16 behind a Cast; nothing is quantized to integers.</summary>
+    public Candidate BuildFp16(QuantizationOptions options)
+    {
+        var fp32 = Prepared.Clone();
+        var converted = fp32.Clone();
+        Fp16Weights.Convert(converted);
+        Provenance.Stamp(converted, Quantizer.ToolVersion, options.ToSettings());
+        return new Candidate(options, fp32, converted, converted.ToByteArray(), new QuantizationPlan());
+    }
+
     private string NothingToQuantizeMessage(string why) =>
         $"Dynamic quantization left the model unchanged: {why}. To quantize it, give calibration samples and use static mode " +
         $"(--calibration; in a build the folder '{Path.GetFileNameWithoutExtension(ModelPath)}.calibration' beside the model, or QuantizeCalibrationData).";

@@ -64,7 +64,8 @@ public sealed class Quantizer(QuantizationOptions options)
                 "Dynamic quantization quantizes activations to uint8 at run time (DynamicQuantizeLinear has no int8 form); remove --activation-type int8 (QuantizeActivationType) or use static mode.");
         }
 
-        if (calibrationFolder is null && !dynamic && alreadyQuantized.Count == 0)
+        var fp16 = options.Mode == QuantizationMode.Fp16;
+        if (calibrationFolder is null && !dynamic && !fp16 && alreadyQuantized.Count == 0)
         {
             throw new QuantizeException(ErrorCodes.CalibrationRequired, modelPath,
                 "Static quantization needs calibration samples: pass --calibration <folder> (QuantizeCalibrationData), or use --mode dynamic (QuantizeMode=dynamic), which needs none.");
@@ -82,8 +83,8 @@ public sealed class Quantizer(QuantizationOptions options)
         var gate = options.Validation;
 
         // Tuning searches static configurations; dynamic mode has no calibrated choices to tune.
-        var (recipe, tuning) = dynamic ? (options, null) : ApplyLockFile(options, modelPath, warnings);
-        var candidate = dynamic ? session.BuildDynamic(recipe, warnings) : session.Build(recipe);
+        var (recipe, tuning) = dynamic || fp16 ? (options, null) : ApplyLockFile(options, modelPath, warnings);
+        var candidate = dynamic ? session.BuildDynamic(recipe, warnings) : fp16 ? session.BuildFp16(recipe) : session.Build(recipe);
         if (candidate is null)
         {
             return Unchanged(source, fp32Bytes, modelPath, outputPath, "kept-fp32-nothing-to-quantize", warnings, total, options.ToSettings());
@@ -95,7 +96,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (validationData is not null)
         {
             validation = session.Validate(candidate, images);
-            if (!dynamic && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
+            if (!dynamic && !fp16 && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
             {
                 (candidate, validation, tuning) = Tune(session, candidate, validation, tuningOptions, tuning, modelPath, warnings, ref images);
             }
@@ -172,7 +173,7 @@ public sealed class Quantizer(QuantizationOptions options)
             keptResult = "kept-fp32-below-min-speedup";
             warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
-        else if (latency.Speedup < 1.0 && options.KeepFloatIfSlower)
+        else if (latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16) // FP16 weights do not aim at speed (ORT folds the Casts)
         {
             kind = OutputKind.KeptFloat;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,

@@ -52,6 +52,29 @@ public sealed class Fp16WeightsTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Whole_model_fp16_mode_halves_the_size_without_calibration_data_and_keeps_fp32_inputs_and_outputs()
+    {
+        var net = TestNets.ConvNet(width: 32);
+        var (model, _) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("fp16.onnx");
+
+        // Keep-float-if-slower stays on: FP16 weights are about size, not speed, so they ship even at 1.0x.
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Fp16, KeepFloatIfSlower = true }).Run(model, null, path);
+
+        Assert.Equal(OutputKind.Quantized, result.Output);
+        Assert.Equal("fp16", result.Settings["mode"]);
+        var shipped = ModelLoader.Load(path);
+        Assert.DoesNotContain(shipped.Graph.Node, n => n.OpType is "QuantizeLinear" or "DequantizeLinear");
+        Assert.All(shipped.Graph.Input.Concat(shipped.Graph.Output), v => Assert.Equal((int)TensorProto.Types.DataType.Float, v.Type.TensorType.ElemType));
+        long before = new FileInfo(model).Length, after = new FileInfo(path).Length;
+        output.WriteLine($"FP32 {before} bytes -> FP16 weights {after} bytes");
+        Assert.True(after < before * 0.6, $"{after} vs {before}");
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net);
+        output.WriteLine(string.Join(", ", sqnr.Select(kv => $"{kv.Key} {kv.Value:F1} dB")));
+        Assert.All(sqnr.Values, db => Assert.True(db > 50, $"SQNR {db:F1} dB"));
+    }
+
+    [Fact]
     public void Small_tensors_and_tensors_beyond_the_fp16_range_stay_fp32()
     {
         var net = TestNets.ConvNet();
