@@ -36,7 +36,7 @@ public sealed class TaskTests : IDisposable
     }
 
     [Theory]
-    [InlineData("QuantizeMode", "fast", "auto, static, dynamic")]
+    [InlineData("QuantizeMode", "fast", "auto, static, dynamic, fp16")]
     [InlineData("QuantizeWeightType", "int4", "int8, uint8")]
     [InlineData("QuantizePerChannel", "yes", "true, false")]
     [InlineData("QuantizeMaxCalibrationSamples", "0", "a whole number greater than 0")]
