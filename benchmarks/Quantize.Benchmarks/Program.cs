@@ -56,6 +56,7 @@ namespace Quantize.Benchmarks
               --no-scaling       skip the peak-memory scaling runs
               --no-methods       skip the calibration-method comparison (every method side by side per model)
               --no-tuning        skip the accuracy-tuning comparison (plain vs tuned vs lock-file reuse per model)
+              --tune-max-attempts <n>  attempts of each tuning search (default: the engine's, 24)
               --keep             keep the temporary folder with the quantized models
             """;
 
@@ -81,6 +82,8 @@ namespace Quantize.Benchmarks
 
         public bool Tuning { get; init; } = true;
 
+        public int? TuneMaxAttempts { get; init; }
+
         public string LoadAtStart { get; init; } = Report.LoadAverage();
 
         public static BenchSettings? Parse(string[] args)
@@ -105,6 +108,7 @@ namespace Quantize.Benchmarks
                     case "--keep": s = s with { Keep = true }; break;
                     case "--no-methods": s = s with { Methods = false }; break;
                     case "--no-tuning": s = s with { Tuning = false }; break;
+                    case "--tune-max-attempts": s = s with { TuneMaxAttempts = NextInt() }; break;
                     case "-h" or "--help": return null;
                     default: throw new ArgumentException($"unknown argument '{args[i]}'");
                 }

@@ -62,7 +62,8 @@ internal static class TuningBenchmark
         log($"{model.Name}: plain quantization gated on {checks} (child process)");
         var plain = Spawn(c, work, "plain", []);
         log($"{model.Name}: plain {(plain.ChecksPassed ? "passes" : "fails")} in {plain.WallSeconds:F1} s; tuning (child process)");
-        var tuned = Spawn(c, work, "tuned", ["--tune", "--lock-file", lockFile]);
+        string[] budget = settings.TuneMaxAttempts is int n ? ["--max-attempts", n.ToString(CultureInfo.InvariantCulture)] : [];
+        var tuned = Spawn(c, work, "tuned", ["--tune", "--lock-file", lockFile, .. budget]);
         log($"{model.Name}: tuning {(tuned.Tuning?.Succeeded == true ? "succeeded" : "failed")} after {tuned.Tuning?.Attempts.Count ?? 0} attempt(s) in {tuned.WallSeconds:F1} s");
 
         TuningChildResult? reuse = null;
@@ -72,9 +73,20 @@ internal static class TuningBenchmark
             reuse = Spawn(c, work, "reuse", ["--locked", "--lock-file", lockFile]);
         }
 
-        var latency = Measure(model, [plain, tuned], settings, log);
-        return new TuningComparison(c, plain, tuned, reuse, null, latency[0], latency[1], latency[2], null);
+        TuningChildResult? fp16 = null;
+        if (tuned.Tuning?.Succeeded == true)
+        {
+            log($"{model.Name}: the tuned configuration with FP16 float weights (child process)");
+            fp16 = Spawn(c, work, "tuned-fp16", [.. Recipe(tuned), "--fp16"]);
+        }
+
+        var latency = Measure(model, fp16 is null ? [plain, tuned] : [plain, tuned, fp16], settings, log);
+        return new TuningComparison(c, plain, tuned, reuse, fp16, latency[0], latency[1], latency[2], fp16 is null ? null : latency[3]);
     }
+
+    /// <summary>The tuned run's chosen settings as <c>--recipe key=value</c> arguments.</summary>
+    private static IEnumerable<string> Recipe(TuningChildResult tuned) =>
+        TuningChild.RecipeKeys.Where(tuned.Settings.ContainsKey).SelectMany(k => new[] { "--recipe", $"{k}={tuned.Settings[k]}" });
 
     /// <summary>FP32 and each run's INT8 model timed interleaved; byte-identical models are timed once and share the timing.</summary>
     private static Timing[] Measure(CorpusModel model, IReadOnlyList<TuningChildResult> runs, BenchSettings settings, Action<string> log)

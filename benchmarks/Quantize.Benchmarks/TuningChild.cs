@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Quantize.Onnx;
+using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 
@@ -60,7 +61,8 @@ internal static class TuningChild
     public const string Command = "measure-tuning";
 
     /// <summary>The settings the tuner chooses (the lock file's recipe), passed on to fixed-recipe runs.</summary>
-    public static readonly string[] RecipeKeys = ["bias-correction", "calibration-method", "equalize", "exclude-nodes", "per-channel"];
+    public static readonly string[] RecipeKeys =
+        ["bias-correction", "calibration-method", "calibration-percentile", "equalize", "exclude-nodes", "per-channel", "symmetric-activations"];
 
     public static int Run(string[] args)
     {
@@ -68,8 +70,8 @@ internal static class TuningChild
         var checks = new List<string>();
         var recipe = new Dictionary<string, string>(StringComparer.Ordinal);
         double? minSpeedup = null;
-        bool tune = false, locked = false;
-        int? latencyRuns = null;
+        bool tune = false, locked = false, fp16 = false;
+        int? latencyRuns = null, maxAttempts = null;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -86,6 +88,8 @@ internal static class TuningChild
                 case "--locked": locked = true; break;
                 case "--lock-file": lockFile = Next(); break;
                 case "--latency-runs": latencyRuns = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--max-attempts": maxAttempts = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--fp16": fp16 = true; break;
                 case "--recipe":
                     var kv = Next().Split('=', 2);
                     recipe[kv[0]] = kv.Length > 1 ? kv[1] : "";
@@ -102,6 +106,7 @@ internal static class TuningChild
         var options = WithRecipe(new QuantizationOptions(), recipe) with
         {
             LatencyRuns = latencyRuns ?? new QuantizationOptions().LatencyRuns,
+            FloatPrecision = fp16 ? FloatPrecision.Fp16 : FloatPrecision.Fp32,
             Validation = new ValidationOptions
             {
                 Folder = validation,
@@ -110,7 +115,9 @@ internal static class TuningChild
                 // The benchmark wants every run's measurements; the verdict is read from the result.
                 OnFailure = AccuracyFailureAction.ShipFp32,
             },
-            Tuning = tune || locked ? new TuningOptions { Enabled = tune, Locked = locked, LockFile = lockFile } : null,
+            Tuning = tune || locked
+                ? new TuningOptions { Enabled = tune, Locked = locked, LockFile = lockFile, MaxAttempts = maxAttempts ?? new TuningOptions().MaxAttempts }
+                : null,
         };
 
         var wall = Stopwatch.StartNew();
@@ -186,6 +193,9 @@ internal static class TuningChild
     {
         BiasCorrection = recipe.TryGetValue("bias-correction", out var bias) ? bias == "true" : options.BiasCorrection,
         CalibrationMethod = recipe.TryGetValue("calibration-method", out var method) ? Enum.Parse<CalibrationMethod>(method, ignoreCase: true) : options.CalibrationMethod,
+        CalibrationPercentile = recipe.TryGetValue("calibration-percentile", out var percentile) && percentile.Length > 0
+            ? double.Parse(percentile, CultureInfo.InvariantCulture) : options.CalibrationPercentile,
+        SymmetricActivations = recipe.TryGetValue("symmetric-activations", out var symmetric) ? symmetric == "true" : options.SymmetricActivations,
         Equalize = recipe.TryGetValue("equalize", out var equalize) ? equalize == "true" : options.Equalize,
         PerChannel = recipe.TryGetValue("per-channel", out var perChannel) ? perChannel == "true" : options.PerChannel,
         ExcludedNodes = recipe.TryGetValue("exclude-nodes", out var nodes)

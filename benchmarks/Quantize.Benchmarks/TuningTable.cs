@@ -11,14 +11,14 @@ internal static class TuningTable
         sb.AppendLine("## Accuracy tuning: plain vs tuned");
         sb.AppendLine();
         sb.AppendLine("Each model quantized with our defaults under its accuracy checks (**plain**), then the same with tuning on (**tuned**; " +
-                      "engine defaults: at most 24 attempts, 10 min), then once more reusing the lock file the tuned run wrote (locked mode: no search). " +
+                      $"{(settings.TuneMaxAttempts is int n ? $"at most {n} attempts" : "engine defaults: at most 24 attempts")}, 10 min), then once more reusing the lock file the tuned run wrote (locked mode: no search). " +
                       "Every run is a child process (same start-up and JIT for each); times are `Quantizer.Run` wall times. " +
                       $"Speed-up: FP32 median over INT8 median, FP32 / plain / tuned{(comparisons.Any(c => c.Fp16 is not null) ? " / tuned FP16" : "")} interleaved " +
                       $"({settings.Warmup} warm-up + {settings.Runs} runs, 1 thread, on val/000); in brackets the engine's own latency gate (15 interleaved runs), which decides min-speed-up checks. " +
                       "A plain model that failed its gate was shipped as FP32; its INT8 columns describe the INT8 model it rejected. " +
                       "The machine is shared with other jobs: speed-ups and times are noisy (see the load average above).");
         sb.AppendLine();
-        sb.AppendLine("| model | checks | plain: metric | plain: size | plain: speed-up | tuned: metric | tuned: float nodes | tuned: size | tuned: speed-up | attempts | tuning time | tuned ÷ plain time | lock-file reuse | tuned FP16: size |");
+        sb.AppendLine("| model | checks | plain: metric | plain: size | plain: speed-up | tuned: metric | tuned: float nodes | tuned: size | tuned: speed-up | attempts | tuning time | tuned ÷ plain time | lock-file reuse | tuned FP16: size; metric; speed-up |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var c in comparisons)
         {
@@ -32,7 +32,7 @@ internal static class TuningTable
             sb.AppendLine($"| {c.Case.Model.Name} | {Checks(c.Case)} | {Metric(c.Plain)} | {Mb(c.Plain.Int8Bytes)} ({Ratio(c.Plain)}) | {c.PlainSpeedup:F2}× ({c.Plain.GateSpeedup:F2}×) " +
                           $"| {Metric(c.Tuned)} | {floatNodes} | {Mb(c.Tuned.Int8Bytes)} ({Ratio(c.Tuned)}) | {c.TunedSpeedup:F2}× ({c.Tuned.GateSpeedup:F2}×) " +
                           $"| {t?.Attempts.Count ?? 0} | {c.Tuned.WallSeconds:F1} s (search {t?.Elapsed.TotalSeconds ?? 0:F1} s) | **{c.TimeRatio:F1}×** ({c.Plain.WallSeconds:F1} s plain) | {reuse} " +
-                          $"| {(c.Fp16 is { } f ? $"{Mb(f.Int8Bytes)} ({Ratio(f)}), {Metric(f)}" : "not run")} |");
+                          $"| {(c.Fp16 is { } f && c.Fp16Latency is { } l ? $"{Mb(f.Int8Bytes)} ({Ratio(f)}); {Metric(f)}; {c.Fp32Latency.Median / l.Median:F2}× ({f.GateSpeedup:F2}×)" : "not run (no tuned configuration)")} |");
         }
 
         sb.AppendLine();
