@@ -42,7 +42,7 @@ internal static class TuningTable
         {
             var accuracy = c.Case.Target is null ? "no target set"
                 : $"{c.Case.Target}: **{(c.AccuracyMet && c.SpeedMet ? "met" : "NOT met")}** (tuned: {Metric(c.Tuned)}, shipped {c.Tuned.Output}; speed-up {c.TunedSpeedup:F2}× measured here, {c.Tuned.GateSpeedup:F2}× by the engine's gate)";
-            sb.AppendLine($"- {c.Case.Model.Name}: {accuracy}; tuning within {TuningCase.MaxTimeRatio:0}× the plain quantization: **{(c.TimeMet ? "met" : "NOT met")}** ({c.TimeRatio:F1}×)");
+            sb.AppendLine($"- {c.Case.Model.Name}: {accuracy}; tuning within {TuningCase.MaxTimeRatio:0}× the plain quantization: **{(c.TimeMet ? "met" : "NOT met")}** ({c.TimeRatio:F1}×){Closest(c)}");
         }
 
         sb.AppendLine();
@@ -91,6 +91,21 @@ internal static class TuningTable
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {a.Number} | {a.Step} | {(a.Passed ? "yes" : "no")} | {a.Margin:F3} | {string.Join("; ", a.Checks)} | {a.FloatNodes.Count} | {Mb(a.Int8Bytes)} | {(a.Speedup is double s ? $"{s:F2}×" : "-")} |"));
         }
+    }
+
+    /// <summary>For a failed search: the passing candidate with the fewest float nodes (what missed the speed-up), else the one closest to passing.</summary>
+    private static string Closest(TuningComparison c)
+    {
+        if (c.Tuned.Tuning is not { Succeeded: false, Attempts.Count: > 0 } t)
+        {
+            return "";
+        }
+
+        // "damage of X alone" attempts are sensitivity probes (every other unit float), not candidates.
+        var candidates = t.Attempts.Where(a => !a.Step.StartsWith("damage of", StringComparison.Ordinal)).ToList();
+        var best = candidates.Where(a => a.Passed).OrderBy(a => a.FloatNodes.Count).FirstOrDefault() ?? candidates.MaxBy(a => a.Margin)!;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"; closest attempt: #{best.Number} ({best.Step}): {string.Join("; ", best.Checks)}, {best.FloatNodes.Count} float node(s), speed-up {(best.Speedup is double s ? $"{s:F2}×" : "not measured (failed)")}");
     }
 
     private static string Checks(TuningCase c) =>
