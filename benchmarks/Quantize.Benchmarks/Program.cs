@@ -17,6 +17,11 @@ try
         return MiniLmBenchmark.Run(args[1..]);
     }
 
+    if (args.Length > 0 && args[0] == TuningChild.Command)
+    {
+        return TuningChild.Run(args[1..]);
+    }
+
     var settings = BenchSettings.Parse(args);
     if (settings is null)
     {
@@ -57,6 +62,8 @@ namespace Quantize.Benchmarks
               --scaling-samples <n>  calibration samples of the large memory-scaling run (default 1000)
               --no-scaling       skip the peak-memory scaling runs
               --no-methods       skip the calibration-method comparison (every method side by side per model)
+              --no-tuning        skip the accuracy-tuning comparison (plain vs tuned vs lock-file reuse per model)
+              --tune-max-attempts <n>  attempts of each tuning search (default: the engine's, 24)
               --keep             keep the temporary folder with the quantized models
             """;
 
@@ -79,6 +86,10 @@ namespace Quantize.Benchmarks
         public bool Keep { get; init; }
 
         public bool Methods { get; init; } = true;
+
+        public bool Tuning { get; init; } = true;
+
+        public int? TuneMaxAttempts { get; init; }
 
         public string LoadAtStart { get; init; } = Report.LoadAverage();
 
@@ -103,6 +114,8 @@ namespace Quantize.Benchmarks
                     case "--no-scaling": s = s with { Scaling = false }; break;
                     case "--keep": s = s with { Keep = true }; break;
                     case "--no-methods": s = s with { Methods = false }; break;
+                    case "--no-tuning": s = s with { Tuning = false }; break;
+                    case "--tune-max-attempts": s = s with { TuneMaxAttempts = NextInt() }; break;
                     case "-h" or "--help": return null;
                     default: throw new ArgumentException($"unknown argument '{args[i]}'");
                 }
@@ -163,6 +176,7 @@ namespace Quantize.Benchmarks
             {
                 var runs = models.Select(m => Measure(m, Path.Combine(work, m.Name))).ToList();
                 var methods = settings.Methods ? models.Select(m => CompareMethods(m, Path.Combine(work, m.Name, "methods"))).ToList() : [];
+                var tuning = settings.Tuning ? models.Select(m => TuningBenchmark.Run(m, Path.Combine(work, m.Name, "tuning"), settings, Log)).ToList() : [];
                 var scaling = new List<ScalingRun>();
                 if (settings.Scaling)
                 {
@@ -175,7 +189,7 @@ namespace Quantize.Benchmarks
                     }
                 }
 
-                var report = Report.Markdown(runs, scaling, settings, _clock.Elapsed, methods);
+                var report = Report.Markdown(runs, scaling, settings, _clock.Elapsed, methods, tuning);
                 Console.WriteLine();
                 Console.WriteLine(report);
                 var outDir = Path.GetDirectoryName(Path.GetFullPath(settings.Out));

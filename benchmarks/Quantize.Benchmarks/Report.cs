@@ -8,7 +8,7 @@ namespace Quantize.Benchmarks;
 /// <summary>The benchmark's markdown report (printed and written to --out).</summary>
 internal static class Report
 {
-    public static string Markdown(IReadOnlyList<ModelRun> runs, IReadOnlyList<ScalingRun> scaling, BenchSettings settings, TimeSpan elapsed, IReadOnlyList<MethodComparison>? methods = null)
+    public static string Markdown(IReadOnlyList<ModelRun> runs, IReadOnlyList<ScalingRun> scaling, BenchSettings settings, TimeSpan elapsed, IReadOnlyList<MethodComparison>? methods = null, IReadOnlyList<TuningComparison>? tuning = null)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Quantize.Onnx corpus benchmark");
@@ -50,6 +50,11 @@ internal static class Report
         if (methods is { Count: > 0 })
         {
             Methods(sb, methods);
+        }
+
+        if (tuning is { Count: > 0 })
+        {
+            TuningTable.Append(sb, tuning, settings);
         }
 
         if (scaling.Count > 0)
