@@ -129,7 +129,7 @@ internal static class QuantizeCommandLine
         {
             Description = "The quantization lock file (default: <model>.quantization.json beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
         };
-        var tuneMaxAttempts = new Option<int>("--tune-max-attempts") { Description = "Most configurations one search builds and validates (default 24).", DefaultValueFactory = _ => 24 };
+        var tuneMaxAttempts = new Option<int>("--tune-max-attempts") { Description = "Most configurations one search builds and validates (default 48).", DefaultValueFactory = _ => 48 };
         var tuneTimeBudget = new Option<int>("--tune-time-budget") { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
 
         // Calibration data as users have it: sampling and image preprocessing (ImageOptions).

@@ -105,7 +105,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         }
 
         var (c, v, floatNodes) = found.Value;
-        var speedup = _attempts.Last(a => a.Passed && a.FloatNodes.SequenceEqual(floatNodes)).Speedup;
+        var speedup = _attempts.Last(a => a.Passed && a.FloatNodes.SequenceEqual(floatNodes)).Speedup ?? Speedup(c);
         if (recipe.Validation?.MinSpeedup is double min && speedup < min)
         {
             return Failed(c, v, string.Create(CultureInfo.InvariantCulture,
@@ -207,7 +207,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             }
 
             var others = everyNode.Except(unit, StringComparer.Ordinal).ToList();
-            var (_, validation) = Try($"damage of {string.Join("+", unit)} alone", Exclude(recipe, others), others);
+            var (_, validation) = Try($"damage of {string.Join("+", unit)} alone", Exclude(recipe, others), others, probe: true);
             damage[unit] = Damage(validation);
         }
 
@@ -217,16 +217,20 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     }
 
     /// <summary>
-    /// How much error a candidate shows, summed over the checks, in a form that adds up over independent noise sources:
-    /// the noise power 10^(−dB/10) for sqnr/psnr, the shortfall from perfect for scores (%, cosine), the error itself for errors.
+    /// How much error quantization adds, summed over the checks, in a form that adds up over independent noise sources:
+    /// the noise power 10^(−dB/10) for sqnr/psnr, the shortfall for scores (%, cosine), the error itself for errors.
+    /// Against ground truth the FP32 model's own error is subtracted: it is the same for every candidate and would
+    /// otherwise swamp the differences between units (waifu2x vs the HR photo: FP32's error is ~3× what any layer adds).
     /// </summary>
-    internal static double Damage(ValidationReport report) => report.Checks.Sum(c => c.Metric switch
+    internal static double Damage(ValidationReport report) => report.Checks.Sum(c => Math.Max(0, Error(c.Metric, c.Int8) - (c.Fp32 is double f ? Error(c.Metric, f) : 0)));
+
+    private static double Error(string metric, double value) => metric switch
     {
-        "sqnr" or "psnr" => Math.Pow(10, -c.Int8 / 10),
-        "cosine" => 1 - c.Int8,
-        "mse" or "mae" or "max-abs-error" => c.Int8,
-        _ => Math.Max(0, 100 - c.Int8) / 100,
-    });
+        "sqnr" or "psnr" => Math.Pow(10, -value / 10),
+        "cosine" => 1 - value,
+        "mse" or "mae" or "max-abs-error" => value,
+        _ => Math.Max(0, 100 - value) / 100,
+    };
 
     /// <summary>Multiply-accumulates of each node on the first calibration sample: weight elements × output elements ÷ output channels; other nodes, their output elements.</summary>
     private Dictionary<string, double> Costs(Candidate candidate)
@@ -247,7 +251,8 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     }
 
     /// <summary>Builds and validates one configuration; a configuration already tried (pruning can revisit one) is not built again.</summary>
-    private (Candidate Candidate, ValidationReport Validation) Try(string step, QuantizationOptions options, IReadOnlyList<string> floatNodes)
+    /// <param name="probe">A measurement that is never shipped (a unit's own damage): its speed is not timed.</param>
+    private (Candidate Candidate, ValidationReport Validation) Try(string step, QuantizationOptions options, IReadOnlyList<string> floatNodes, bool probe = false)
     {
         var key = string.Join("\n", options.ToSettings().Select(kv => kv.Key + "=" + kv.Value));
         if (_tried.TryGetValue(key, out var known))
@@ -257,24 +262,25 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
 
         var candidate = session.Build(options);
         var validation = session.Validate(candidate);
-        Record(step, candidate, validation, floatNodes);
+        Record(step, candidate, validation, floatNodes, timeIt: !probe);
         return _tried[key] = (candidate, validation);
     }
 
-    private void Record(string step, Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes)
+    private void Record(string step, Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, bool timeIt = true)
     {
-        double? speedup = null;
-        if (validation.Passed)
-        {
-            using var feeds = new Feeds(session.InputNames, session.Data.ReadSample(0));
-            speedup = LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, AttemptLatencyRuns, warmup: 2).Speedup;
-        }
+        var speedup = validation.Passed && timeIt ? Speedup(candidate) : (double?)null;
 
         _attempts.Add(new TuningAttempt(_attempts.Count + 1, step, validation.Passed, Margin(validation),
             validation.Checks.Select(c => $"{c.Check}: {c.Describe()}").ToList(), floatNodes, candidate.Int8Bytes.LongLength, speedup)
         {
             Settings = candidate.Options.ToSettings(),
         });
+    }
+
+    private double Speedup(Candidate candidate)
+    {
+        using var feeds = new Feeds(session.InputNames, session.Data.ReadSample(0));
+        return LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, AttemptLatencyRuns, warmup: 2).Speedup;
     }
 
     private (Candidate?, ValidationReport?, TuningReport) Done(Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, string why) =>

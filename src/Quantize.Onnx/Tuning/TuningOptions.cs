@@ -19,7 +19,7 @@ public sealed record TuningOptions
     public bool Locked { get; init; }
 
     /// <summary>Most candidate models built and validated in one search.</summary>
-    public int MaxAttempts { get; init; } = 24;
+    public int MaxAttempts { get; init; } = 48;
 
     /// <summary>The lock file beside a model: <c>sr.onnx</c> → <c>sr.quantization.json</c>.</summary>
     public static string DefaultLockFile(string modelPath) => Path.ChangeExtension(modelPath, ".quantization.json");
