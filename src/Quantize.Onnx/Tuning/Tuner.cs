@@ -12,7 +12,8 @@ namespace Quantize.Onnx.Tuning;
 /// per-tensor weights, calibration methods), then the fewest nodes kept in float. Float candidates are
 /// quantized units (an anchor such as Conv with the activation that only it feeds, or another quantized
 /// compute node), ranked by measured damage per compute (<see cref="Rank"/>). The set is then the
-/// shortest prefix of that ranking that passes (binary search), pruned of members it does not need. Every candidate is built from the session's calibration (one pass per calibration method).
+/// shortest prefix of that ranking that passes (binary search), pruned of members it does not need (most
+/// expensive first) and with expensive members swapped for cheaper units outside it where that still passes. Every candidate is built from the session's calibration (one pass per calibration method).
 /// </summary>
 internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOptions, TuningOptions tuning)
 {
@@ -91,16 +92,46 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             }
         }
 
-        // Prune: drop units the passing set does not need, least sensitive first.
+        // Prune: drop units the passing set does not need, the most expensive first (float compute is what costs speed).
+        var cost = Costs(best);
+        double Cost(string[] unit) => Math.Max(1, unit.Sum(n => cost.GetValueOrDefault(n, 1)));
         var kept = ranked.Take(hi).ToList();
-        for (var i = kept.Count - 1; i >= 0 && kept.Count > 1 && !OutOfBudget(); i--)
+        foreach (var unit in kept.OrderByDescending(Cost).ToList())
         {
-            var without = kept.Where((_, j) => j != i).SelectMany(u => u).ToList();
-            var (candidate, validation) = Try($"float without {string.Join("+", kept[i])}", Exclude(recipe, without), without);
+            if (kept.Count <= 1 || OutOfBudget())
+            {
+                break;
+            }
+
+            var without = kept.Where(u => u != unit).SelectMany(u => u).ToList();
+            var (candidate, validation) = Try($"float without {string.Join("+", unit)}", Exclude(recipe, without), without);
             if (validation.Passed)
             {
                 found = (candidate, validation, without);
-                kept.RemoveAt(i);
+                kept.Remove(unit);
+            }
+        }
+
+        // Swap: an expensive member may be replaceable by a cheaper unit outside the set (the ranking is per compute,
+        // so a costly unit can enter the prefix before a cheap one that would do).
+        foreach (var unit in kept.OrderByDescending(Cost).ToList())
+        {
+            foreach (var cheaper in ranked.Except(kept).Where(u => Cost(u) < Cost(unit)).OrderBy(Cost).Take(2))
+            {
+                if (OutOfBudget())
+                {
+                    break;
+                }
+
+                var swapped = kept.Select(u => u == unit ? cheaper : u).ToList();
+                var nodes = swapped.SelectMany(u => u).ToList();
+                var (candidate, validation) = Try($"float {string.Join("+", cheaper)} instead of {string.Join("+", unit)}", Exclude(recipe, nodes), nodes);
+                if (validation.Passed)
+                {
+                    found = (candidate, validation, nodes);
+                    kept = swapped;
+                    break;
+                }
             }
         }
 
@@ -114,7 +145,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
 
         return Done(c, v, floatNodes,
             $"plain quantization failed {FailedChecks(plainValidation)}; keeping {floatNodes.Count} node(s) float ({string.Join(", ", floatNodes)}), " +
-            $"the fewest of the most damaging per compute, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
+            $"the shortest passing prefix of the units ranked by damage per compute, pruned and swapped for cheaper units, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
     }
 
     /// <summary>
@@ -288,7 +319,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
 
     private (Candidate?, ValidationReport?, TuningReport) Failed(Candidate best, ValidationReport validation, string reason) =>
         (null, null, Report(best, [], succeeded: false,
-            $"no configuration passed within {_attempts.Count} attempt(s): {reason} (best: {FailedChecks(validation)})"));
+            $"no configuration passed within {_attempts.Count} attempt(s): {reason}{(validation.Passed ? "" : $" (best: {FailedChecks(validation)})")}"));
 
     private TuningReport Report(Candidate chosen, IReadOnlyList<string> floatNodes, bool succeeded, string why) => new()
     {
