@@ -136,7 +136,8 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         }
 
         var (c, v, floatNodes) = found.Value;
-        var speedup = _attempts.Last(a => a.Passed && a.FloatNodes.SequenceEqual(floatNodes)).Speedup ?? Speedup(c);
+        // The set may have been built before in another order (a cached attempt records no new line): compare as sets.
+        var speedup = _attempts.LastOrDefault(a => a.Passed && a.FloatNodes.ToHashSet(StringComparer.Ordinal).SetEquals(floatNodes))?.Speedup ?? Speedup(c);
         if (recipe.Validation?.MinSpeedup is double min && speedup < min)
         {
             return Failed(c, v, string.Create(CultureInfo.InvariantCulture,

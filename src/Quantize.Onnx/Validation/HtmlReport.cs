@@ -208,7 +208,7 @@ public static class HtmlReport
         html.Append(C, $"<table>\n<tr><th>#</th><th>step</th><th>verdict</th><th>checks</th><th>float nodes</th><th>size</th><th>speed-up</th></tr>\n");
         foreach (var a in t.Attempts)
         {
-            var chosen = a.Passed && a.FloatNodes.SequenceEqual(t.FloatNodes) && t.Succeeded;
+            var chosen = a.Passed && t.Succeeded && a.FloatNodes.ToHashSet(StringComparer.Ordinal).SetEquals(t.FloatNodes);
             html.Append(C, $"<tr{(chosen ? " class=\"checked\"" : "")}><td class=\"num\">{a.Number}</td><td>{E(a.Step)}</td><td>{(a.Passed ? "pass" : "fail")}</td>");
             html.Append(C, $"<td>{E(string.Join("; ", a.Checks))}</td><td>{E(a.FloatNodes.Count == 0 ? "none" : a.FloatNodes.Count + ": " + string.Join(", ", a.FloatNodes.Take(8)) + (a.FloatNodes.Count > 8 ? ", ..." : ""))}</td>");
             html.Append(C, $"<td class=\"num\">{a.Int8Bytes / 1e6:F2} MB</td><td class=\"num\">{(a.Speedup is double x ? Num(x) + "x" : "&mdash;")}</td></tr>\n");

@@ -68,6 +68,12 @@ public sealed class TunerTests(ITestOutputHelper output) : IDisposable
         Assert.All(report.FloatNodes, n => Assert.Contains(shipped.Graph.Node, x => x.Name == n));
         Assert.Contains(shipped.Graph.Node, n => n.OpType == "QuantizeLinear");
 
+        // The HTML report says what was chosen and lists every attempt, the chosen one highlighted.
+        var html = HtmlReport.Render(tuned);
+        Assert.Contains("<h2>Tuning <span class=\"badge ok\">passed</span></h2>", html, StringComparison.Ordinal);
+        Assert.Contains("(written by this build: commit it)", html, StringComparison.Ordinal);
+        Assert.Contains("<tr class=\"checked\"><td class=\"num\">", html, StringComparison.Ordinal);
+
         // The lock file names the model, the check and the float nodes; the next run uses it without searching.
         var text = File.ReadAllText(lockFile);
         Assert.Contains(LockFile.HashOf(model), text, StringComparison.Ordinal);
