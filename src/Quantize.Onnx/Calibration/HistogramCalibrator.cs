@@ -40,7 +40,7 @@ internal static class HistogramCalibrator
         for (var g = 0; g < passes; g++)
         {
             var group = groups.Count == 0 ? [] : groups[g];
-            using var session = group.Count == 0 ? null : CreateSession(WithOutputs(model, group), options);
+            using var session = group.Count == 0 ? null : CalibrationRuns.CreateSession(WithOutputs(model, group), options);
             var names = group.ToArray();
             for (var s = 0; s < samples.Count; s++)
             {
@@ -57,7 +57,7 @@ internal static class HistogramCalibrator
 
                 if (session is not null)
                 {
-                    using var results = Run(session, runOptions, feeds.Values, names, source);
+                    using var results = CalibrationRuns.Run(session, runOptions, feeds.Values, names, source);
                     for (var i = 0; i < names.Length; i++)
                     {
                         histograms[names[i]].Add(results[i].GetTensorDataAsSpan<float>());
@@ -121,9 +121,9 @@ internal static class HistogramCalibrator
             graph.Output.Add(new ValueInfoProto { Name = outputs[i] });
         }
 
-        using var session = CreateSession(sized, options);
+        using var session = CalibrationRuns.CreateSession(sized, options);
         var source = feeds.Load(0);
-        using var results = Run(session, runOptions, feeds.Values, outputs, source);
+        using var results = CalibrationRuns.Run(session, runOptions, feeds.Values, outputs, source);
         for (var i = 0; i < tensors.Count; i++)
         {
             result[tensors[i]] = results[i].GetTensorDataAsSpan<long>()[0] * sizeof(float);
@@ -138,32 +138,5 @@ internal static class HistogramCalibrator
         augmented.Graph.Output.Clear();
         augmented.Graph.Output.Add(tensors.Select(t => new ValueInfoProto { Name = t }));
         return augmented;
-    }
-
-    private static InferenceSession CreateSession(ModelProto model, SessionOptions options)
-    {
-        try
-        {
-            return new InferenceSession(model.ToByteArray(), options);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new QuantizeException(ErrorCodes.ModelRunFailed, null,
-                $"ONNX Runtime could not load the model for calibration: {e.Message}", e);
-        }
-    }
-
-    private static IDisposableReadOnlyCollection<OrtValue> Run(
-        InferenceSession session, RunOptions runOptions, Dictionary<string, OrtValue> feeds, string[] outputNames, string source)
-    {
-        try
-        {
-            return session.Run(runOptions, feeds, outputNames);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new QuantizeException(ErrorCodes.ModelRunFailed, source,
-                $"ONNX Runtime failed to run the model on this calibration sample: {e.Message}. Check that the sample matches what the model expects.", e);
-        }
     }
 }

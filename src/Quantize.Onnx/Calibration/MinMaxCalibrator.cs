@@ -37,7 +37,7 @@ internal static class MinMaxCalibrator
         // Any thread count gives the same ranges: min and max are exact whatever the order of the partial
         // reductions, and ORT's conv/gemm kernels compute each output element on one thread.
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, EnableMemoryPattern = false, IntraOpNumThreads = IntraOpThreads };
-        using var session = CreateSession(augmented, options);
+        using var session = CalibrationRuns.CreateSession(augmented, options);
         using var runOptions = new RunOptions();
         var outputNames = outputs.SelectMany(o => new[] { o.MinOutput, o.MaxOutput }).ToArray();
 
@@ -48,7 +48,7 @@ internal static class MinMaxCalibrator
         {
             cancellation.ThrowIfCancellationRequested();
             var source = feeds.Load(s);
-            using (var results = Run(session, runOptions, feeds.Values, outputNames, source))
+            using (var results = CalibrationRuns.Run(session, runOptions, feeds.Values, outputNames, source))
             {
                 for (var i = 0; i < outputs.Count; i++)
                 {
@@ -79,33 +79,6 @@ internal static class MinMaxCalibrator
         }
 
         return (ranges, channels);
-    }
-
-    private static InferenceSession CreateSession(ModelProto model, SessionOptions options)
-    {
-        try
-        {
-            return new InferenceSession(model.ToByteArray(), options);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new QuantizeException(ErrorCodes.ModelRunFailed, null,
-                $"ONNX Runtime could not load the model for calibration: {e.Message}", e);
-        }
-    }
-
-    private static IDisposableReadOnlyCollection<OrtValue> Run(
-        InferenceSession session, RunOptions runOptions, Dictionary<string, OrtValue> feeds, string[] outputNames, string source)
-    {
-        try
-        {
-            return session.Run(runOptions, feeds, outputNames);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new QuantizeException(ErrorCodes.ModelRunFailed, source,
-                $"ONNX Runtime failed to run the model on this calibration sample: {e.Message}. Check that the sample matches what the model expects.", e);
-        }
     }
 
     private sealed record RangeOutputs(string Tensor, string MinOutput, string MaxOutput, bool PerChannel = false);

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Tuning;
 
@@ -124,18 +124,7 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
         };
         var text = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
             .ReplaceLineEndings("\n") + "\n";
-        var full = Path.GetFullPath(path);
-        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            File.WriteAllText(temp, text, new UTF8Encoding(false));
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            File.Delete(temp);
-            throw new QuantizeException(ErrorCodes.OutputNotWritable, path, $"Cannot write the quantization lock file '{path}': {e.Message}", e);
-        }
+        AtomicText.Write(path, text, $"the quantization lock file '{path}'");
     }
 
     private static SortedDictionary<string, string> Map(JsonObject o) =>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Validation;
 
@@ -65,19 +66,7 @@ public static class HtmlReport
     /// <summary>Writes the page atomically (temporary file, then rename), like the JSON report.</summary>
     public static void Write(QuantizeResult result, string path)
     {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temp, Render(result), new UTF8Encoding(false));
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            File.Delete(temp);
-            throw new QuantizeException(ErrorCodes.OutputNotWritable, path, $"Cannot write the HTML report: {e.Message}", e);
-        }
+        AtomicText.Write(path, Render(result), "the HTML report");
     }
 
     /// <summary>The page's HTML.</summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Validation;
 
@@ -16,18 +17,6 @@ public static class ReportWriter
 
     public static void Write(QuantizeResult result, string path)
     {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temp, JsonSerializer.Serialize(result, Options));
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            File.Delete(temp);
-            throw new QuantizeException(ErrorCodes.OutputNotWritable, path, $"Cannot write the report: {e.Message}", e);
-        }
+        AtomicText.Write(path, JsonSerializer.Serialize(result, Options), "the report");
     }
 }
