@@ -27,11 +27,14 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     private readonly Dictionary<string, (Candidate, ValidationReport)> _tried = new(StringComparer.Ordinal);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
+    /// <summary>Multiply-accumulates per node of the configuration the float units are chosen on (<see cref="Costs"/>; set once, it runs ORT shape inference).</summary>
+    private Dictionary<string, double> _costs = [];
+
     /// <summary>The winning candidate and its validation (null when nothing passed), and the report of the search.</summary>
     public (Candidate? Candidate, ValidationReport? Validation, TuningReport Report) Search(Candidate plain, ValidationReport plainValidation)
     {
         Record("plain configuration", plain, plainValidation, []);
-        _tried[string.Join("\n", plain.Options.ToSettings().Select(kv => kv.Key + "=" + kv.Value))] = (plain, plainValidation);
+        _tried[Key(plain.Options)] = (plain, plainValidation);
         Candidate best = plain;
         ValidationReport bestValidation = plainValidation;
         var bestMargin = Margin(plainValidation);
@@ -59,6 +62,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         // 2. The fewest float units on top of the best whole-model configuration.
         var recipe = best.Options;
         var units = FloatUnits(best);
+        _costs = Costs(best);
         var ranked = Rank(recipe, units, best, bestValidation);
         if (ranked.Count == 0 || OutOfBudget())
         {
@@ -93,8 +97,6 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         }
 
         // Prune: drop units the passing set does not need, the most expensive first (float compute is what costs speed).
-        var cost = Costs(best);
-        double Cost(string[] unit) => Math.Max(1, unit.Sum(n => cost.GetValueOrDefault(n, 1)));
         var kept = ranked.Take(hi).ToList();
         foreach (var unit in kept.OrderByDescending(Cost).ToList())
         {
@@ -243,8 +245,6 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             damage[unit] = Damage(validation);
         }
 
-        var cost = Costs(reference);
-        double Cost(string[] unit) => Math.Max(1, unit.Sum(n => cost.GetValueOrDefault(n, 1)));
         return [.. units.OrderByDescending(u => damage.TryGetValue(u, out var d) ? d / Cost(u) : double.NegativeInfinity).ThenBy(Cost)];
     }
 
@@ -263,6 +263,8 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         "mse" or "mae" or "max-abs-error" => value,
         _ => Math.Max(0, 100 - value) / 100,
     };
+
+    private double Cost(string[] unit) => Math.Max(1, unit.Sum(n => _costs.GetValueOrDefault(n, 1)));
 
     /// <summary>Multiply-accumulates of each node on the first calibration sample: weight elements × output elements ÷ output channels; other nodes, their output elements.</summary>
     private Dictionary<string, double> Costs(Candidate candidate)
@@ -286,7 +288,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     /// <param name="probe">A measurement that is never shipped (a unit's own damage): its speed is not timed.</param>
     private (Candidate Candidate, ValidationReport Validation) Try(string step, QuantizationOptions options, IReadOnlyList<string> floatNodes, bool probe = false)
     {
-        var key = string.Join("\n", options.ToSettings().Select(kv => kv.Key + "=" + kv.Value));
+        var key = Key(options);
         if (_tried.TryGetValue(key, out var known))
         {
             return known;
@@ -297,6 +299,9 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         Record(step, candidate, validation, floatNodes, timeIt: !probe);
         return _tried[key] = (candidate, validation);
     }
+
+    /// <summary>A configuration's identity: its settings (exclusions included, sorted).</summary>
+    private static string Key(QuantizationOptions options) => string.Join("\n", options.ToSettings().Select(kv => kv.Key + "=" + kv.Value));
 
     private void Record(string step, Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, bool timeIt = true)
     {
