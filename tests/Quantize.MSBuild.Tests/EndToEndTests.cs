@@ -529,20 +529,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
         });
     }
 
-    private void Scenario(string name, Action<string> body)
-    {
-        string folder = TestProject.NewScenarioFolder(fixture, name);
-        try
-        {
-            body(folder);
-        }
-        catch (Exception e)
-        {
-            throw new Xunit.Sdk.XunitException($"Scenario '{name}' failed; projects and binlogs kept in {folder}\n{e}");
-        }
-
-        Directory.Delete(folder, recursive: true);
-    }
+    private void Scenario(string name, Action<string> body) => TestProject.RunScenario(fixture, name, body);
 
     /// <summary>The sample's FP32 model on one .npy input (float32 [1,3,96,96]): its output's name, shape and values.</summary>
     private static (string Name, int[] Dims, float[] Values) RunFp32(string inputNpy)

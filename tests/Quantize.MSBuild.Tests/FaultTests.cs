@@ -208,18 +208,5 @@ public sealed class FaultTests(PackageFixture fixture)
         Assert.NotEmpty(session.OutputMetadata);
     }
 
-    private void Scenario(string name, Action<string> body)
-    {
-        string folder = TestProject.NewScenarioFolder(fixture, name);
-        try
-        {
-            body(folder);
-        }
-        catch (Exception e)
-        {
-            throw new Xunit.Sdk.XunitException($"Scenario '{name}' failed; projects and binlogs kept in {folder}\n{e}");
-        }
-
-        Directory.Delete(folder, recursive: true);
-    }
+    private void Scenario(string name, Action<string> body) => TestProject.RunScenario(fixture, name, body);
 }

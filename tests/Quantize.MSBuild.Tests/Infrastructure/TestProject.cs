@@ -44,6 +44,22 @@ internal sealed class TestProject
         return dir;
     }
 
+    /// <summary>Runs one test's scenario in its own folder; the folder is deleted when it passes and kept (and named) when it fails.</summary>
+    public static void RunScenario(PackageFixture fixture, string name, Action<string> body)
+    {
+        string folder = NewScenarioFolder(fixture, name);
+        try
+        {
+            body(folder);
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"Scenario '{name}' failed; projects and binlogs kept in {folder}\n{e}");
+        }
+
+        System.IO.Directory.Delete(folder, recursive: true);
+    }
+
     /// <summary>Creates <c>folder/name/name.csproj</c>; <paramref name="body"/> is inserted into the Project element.</summary>
     public static TestProject Create(PackageFixture fixture, string folder, string name, string body)
     {
