@@ -151,13 +151,18 @@ internal static class QuantizeCommandLine
         var imageMean = new Option<string?>("--image-mean") { Description = "Subtracted after scaling: one value, or one per channel in the model's channel order, ';'-separated (e.g. 0.485;0.456;0.406). Default 0." };
         var imageStd = new Option<string?>("--image-std") { Description = "Divides after the mean: one value or one per channel, ';'-separated (e.g. 0.229;0.224;0.225). Default 1." };
         var imagePadValue = new Option<double>("--image-pad-value") { Description = "Tensor value of padding (letterbox, fit, fit-height), after normalisation. Default 0." };
+        var imageOrientation = new Option<string>("--image-orientation")
+        {
+            Description = "exif (default: photos are turned by their EXIF orientation tag, as viewers and OpenCV show them) or ignore (the stored pixels, as PIL's Image.open reads them).",
+            DefaultValueFactory = _ => "exif",
+        };
 
         var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels) or dynamic (--mode dynamic, no calibration data).")
         {
             model, output, calibration, mode, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
-            shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue,
+            shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue, imageOrientation,
         };
 
         quantize.SetAction((parse, cancellation) =>
@@ -180,6 +185,7 @@ internal static class QuantizeCommandLine
                     Mean = parse.GetValue(imageMean) is { Length: > 0 } mean ? ImageOptions.ParseValues("image mean", mean, positive: false) : [0.0],
                     Std = parse.GetValue(imageStd) is { Length: > 0 } std ? ImageOptions.ParseValues("image std", std, positive: true) : [1.0],
                     PadValue = parse.GetValue(imagePadValue),
+                    Orientation = ImageOptions.Names.Parse<ImageOrientation>("image orientation", parse.GetValue(imageOrientation)!),
                 };
 
                 gate = new ValidationOptions

@@ -102,6 +102,7 @@ namespace Quantize.MSBuild
             new Setting("QuantizeImageMean", "--image-mean", SettingKind.Numbers),
             new Setting("QuantizeImageStd", "--image-std", SettingKind.PositiveNumbers),
             new Setting("QuantizeImagePadValue", "--image-pad-value", SettingKind.Number),
+            new Setting("QuantizeImageOrientation", "--image-orientation", SettingKind.Choice, "exif", "ignore"),
         };
 
         /// <summary>A validation failure: which setting, where it came from, and the message.</summary>

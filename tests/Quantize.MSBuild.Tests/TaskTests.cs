@@ -401,6 +401,7 @@ public sealed class TaskTests : IDisposable
             ["QuantizeImageLayout"] = "NHWC",
             ["QuantizeImageScale"] = "0.00392156862745098",
             ["QuantizeImagePadValue"] = "-1",
+            ["QuantizeImageOrientation"] = "Ignore",
         };
         var problems = new List<QuantizeSettings.Problem>();
 
@@ -412,7 +413,7 @@ public sealed class TaskTests : IDisposable
             ["/m/m.onnx", "--output", "/o/m.onnx", "--calibration", "/m/subset.txt",
              "--calibration-shuffle-seed", "42", "--image-size", "192x48", "--image-resize", "fit-height", "--image-interpolation", "nearest",
              "--image-layout", "nhwc", "--image-channels", "bgr", "--image-scale", "0.00392156862745098", "--image-mean", "0.5",
-             "--image-std", "0.229;0.224;0.225", "--image-pad-value", "-1"],
+             "--image-std", "0.229;0.224;0.225", "--image-pad-value", "-1", "--image-orientation", "ignore"],
             args);
     }
 
@@ -426,6 +427,7 @@ public sealed class TaskTests : IDisposable
     [InlineData("QuantizeImageStd", "0", "one number greater than 0")]
     [InlineData("QuantizeImageScale", "-1", "a number greater than 0")]
     [InlineData("QuantizeImagePadValue", "gray", "a number")]
+    [InlineData("QuantizeImageOrientation", "rotate", "exif, ignore")]
     [InlineData("QuantizeCalibrationShuffleSeed", "1.5", "a whole number")]
     public void Invalid_image_and_sampling_values_are_rejected(string setting, string value, string allowed)
     {

@@ -64,7 +64,7 @@ public sealed class SampleGroundTruth(string source, int? classIndex, ImageSampl
             throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file, $"Expected image '{file}' cannot stand for output '{output}' {ElementTypes.FormatShape(outputShape)}: {e.Message}", e);
         }
 
-        var tensor = ImageTensorizer.ToTensor(ImageDecoder.Decode(file), shape, file);
+        var tensor = ImageTensorizer.ToTensor(ImageDecoder.Decode(file, options.Orientation), shape, file);
         if (!tensor.Shape.SequenceEqual(outputShape))
         {
             throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,

@@ -2,7 +2,10 @@ using SkiaSharp;
 
 namespace Quantize.Onnx.Calibration.Images;
 
-/// <summary>Decodes PNG, JPEG, BMP and WebP files with SkiaSharp (Skia's codecs; EXIF orientation is not applied).</summary>
+/// <summary>
+/// Decodes PNG, JPEG, BMP and WebP files with SkiaSharp (Skia's codecs). The EXIF orientation tag is applied
+/// unless the caller opts out, so a phone photo reaches the model the way every viewer shows it.
+/// </summary>
 public static class ImageDecoder
 {
     /// <summary>File extensions read as images (case-insensitive).</summary>
@@ -11,15 +14,17 @@ public static class ImageDecoder
     public static bool IsImageFile(string path) =>
         Extensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Width and height from the file's header, without decoding pixels.</summary>
-    public static (int Width, int Height) ReadSize(string path)
+    /// <summary>Width and height from the file's header (as displayed when <paramref name="orientation"/> is EXIF), without decoding pixels.</summary>
+    public static (int Width, int Height) ReadSize(string path, ImageOrientation orientation = ImageOrientation.Exif)
     {
         using var codec = OpenCodec(path);
-        return (codec.Info.Width, codec.Info.Height);
+        return orientation == ImageOrientation.Exif && ExifOrientation.SwapsAxes((int)codec.EncodedOrigin)
+            ? (codec.Info.Height, codec.Info.Width)
+            : (codec.Info.Width, codec.Info.Height);
     }
 
-    /// <summary>Decodes the whole image to 8-bit RGB (unpremultiplied; alpha dropped).</summary>
-    public static RgbImage Decode(string path)
+    /// <summary>Decodes the whole image to 8-bit RGB (unpremultiplied; alpha dropped), turned by its EXIF orientation unless told to ignore it.</summary>
+    public static RgbImage Decode(string path, ImageOrientation orientation = ImageOrientation.Exif)
     {
         using var codec = OpenCodec(path);
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
@@ -47,7 +52,8 @@ public static class ImageDecoder
             rgb[j + 2] = rgba[i + 2];
         }
 
-        return new RgbImage(info.Width, info.Height, rgb);
+        var image = new RgbImage(info.Width, info.Height, rgb);
+        return orientation == ImageOrientation.Exif ? ExifOrientation.Apply(image, (int)codec.EncodedOrigin) : image;
     }
 
     private static SKCodec OpenCodec(string path)

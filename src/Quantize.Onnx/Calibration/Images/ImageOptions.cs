@@ -34,6 +34,16 @@ public enum ImageInterpolation
     Nearest,
 }
 
+/// <summary>Whether the EXIF orientation tag of a photo turns its pixels before anything else.</summary>
+public enum ImageOrientation
+{
+    /// <summary>Applied, as image viewers, browsers and OpenCV's imread do.</summary>
+    Exif,
+
+    /// <summary>The stored pixels as they are, as PIL's Image.open does (match a training pipeline that never transposed).</summary>
+    Ignore,
+}
+
 /// <summary>Order of the model's axes for an image input.</summary>
 public enum ImageLayout
 {
@@ -72,6 +82,8 @@ public sealed record ImageOptions
 
     public ImageLayout? Layout { get; init; }
 
+    public ImageOrientation Orientation { get; init; } = ImageOrientation.Exif;
+
     public ImageChannels? Channels { get; init; }
 
     /// <summary>Multiplies the 0..255 pixel value before mean and std; null: 1/255 (values in [0, 1]) for float inputs, 1 for uint8/int8 inputs.</summary>
@@ -99,6 +111,7 @@ public sealed record ImageOptions
         yield return new("image-mean", string.Join(";", Mean.Select(v => v.ToString("R", c))));
         yield return new("image-std", string.Join(";", Std.Select(v => v.ToString("R", c))));
         yield return new("image-pad-value", PadValue.ToString("R", c));
+        yield return new("image-orientation", Names.Of(Orientation));
     }
 
     /// <summary>Parses "224x224" (width x height) or "224" (square); throws <see cref="ErrorCodes.InvalidOption"/>.</summary>

@@ -11,14 +11,14 @@ public sealed class ImageSampleReader(ImageOptions options)
     public TensorData Read(string file, InputSpec input)
     {
         var shape = Resolve(input, file);
-        return ImageTensorizer.ToTensor(ImageDecoder.Decode(file), shape, file);
+        return ImageTensorizer.ToTensor(ImageDecoder.Decode(file, Options.Orientation), shape, file);
     }
 
     /// <summary>The shape <paramref name="file"/> becomes, from its header only (no pixels decoded).</summary>
     public long[] ReadShape(string file, InputSpec input)
     {
         var shape = Resolve(input, file);
-        var (width, height) = ImageDecoder.ReadSize(file);
+        var (width, height) = ImageDecoder.ReadSize(file, Options.Orientation);
         var placement = ImagePlacement.Of(width, height, shape.Size, Options.Resize);
         return shape.TensorShape(placement.TargetWidth, placement.TargetHeight);
     }

@@ -57,6 +57,29 @@ internal static class TestImages
         return path;
     }
 
+    /// <summary>
+    /// Writes <paramref name="image"/> as a JPEG whose EXIF orientation tag (0x0112) is <paramref name="orientation"/>:
+    /// an APP1 segment with a big-endian TIFF header and one IFD entry, right after SOI (Skia writes no EXIF).
+    /// </summary>
+    public static string WriteJpegWithOrientation(string path, RgbImage image, int orientation)
+    {
+        Write(path, image);
+        var jpeg = File.ReadAllBytes(path);
+        byte[] tiff =
+        [
+            (byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8, // big-endian header, IFD at offset 8
+            0, 1,                                    // one entry
+            0x01, 0x12, 0, 3, 0, 0, 0, 1,            // Orientation, SHORT, count 1
+            0, (byte)orientation, 0, 0,              // value, padded to 4 bytes
+            0, 0, 0, 0,                              // no next IFD
+        ];
+        byte[] exif = [.. "Exif\0\0"u8, .. tiff];
+        int length = exif.Length + 2;
+        byte[] app1 = [0xFF, 0xE1, (byte)(length >> 8), (byte)length, .. exif];
+        File.WriteAllBytes(path, [.. jpeg[..2], .. app1, .. jpeg[2..]]);
+        return path;
+    }
+
     /// <summary>A bottom-up 24-bit BMP (BGR rows padded to 4 bytes).</summary>
     private static byte[] Bmp(RgbImage image)
     {
