@@ -158,10 +158,11 @@ internal sealed class QuantizeSession
         var fp32 = Prepared.Clone();
         var graph = new GraphView(fp32.Graph);
         var units = new DynamicMatMulPlanner(graph, Types, options).Plan();
-        if (units.Count == 0 || fp32.DefaultOpset() < DynamicQuantizeWriter.MinimumOpset)
+        var lstms = fp32.Graph.Node.Any(n => LstmQuantizer.CanQuantize(n, graph.Initializers));
+        if ((units.Count == 0 && !lstms) || (units.Count > 0 && fp32.DefaultOpset() < DynamicQuantizeWriter.MinimumOpset))
         {
             var why = units.Count == 0
-                ? "it has no MatMul or Gemm with a constant weight (the only ops dynamic quantization runs on integer kernels; ORT's ConvInteger is slower than float Conv)"
+                ? "it has no MatMul or Gemm with a constant weight and no LSTM (the only ops dynamic quantization runs on integer kernels; ORT's ConvInteger is slower than float Conv)"
                 : $"its opset {fp32.DefaultOpset()} has no DynamicQuantizeLinear (needs {DynamicQuantizeWriter.MinimumOpset}) and could not be raised";
             warnings.Add(new Diagnostic(ErrorCodes.NothingToQuantizeDynamically, ModelPath, NothingToQuantizeMessage(why)));
             return null;
@@ -172,6 +173,7 @@ internal sealed class QuantizeSession
         var quantized = fp32.Clone();
         quantized.Graph = new DynamicQuantizeWriter(graph, units, options, PerChannel && options.PerChannel).Write();
         EmbeddingQuantizer.Rewrite(quantized.Graph, options);
+        LstmQuantizer.Rewrite(quantized, options);
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
         return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
     }
@@ -221,6 +223,7 @@ internal sealed class QuantizeSession
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, PerChannel && options.PerChannel).Write();
         EmbeddingQuantizer.Rewrite(quantized.Graph, options);
+        LstmQuantizer.Rewrite(quantized, options);
         if (options.BiasCorrection)
         {
             var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();

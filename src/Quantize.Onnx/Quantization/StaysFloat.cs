@@ -7,8 +7,8 @@ namespace Quantize.Onnx.Quantization;
 /// The nodes the engine leaves float because of what they are, not because of a setting, worded for warning
 /// QNT2005 so no part of a model is silently left unquantized: control flow (If/Loop/Scan: calibration and the
 /// QDQ form cover the main graph; a subgraph runs a data-dependent number of times or not at all, so its
-/// activation ranges cannot be calibrated like the main graph's) and recurrent layers (LSTM/GRU/RNN: ORT's
-/// CPU provider has no QDQ integer kernel for them).
+/// activation ranges cannot be calibrated like the main graph's) and recurrent layers ORT has no integer kernel
+/// for (GRU, RNN, and LSTMs <see cref="LstmQuantizer"/> cannot rewrite).
 /// </summary>
 internal static class StaysFloat
 {
@@ -17,6 +17,7 @@ internal static class StaysFloat
     public static string? Describe(ModelProto model)
     {
         var parts = new List<string>();
+        var initializers = new GraphView(model.Graph).Initializers;
         foreach (var node in model.Graph.Node)
         {
             if (node.HasSubgraph())
@@ -27,9 +28,11 @@ internal static class StaysFloat
                 parts.Add($"{node.OpType} '{node.Name}' ({inner.Count} node(s) in its subgraphs{(heavy.Count == 0 ? "" : ", " + string.Join(", ", heavy))}: " +
                     "calibration and QDQ cover the main graph, and a subgraph's activations depend on which branch or how many iterations run)");
             }
-            else if (node.Domain is "" or "ai.onnx" && Recurrent.Contains(node.OpType))
+            else if (node.Domain is "" or "ai.onnx" && Recurrent.Contains(node.OpType) && !LstmQuantizer.CanQuantize(node, initializers))
             {
-                parts.Add($"{node.OpType} '{node.Name}' (ONNX Runtime's CPU provider has no integer QDQ kernel for recurrent layers)");
+                parts.Add(node.OpType == "LSTM"
+                    ? $"LSTM '{node.Name}' (only an LSTM with constant 3-D W and R weights and no 'layout' attribute becomes DynamicQuantizeLSTM)"
+                    : $"{node.OpType} '{node.Name}' (ONNX Runtime's CPU provider has no integer kernel for GRU and RNN)");
             }
         }
 

@@ -20,7 +20,7 @@ public sealed record FusionReport(
     {
         "QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QLinearAdd", "QLinearMul",
         "QLinearConcat", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearLeakyRelu",
-        "QLinearSigmoid", "QLinearSoftmax", "QLinearWhere", "QLinearConvTranspose", "ConvInteger", "MatMulInteger",
+        "QLinearSigmoid", "QLinearSoftmax", "QLinearWhere", "QLinearConvTranspose", "ConvInteger", "MatMulInteger", "DynamicQuantizeLSTM",
     };
 
     /// <summary>

@@ -4,21 +4,21 @@ using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Quantization;
 
-/// <summary>If/Loop subgraphs and LSTM come out valid, quantized outside the subgraphs, with a warning naming what stays float and why.</summary>
+/// <summary>If/Loop subgraphs and GRU come out valid, quantized around them, with a warning naming what stays float and why (LSTM: RecurrentQuantizationTests).</summary>
 public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
 {
     private readonly Model.TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 
-    public static TheoryData<string> Nets => ["ConvIf", "AllInIf", "ConvLoop", "Lstm"];
+    public static TheoryData<string> Nets => ["ConvIf", "AllInIf", "ConvLoop", "Gru"];
 
     private static TestNet Net(string name) => name switch
     {
         "ConvIf" => ControlFlowNets.ConvIf(),
         "AllInIf" => ControlFlowNets.AllInIf(),
         "ConvLoop" => ControlFlowNets.ConvLoop(),
-        _ => ControlFlowNets.Lstm(),
+        _ => ControlFlowNets.Gru(),
     };
 
     [Theory]
@@ -41,10 +41,10 @@ public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
         Assert.All(sqnr.Values, db => Assert.True(db > 20, $"SQNR {db:F1} dB"));
         var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
         var graph = ModelLoader.Load(path).Graph;
-        if (name == "Lstm")
+        if (name == "Gru")
         {
-            Assert.Contains("LSTM 'lstm'", warning.Message, StringComparison.Ordinal);
-            Assert.Contains(graph.Node, n => n.OpType == "LSTM");
+            Assert.Contains("GRU 'gru'", warning.Message, StringComparison.Ordinal);
+            Assert.Contains(graph.Node, n => n.OpType == "GRU");
         }
         else
         {
@@ -52,6 +52,6 @@ public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
         }
 
         // The main graph's convolutions are quantized (the all-in-If model has none outside its branches).
-        Assert.Equal(name is "AllInIf" or "Lstm" ? 0 : 2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.Equal(name is "AllInIf" or "Gru" ? 0 : 2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
     }
 }

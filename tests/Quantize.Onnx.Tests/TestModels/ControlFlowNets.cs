@@ -76,20 +76,42 @@ internal static class ControlFlowNets
 
     public static readonly long[] SequenceShape = [6, 1, 16];
 
-    /// <summary>input [T=6, N=1, 16] → MatMul 16→16 → LSTM (hidden 8) → Squeeze → MatMul 8→4 (output [6, 1, 4]).</summary>
-    public static TestNet Lstm()
+    /// <summary>
+    /// input [T=6, N=1, 16] → MatMul 16→16 → LSTM (hidden 8, forward or bidirectional) → Squeeze → MatMul → output
+    /// [6, 1, 4]; bidirectional outputs are [T, 2, N, H], so the head reads a Reshape to [T, N, 2H].
+    /// <paramref name="layout"/> adds opset 14's layout attribute (0, the default layout), which DynamicQuantizeLSTM lacks.
+    /// </summary>
+    public static TestNet Lstm(bool bidirectional = false, bool layout = false) => Recurrent("LSTM", bidirectional, layout);
+
+    /// <summary>The same network with a GRU (3 gates), which ORT has no integer kernel for.</summary>
+    public static TestNet Gru() => Recurrent("GRU", bidirectional: false, layout: false);
+
+    private static TestNet Recurrent(string op, bool bidirectional, bool layout)
     {
-        var b = new TestModelBuilder(13, 53, name: "lstm");
+        var (gates, directions, hidden) = (op == "LSTM" ? 4 : 3, bidirectional ? 2 : 1, 8);
+        var b = new TestModelBuilder(layout ? 14 : 13, 53, name: op.ToLowerInvariant());
         var x = b.Input("frames", SequenceShape);
         var h = b.MatMul("proj", x, 16, 16);
         var random = new Random(59);
-        var w = b.Constant("lstm.W", [1, 32, 16], Normal(random, 32 * 16, 0.3f));
-        var r = b.Constant("lstm.R", [1, 32, 8], Normal(random, 32 * 8, 0.3f));
-        var bias = b.Constant("lstm.B", [1, 64], Normal(random, 64, 0.1f));
-        var y = b.Node("LSTM", "lstm", [h, w, r, bias], TestModelBuilder.Int("hidden_size", 8));
-        var axes = b.ConstantInt64("squeeze_axes", [1], [1]);
-        var squeezed = b.Node("Squeeze", "squeeze", [y, axes]);
-        b.MatMul("head", squeezed, 8, 4);
+        var w = b.Constant($"{op}.W", [directions, gates * hidden, 16], Normal(random, directions * gates * hidden * 16, 0.3f));
+        var r = b.Constant($"{op}.R", [directions, gates * hidden, hidden], Normal(random, directions * gates * hidden * hidden, 0.3f));
+        var bias = b.Constant($"{op}.B", [directions, 2 * gates * hidden], Normal(random, directions * 2 * gates * hidden, 0.1f));
+        var attributes = new List<AttributeProto> { TestModelBuilder.Int("hidden_size", hidden) };
+        if (bidirectional)
+        {
+            attributes.Add(TestModelBuilder.String("direction", "bidirectional"));
+        }
+
+        if (layout)
+        {
+            attributes.Add(TestModelBuilder.Int("layout", 0));
+        }
+
+        var y = b.Node(op, op.ToLowerInvariant(), [h, w, r, bias], [.. attributes]);
+        var shape = b.ConstantInt64("head_shape", [3], [6, 1, directions * hidden]);
+        var flat = b.Node("Transpose", "directions_last", [y], TestModelBuilder.Ints("perm", 0, 2, 1, 3));
+        var reshaped = b.Node("Reshape", "merge_directions", [flat, shape]);
+        b.MatMul("head", reshaped, directions * hidden, 4);
         b.Output("head", 6, 1, 4);
         return new TestNet(b.Build(), "frames", SequenceShape, []);
     }

@@ -1,0 +1,134 @@
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+
+namespace Quantize.Onnx.Quantization;
+
+/// <summary>
+/// Rewrites LSTM layers with constant weights into ONNX Runtime's <c>com.microsoft.DynamicQuantizeLSTM</c>:
+/// the input (W [D, 4H, I]) and recurrent (R [D, 4H, H]) weights become int8, symmetric, one scale per gate
+/// row (per direction when per-tensor), stored transposed ([D, I, 4H], [D, H, 4H]) as the kernel reads them;
+/// the kernel quantizes each step's input and hidden state itself. QDQ has no recurrent form ORT fuses, and a
+/// static range for the hidden state would have to cover every time step, so this is the same in static and
+/// dynamic mode. Bias, peepholes and states stay float.
+/// </summary>
+internal static class LstmQuantizer
+{
+    public const string Domain = "com.microsoft";
+
+    /// <summary>Attributes DynamicQuantizeLSTM shares with LSTM; an LSTM with any other (opset 14's <c>layout</c>) stays float.</summary>
+    private static readonly HashSet<string> KernelAttributes = new(StringComparer.Ordinal)
+    {
+        "activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "input_forget",
+    };
+
+    /// <summary>True when <paramref name="node"/> is an LSTM this rewriter turns into DynamicQuantizeLSTM.</summary>
+    public static bool CanQuantize(NodeProto node, IReadOnlyDictionary<string, TensorProto> initializers) =>
+        node.OpType == "LSTM" && node.Domain is "" or "ai.onnx"
+        && node.Input.Count >= 3
+        && node.Attribute.All(a => KernelAttributes.Contains(a.Name))
+        && IsWeight(node.Input[1], initializers) && IsWeight(node.Input[2], initializers);
+
+    /// <summary>Rewrites every eligible LSTM of <paramref name="model"/>'s main graph in place; returns their names.</summary>
+    public static List<string> Rewrite(ModelProto model, QuantizationOptions options)
+    {
+        var graph = model.Graph;
+        var view = new GraphView(graph);
+        var names = new NameAllocator(view.AllNames());
+        var rewritten = new List<string>();
+        var replaced = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < graph.Node.Count; i++)
+        {
+            var node = graph.Node[i];
+            if (!CanQuantize(node, view.Initializers) || options.ExcludedNodes.Contains(node.Name) || options.ExcludedOpTypes.Contains("LSTM"))
+            {
+                continue;
+            }
+
+            var prefix = node.Name.Length > 0 ? node.Name : node.Output[0];
+            var w = Quantize(view.Initializers[node.Input[1]], names, options.PerChannel, graph);
+            var r = Quantize(view.Initializers[node.Input[2]], names, options.PerChannel, graph);
+            var quantized = new NodeProto
+            {
+                OpType = "DynamicQuantizeLSTM",
+                Domain = Domain,
+                Name = names.Next(prefix + "_quant"),
+                Input = { node.Input[0], w.Data, r.Data },
+                Output = { node.Output },
+            };
+            for (var k = 3; k < 8; k++)
+            {
+                quantized.Input.Add(k < node.Input.Count ? node.Input[k] : "");
+            }
+
+            quantized.Input.Add([w.Scale, w.ZeroPoint, r.Scale, r.ZeroPoint]);
+            quantized.Attribute.Add(node.Attribute);
+            graph.Node[i] = quantized;
+            rewritten.Add(node.Name);
+            replaced.Add(node.Input[1]);
+            replaced.Add(node.Input[2]);
+        }
+
+        if (rewritten.Count == 0)
+        {
+            return rewritten;
+        }
+
+        if (!model.OpsetImport.Any(o => o.Domain == Domain))
+        {
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Domain, Version = 1 });
+        }
+
+        // Drop the float weights no longer read (a subgraph or another node may still read them by name).
+        var used = EmbeddingQuantizer.InputsOf(graph).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
+        foreach (var unused in graph.Initializer.Where(t => replaced.Contains(t.Name) && !used.Contains(t.Name)).ToList())
+        {
+            graph.Initializer.Remove(unused);
+        }
+
+        return rewritten;
+    }
+
+    private static bool IsWeight(string name, IReadOnlyDictionary<string, TensorProto> initializers) =>
+        initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Count == 3 && t.Dims.All(d => d > 0);
+
+    /// <summary>[D, 4H, K] float → int8 [D, K, 4H] with scales and zero points [D, 4H] (per row) or [D] (per direction).</summary>
+    private static (string Data, string Scale, string ZeroPoint) Quantize(TensorProto weight, NameAllocator names, bool perRow, GraphProto graph)
+    {
+        var (directions, rows, depth) = ((int)weight.Dims[0], (int)weight.Dims[1], (int)weight.Dims[2]);
+        var values = TensorValues.ReadFloats(weight);
+        var groups = perRow ? directions * rows : directions;
+        var groupSize = values.Length / groups;
+        var scales = new float[groups];
+        for (var g = 0; g < groups; g++)
+        {
+            var absMax = 0f;
+            foreach (var v in values.AsSpan(g * groupSize, groupSize))
+            {
+                absMax = Math.Max(absMax, Math.Abs(v));
+            }
+
+            scales[g] = absMax > 0 ? absMax / 127f : 1f;
+        }
+
+        var transposed = new sbyte[values.Length];
+        for (var d = 0; d < directions; d++)
+        {
+            for (var row = 0; row < rows; row++)
+            {
+                var step = scales[perRow ? (d * rows) + row : d];
+                for (var k = 0; k < depth; k++)
+                {
+                    var value = values[((((long)d * rows) + row) * depth) + k];
+                    transposed[((((long)d * depth) + k) * rows) + row] = (sbyte)QuantMath.Quantize(value, step, 0, -127, 127);
+                }
+            }
+        }
+
+        long[] scaleDims = perRow ? [directions, rows] : [directions];
+        var data = TensorValues.FromInt8(names.Next(weight.Name + "_quantized"), [directions, depth, rows], transposed);
+        var scale = TensorValues.FromFloats(names.Next(weight.Name + "_scale"), scaleDims, scales);
+        var zeroPoint = TensorValues.FromInt8(names.Next(weight.Name + "_zero_point"), scaleDims, new sbyte[groups]);
+        graph.Initializer.Add([data, scale, zeroPoint]);
+        return (data.Name, scale.Name, zeroPoint.Name);
+    }
+}
