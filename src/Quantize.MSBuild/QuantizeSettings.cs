@@ -56,7 +56,7 @@ namespace Quantize.MSBuild
         public static readonly Setting[] All =
         {
             // auto is resolved to static or dynamic by PrepareQuantizeModels before the worker sees it.
-            new Setting(Mode, "--mode", SettingKind.Choice, "auto", "static", "dynamic", "fp16"),
+            new Setting(Mode, "--mode", SettingKind.Choice, "auto", "static", "dynamic", "fp16", "weight4"),
             new Setting("QuantizeCalibrationMethod", "--calibration-method", SettingKind.Choice, "minmax", "percentile", "entropy", "mse"),
             new Setting("QuantizeCalibrationPercentile", "--calibration-percentile", SettingKind.PositiveNumber),
             new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),
@@ -74,6 +74,11 @@ namespace Quantize.MSBuild
             new Setting("QuantizeBiasCorrection", "--bias-correction", SettingKind.Boolean),
             new Setting("QuantizeKeepFloatIfSlower", "--keep-float-if-slower", SettingKind.Boolean),
             new Setting("QuantizeShipFloatModel", null, SettingKind.Boolean),
+
+            // Weight-only 4-bit mode (QuantizeMode=weight4): MatMulNBits block size, accuracy level, zero points.
+            new Setting("QuantizeBlockSize", "--block-size", SettingKind.Choice, "16", "32", "64", "128", "256"),
+            new Setting("QuantizeAccuracyLevel", "--accuracy-level", SettingKind.Choice, "0", "1", "2", "3", "4"),
+            new Setting("QuantizeWeight4Asymmetric", "--weight4-asymmetric", SettingKind.Boolean),
 
             // The accuracy gate (used when the model is quantized; the worker measures on the validation folder).
             new Setting(AccuracyChecks, "--check", SettingKind.Checks),

@@ -55,6 +55,10 @@ public static class ErrorCodes
     public const string CalibrationRequired = "QNT1502";
     public const string SampleShapeUnknown = "QNT1503";
 
+    // Weight-only 4-bit mode (MatMulNBits).
+    public const string InvalidBlockSize = "QNT1520";
+    public const string InvalidAccuracyLevel = "QNT1521";
+
     // Warnings.
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";
@@ -71,4 +75,5 @@ public static class ErrorCodes
     public const string LockFileStale = "QNT2405";
     public const string AlreadyQuantized = "QNT2501";
     public const string NothingToQuantizeDynamically = "QNT2502";
+    public const string NothingToQuantizeWeight4 = "QNT2520";
 }

@@ -35,6 +35,13 @@ public enum QuantizationMode
     /// and outputs FP32. ONNX Runtime folds the Casts on load, so CPU math and speed stay FP32.
     /// </summary>
     Fp16,
+
+    /// <summary>
+    /// Weight-only 4-bit: MatMul/Gemm with a constant [K, N] weight become com.microsoft MatMulNBits (4-bit
+    /// weights in blocks of <see cref="QuantizationOptions.BlockSize"/> along K, one scale per block);
+    /// activations and every other op stay float, no calibration. For memory-bound LLM-style decoding.
+    /// </summary>
+    Weight4,
 }
 
 /// <summary>Everything a user can choose about one static quantization. Defaults follow what runs fast on ORT CPU.</summary>
@@ -117,6 +124,18 @@ public sealed record QuantizationOptions
     /// <summary>Calibration samples used to measure INT8-vs-FP32 fidelity.</summary>
     public int FidelitySamples { get; init; } = 8;
 
+    /// <summary>Weight4 mode: consecutive weights along K sharing one scale (a power of two, 16 to 256; ORT's tool defaults to 32).</summary>
+    public int BlockSize { get; init; } = 32;
+
+    /// <summary>
+    /// Weight4 mode: MatMulNBits' accuracy_level, the least accurate compute ORT may use: 0 (unset: float compute
+    /// on CPU), 1 fp32, 2 fp16, 3 bf16, 4 int8 (activations quantized per block inside the kernel).
+    /// </summary>
+    public int AccuracyLevel { get; init; }
+
+    /// <summary>Weight4 mode: a zero point per block (uint4, packed two per byte) instead of the symmetric grid around 8.</summary>
+    public bool Weight4Asymmetric { get; init; }
+
     /// <summary>The accuracy gate (validation samples, checks, minimum speed-up); null: none. Not part of the settings: it decides what ships, not how.</summary>
     public ValidationOptions? Validation { get; init; }
 
@@ -131,6 +150,14 @@ public sealed record QuantizationOptions
         foreach (var (key, value) in (Images ?? new ImageOptions()).ToSettings())
         {
             settings[key] = value;
+        }
+
+        // Only in weight4 mode, so the settings (and lock files) of the other modes stay as they were.
+        if (Mode == QuantizationMode.Weight4)
+        {
+            settings["block-size"] = BlockSize.ToString(CultureInfo.InvariantCulture);
+            settings["accuracy-level"] = AccuracyLevel.ToString(CultureInfo.InvariantCulture);
+            settings["weight4-asymmetric"] = Weight4Asymmetric ? "true" : "false";
         }
 
         return settings;

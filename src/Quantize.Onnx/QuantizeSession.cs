@@ -178,6 +178,36 @@ internal sealed class QuantizeSession
         return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
     }
 
+    /// <summary>
+    /// Weight-only 4-bit: MatMul/Gemm with a constant weight of at least one block in K and N become
+    /// MatMulNBits; large embedding tables int8 per row. The plan lists those nodes. Null when no weight
+    /// qualifies (warning QNT2520).
+    /// </summary>
+    public Candidate? BuildWeight4(QuantizationOptions options, List<Diagnostic> warnings)
+    {
+        var fp32 = Prepared.Clone();
+        var graph = new GraphView(fp32.Graph);
+        var candidates = new DynamicMatMulPlanner(graph, Types, options).Plan();
+        var units = MatMulNBitsWriter.Eligible(candidates, options.BlockSize);
+        if (units.Count == 0)
+        {
+            var why = candidates.Count == 0
+                ? "it has no MatMul or Gemm with a constant 2-D float weight"
+                : $"none of its {candidates.Count} MatMul/Gemm weights has K and N of at least one block ({options.BlockSize}); smaller ones stay float";
+            warnings.Add(new Diagnostic(ErrorCodes.NothingToQuantizeWeight4, ModelPath,
+                $"Weight-only 4-bit mode left the model unchanged: {why}. Use a smaller --block-size (QuantizeBlockSize), or --mode dynamic / static for other models."));
+            return null;
+        }
+
+        var plan = new QuantizationPlan();
+        plan.QuantizedNodes.UnionWith(units.Select(u => u.Node));
+        var quantized = fp32.Clone();
+        new MatMulNBitsWriter(graph, units, options).Write(quantized);
+        EmbeddingQuantizer.Rewrite(quantized.Graph, options);
+        Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
+        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
+    }
+
     /// <summary>Whole-model FP16: every float weight stored as FLOAT16 behind a Cast; nothing is quantized to integers.</summary>
     public Candidate BuildFp16(QuantizationOptions options)
     {

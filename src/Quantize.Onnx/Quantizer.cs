@@ -65,10 +65,12 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         var fp16 = options.Mode == QuantizationMode.Fp16;
-        if (calibrationFolder is null && !dynamic && !fp16 && alreadyQuantized.Count == 0)
+        var weight4 = options.Mode == QuantizationMode.Weight4;
+        CheckWeight4Options(options);
+        if (calibrationFolder is null && !dynamic && !fp16 && !weight4 && alreadyQuantized.Count == 0)
         {
             throw new QuantizeException(ErrorCodes.CalibrationRequired, modelPath,
-                "Static quantization needs calibration samples: pass --calibration <folder> (QuantizeCalibrationData), or use --mode dynamic (QuantizeMode=dynamic), which needs none.");
+                "Static quantization needs calibration samples: pass --calibration <folder> (QuantizeCalibrationData), or use --mode dynamic (QuantizeMode=dynamic) or --mode weight4, which need none.");
         }
 
         if (alreadyQuantized.Count > 0)
@@ -82,9 +84,16 @@ public sealed class Quantizer(QuantizationOptions options)
         var (fp32Bytes, inputNames, data, validationData) = (session.Fp32Bytes, session.InputNames, session.Samples, session.Validation);
         var gate = options.Validation;
 
-        // Tuning searches static configurations; dynamic mode has no calibrated choices to tune.
-        var (recipe, tuning) = dynamic || fp16 ? (options, null) : ApplyLockFile(options, modelPath, warnings);
-        var candidate = dynamic ? session.BuildDynamic(recipe, warnings) : fp16 ? session.BuildFp16(recipe) : session.Build(recipe);
+        // Tuning searches static configurations; the other modes have no calibrated choices to tune.
+        var calibrated = !dynamic && !fp16 && !weight4;
+        var (recipe, tuning) = calibrated ? ApplyLockFile(options, modelPath, warnings) : (options, null);
+        var candidate = options.Mode switch
+        {
+            QuantizationMode.Dynamic => session.BuildDynamic(recipe, warnings),
+            QuantizationMode.Fp16 => session.BuildFp16(recipe),
+            QuantizationMode.Weight4 => session.BuildWeight4(recipe, warnings),
+            _ => session.Build(recipe),
+        };
         if (candidate is null)
         {
             return Unchanged(source, fp32Bytes, modelPath, outputPath, "kept-fp32-nothing-to-quantize", warnings, total, options.ToSettings());
@@ -96,7 +105,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (validationData is not null)
         {
             validation = session.Validate(candidate, images);
-            if (!dynamic && !fp16 && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
+            if (calibrated && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
             {
                 (candidate, validation, tuning) = Tune(session, candidate, validation, tuningOptions, tuning, modelPath, warnings, ref images);
             }
@@ -138,7 +147,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData!, gate!);
         }
 
-        if (validation is not null && !dynamic)
+        if (validation is not null && !dynamic && !weight4)
         {
             // Calibration coverage, on the FP32 prepared model (after equalization) with the grids the INT8 model uses.
             // An absorbed Relu/Clip's input never exists in the INT8 model (its producer writes the activation's output).
@@ -173,7 +182,7 @@ public sealed class Quantizer(QuantizationOptions options)
             keptResult = "kept-fp32-below-min-speedup";
             warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
-        else if (latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16) // FP16 weights do not aim at speed (ORT folds the Casts)
+        else if (latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
         {
             kind = OutputKind.KeptFloat;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
@@ -239,6 +248,22 @@ public sealed class Quantizer(QuantizationOptions options)
             Tuning = tuning,
             ImageSamples = images.Samples,
         };
+    }
+
+    /// <summary>Block size and accuracy level are checked in every mode: a bad value in a shared project setting should not wait for a weight4 model.</summary>
+    private static void CheckWeight4Options(QuantizationOptions options)
+    {
+        if (!Block4Quantizer.IsSupportedBlockSize(options.BlockSize))
+        {
+            throw new QuantizeException(ErrorCodes.InvalidBlockSize, null,
+                $"The 4-bit block size must be a power of two from 16 to 256 (16, 32, 64, 128 or 256; ONNX Runtime's MatMulNBits kernels support no others), got {options.BlockSize}. Set --block-size (QuantizeBlockSize); 32 is the default.");
+        }
+
+        if (options.AccuracyLevel is < 0 or > 4)
+        {
+            throw new QuantizeException(ErrorCodes.InvalidAccuracyLevel, null,
+                $"The MatMulNBits accuracy level must be 0 (unset), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8 compute), got {options.AccuracyLevel}. Set --accuracy-level (QuantizeAccuracyLevel).");
+        }
     }
 
     /// <summary>

@@ -36,7 +36,9 @@ public sealed class TaskTests : IDisposable
     }
 
     [Theory]
-    [InlineData("QuantizeMode", "fast", "auto, static, dynamic, fp16")]
+    [InlineData("QuantizeMode", "fast", "auto, static, dynamic, fp16, weight4")]
+    [InlineData("QuantizeBlockSize", "48", "16, 32, 64, 128, 256")]
+    [InlineData("QuantizeAccuracyLevel", "int8", "0, 1, 2, 3, 4")]
     [InlineData("QuantizeWeightType", "int4", "int8, uint8")]
     [InlineData("QuantizePerChannel", "yes", "true, false")]
     [InlineData("QuantizeMaxCalibrationSamples", "0", "a whole number greater than 0")]

@@ -5,7 +5,7 @@ using Quantize.Onnx.Preparation;
 namespace Quantize.Onnx.Validation;
 
 /// <summary>
-/// What ONNX Runtime made of the QDQ model: how many integer kernels it formed, and which quantized
+/// What ONNX Runtime made of the QDQ model: how many integer kernels it formed (MatMulNBits counts as one), and which quantized
 /// node groups stayed DequantizeLinear → float op → QuantizeLinear (bigger and slower than FP32).
 /// </summary>
 public sealed record FusionReport(
@@ -21,6 +21,10 @@ public sealed record FusionReport(
         "QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QLinearAdd", "QLinearMul",
         "QLinearConcat", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearLeakyRelu",
         "QLinearSigmoid", "QLinearSoftmax", "QLinearWhere", "QLinearConvTranspose", "ConvInteger", "MatMulInteger", "DynamicQuantizeLSTM",
+
+        // Weight-only 4-bit (weight4 mode): block-quantized weights unpacked inside the kernel (int8 compute at
+        // accuracy level 4), and ORT's fusions of it with a following activation.
+        "MatMulNBits", "MatMulNBitsSiluMul",
     };
 
     /// <summary>

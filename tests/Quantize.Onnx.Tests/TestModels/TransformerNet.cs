@@ -43,14 +43,16 @@ internal static class TransformerNet
         return new TestNet(b.Build(), Input, Shape, []);
     }
 
-    private static string Linear(TestModelBuilder b, string name, string x, int inFeatures, int outFeatures)
+    /// <summary>MatMul by a constant [in, out] weight, then Add of a constant bias (bias first).</summary>
+    internal static string Linear(TestModelBuilder b, string name, string x, int inFeatures, int outFeatures)
     {
         var y = b.MatMul(name, x, inFeatures, outFeatures);
         var bias = b.Constant(name + "_bias.bias", [outFeatures], Enumerable.Range(0, outFeatures).Select(i => 0.05f * MathF.Sin(i + name.Length)).ToArray());
         return b.Add(name + "_bias", bias, y);
     }
 
-    private static string LayerNorm(TestModelBuilder b, string name, string x)
+    /// <summary>LayerNorm over the last axis, decomposed as PyTorch exports it before opset 17.</summary>
+    internal static string LayerNorm(TestModelBuilder b, string name, string x, int width = 32)
     {
         var mean = b.Node("ReduceMean", name + "_mean", [x], Ints("axes", -1));
         var centered = b.Node("Sub", name + "_sub", [x, mean]);
@@ -58,11 +60,12 @@ internal static class TransformerNet
         var variance = b.Node("ReduceMean", name + "_var", [squared], Ints("axes", -1));
         var std = b.Node("Sqrt", name + "_sqrt", [b.Node("Add", name + "_eps", [variance, b.Constant(name + "_epsilon", [], [1e-12f])])]);
         var normalized = b.Node("Div", name + "_div", [centered, std]);
-        var scaled = b.Node("Mul", name + "_gamma", [normalized, b.Constant(name + "_weight", [32], Enumerable.Repeat(1.1f, 32).ToArray())]);
-        return b.Node("Add", name + "_beta", [scaled, b.Constant(name + "_bias", [32], Enumerable.Repeat(0.02f, 32).ToArray())]);
+        var scaled = b.Node("Mul", name + "_gamma", [normalized, b.Constant(name + "_weight", [width], Enumerable.Repeat(1.1f, width).ToArray())]);
+        return b.Node("Add", name + "_beta", [scaled, b.Constant(name + "_bias", [width], Enumerable.Repeat(0.02f, width).ToArray())]);
     }
 
-    private static string Gelu(TestModelBuilder b, string name, string x)
+    /// <summary>GELU = x·0.5·(1 + Erf(x/√2)), decomposed.</summary>
+    internal static string Gelu(TestModelBuilder b, string name, string x)
     {
         var erf = b.Node("Erf", name + "_erf", [b.Node("Div", name + "_div", [x, b.Constant(name + "_sqrt2", [], [MathF.Sqrt(2)])])]);
         var onePlus = b.Node("Add", name + "_add", [erf, b.Constant(name + "_one", [], [1f])]);
