@@ -529,6 +529,60 @@ public sealed class EndToEndTests(PackageFixture fixture)
         });
     }
 
+    [Fact]
+    public void Weight4_mode_ships_4_bit_block_weights_without_calibration_data()
+    {
+        Scenario("weight4", folder =>
+        {
+            // No calibration folder; blocks of 16 so the encoder's 32-wide weights hold two blocks per column.
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <PropertyGroup>
+                    <QuantizeMode>weight4</QuantizeMode>
+                    <QuantizeBlockSize>16</QuantizeBlockSize>
+                  </PropertyGroup>
+                  <ItemGroup><None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
+            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+            File.Copy(TransformerModel, model);
+
+            var build = app.Build();
+            Assert.True(build.Succeeded, build.ToString());
+            string summary = Assert.Single(build.Summaries);
+            Assert.Contains("encoder.onnx:", summary);
+            Assert.Contains("6 integer kernels, weight-only 4-bit (block 16, accuracy level 0)", summary);
+            Assert.Empty(build.Warnings);
+            string rsp = File.ReadAllText(Path.Combine(app.QuantizeDir, "Models", "encoder.onnx.rsp"));
+            Assert.Contains("--mode\nweight4\n", rsp);
+            Assert.Contains("--block-size\n16\n", rsp);
+            Assert.DoesNotContain("--calibration", rsp);
+
+            // The report: six MatMulNBits kernels, the block size recorded. The shipped model is smaller and ORT's output stays close to FP32's.
+            using (var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(app.QuantizeDir, "Models", "encoder.onnx.report.json"))))
+            {
+                Assert.Equal(6, report.RootElement.GetProperty("fusion").GetProperty("integerKernels").GetProperty("MatMulNBits").GetInt32());
+                Assert.Equal("16", report.RootElement.GetProperty("settings").GetProperty("block-size").GetString());
+                Assert.Equal("weight4", report.RootElement.GetProperty("settings").GetProperty("mode").GetString());
+            }
+
+            string shipped = Path.Combine(app.BinDir, "Models", "encoder.onnx");
+            Assert.True(new FileInfo(shipped).Length < new FileInfo(TransformerModel).Length * 0.5);
+            var random = new Random(5);
+            var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
+            float[] Run(string path)
+            {
+                using var session = new InferenceSession(path);
+                using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
+                return results.Single().AsTensor<float>().ToArray();
+            }
+
+            float[] fp32 = Run(TransformerModel);
+            float[] int4 = Run(shipped);
+            double sqnr = 10 * Math.Log10(fp32.Sum(x => (double)x * x) / fp32.Zip(int4, (x, y) => (double)(x - y) * (x - y)).Sum());
+            Assert.True(sqnr > 15, $"SQNR of 4-bit vs FP32 output: {sqnr:F1} dB");
+        });
+    }
+
     private void Scenario(string name, Action<string> body) => TestProject.RunScenario(fixture, name, body);
 
     /// <summary>The sample's FP32 model on one .npy input (float32 [1,3,96,96]): its output's name, shape and values.</summary>

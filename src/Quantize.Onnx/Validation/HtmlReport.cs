@@ -133,7 +133,13 @@ public static class HtmlReport
             Card(html, "Accuracy checks", string.Format(C, "{0} / {1} passed", passed, v.Checks.Count), string.Format(C, "on {0} validation sample(s)", v.Samples));
         }
 
-        Card(html, "Calibration", r.Settings.GetValueOrDefault("mode") == "dynamic" ? "none: dynamic (ranges at run time)" : string.Format(C, "{0} sample(s)", r.CalibrationSamples),
+        var calibration = r.Settings.GetValueOrDefault("mode") switch
+        {
+            "dynamic" => "none: dynamic (ranges at run time)",
+            "weight4" => string.Format(C, "none: 4-bit weights, blocks of {0}", r.Settings.GetValueOrDefault("block-size")),
+            _ => string.Format(C, "{0} sample(s)", r.CalibrationSamples),
+        };
+        Card(html, "Calibration", calibration,
             string.Format(C, "{0:F1} s calibrating, {1:F1} s in total", r.CalibrationTime.TotalSeconds, r.TotalTime.TotalSeconds));
         html.Append("</div>\n");
     }

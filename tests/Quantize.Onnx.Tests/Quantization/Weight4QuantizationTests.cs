@@ -239,6 +239,14 @@ public sealed class Weight4QuantizationTests(ITestOutputHelper output) : IDispos
         Assert.DoesNotContain(result.Warnings, w => w.Code == ErrorCodes.KeptFloatNotFaster);
         var provenance = ModelLoader.Load(outputPath).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         Assert.Contains(provenance, p => p.Value.Contains("weight4", StringComparison.Ordinal));
+
+        // The reports say what ran: the JSON settings and the HTML calibration card.
+        var json = _folder.File("report.json");
+        ReportWriter.Write(result, json);
+        Assert.Contains("\"block-size\": \"64\"", File.ReadAllText(json));
+        var html = _folder.File("report.html");
+        HtmlReport.Write(result, html);
+        Assert.Contains("none: 4-bit weights, blocks of 64", File.ReadAllText(html));
     }
 
     [Theory]
