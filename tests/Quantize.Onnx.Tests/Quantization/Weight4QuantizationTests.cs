@@ -249,6 +249,31 @@ public sealed class Weight4QuantizationTests(ITestOutputHelper output) : IDispos
         Assert.Contains("none: 4-bit weights, blocks of 64", File.ReadAllText(html));
     }
 
+    [Fact]
+    public void A_weight_read_by_two_MatMuls_is_packed_once()
+    {
+        // x [1, 4, 64] → MatMul(x, W) → Relu → MatMul(·, W) with the same 64×64 initializer W.
+        var b = new TestModelBuilder(opset: 13, seed: 14, name: "shared");
+        var x = b.Input("x", 1, 4, 64);
+        var first = b.MatMul("first", x, 64, 64); // its weight: initializer "first.weight"
+        b.Node("Identity", "y", [b.Node("MatMul", "second", [b.Relu("relu", first), "first.weight"])]);
+        b.Output("y", 1, 4, 64);
+        var net = new TestNet(b.Build(), "x", [1, 4, 64], []);
+        var model = Save(net.Model, "shared.onnx");
+        var outputPath = _folder.File("shared.weight4.onnx");
+
+        new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Weight4 }).Run(model, null, outputPath);
+
+        var quantized = ModelLoader.Load(outputPath);
+        var nbits = quantized.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToList();
+        Assert.Equal(2, nbits.Count);
+        Assert.Single(nbits.Select(n => n.Input[1]).Distinct());
+        Assert.Single(quantized.Graph.Initializer, t => t.DataType == (int)TensorProto.Types.DataType.Uint8);
+        Assert.DoesNotContain(quantized.Graph.Initializer, t => t.Name == "first.weight");
+        var sqnr = QuantizeTestKit.Sqnr(model, outputPath, net)["y"];
+        Assert.True(sqnr >= 15, $"SQNR {sqnr:F1} dB < 15 dB");
+    }
+
     [Theory]
     [InlineData(8, 0, "QNT1520")]
     [InlineData(48, 0, "QNT1520")]
