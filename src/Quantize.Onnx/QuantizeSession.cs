@@ -192,10 +192,9 @@ internal sealed class QuantizeSession
         if (units.Count == 0)
         {
             var why = candidates.Count == 0
-                ? "it has no MatMul or Gemm with a constant 2-D float weight"
-                : $"none of its {candidates.Count} MatMul/Gemm weights has K and N of at least one block ({options.BlockSize}); smaller ones stay float";
-            warnings.Add(new Diagnostic(ErrorCodes.NothingToQuantizeWeight4, ModelPath,
-                $"Weight-only 4-bit mode left the model unchanged: {why}. Use a smaller --block-size (QuantizeBlockSize), or --mode dynamic / static for other models."));
+                ? "it has no MatMul or Gemm with a constant 2-D float weight, the only ops it quantizes. Use static mode (calibration data) for a conv net"
+                : $"none of its {candidates.Count} MatMul/Gemm weights has K and N of at least one block ({options.BlockSize}); smaller ones stay float. Use a smaller --block-size (QuantizeBlockSize), or --mode dynamic";
+            warnings.Add(new Diagnostic(ErrorCodes.NothingToQuantizeWeight4, ModelPath, $"Weight-only 4-bit mode left the model unchanged: {why}."));
             return null;
         }
 

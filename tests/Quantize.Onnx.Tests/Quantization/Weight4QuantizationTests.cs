@@ -303,7 +303,14 @@ public sealed class Weight4QuantizationTests(ITestOutputHelper output) : IDispos
         Assert.Equal(OutputKind.Unchanged, result.Output);
         var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.NothingToQuantizeWeight4);
         Assert.Contains("at least one block (64)", warning.Message);
+        Assert.Contains("smaller --block-size", warning.Message);
         Assert.Equal("weight4", result.Settings["mode"]);
+
+        // A conv net has nothing weight4 quantizes at all: the warning points at static mode instead.
+        var conv = Save(TestNets.ConvNet().Model, "convnet.onnx");
+        var convResult = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Weight4 }).Run(conv, null, _folder.File("convnet.out.onnx"));
+        Assert.Equal(OutputKind.Unchanged, convResult.Output);
+        Assert.Contains("no MatMul or Gemm", Assert.Single(convResult.Warnings, w => w.Code == ErrorCodes.NothingToQuantizeWeight4).Message);
     }
 
     private string Save(ModelProto model, string name)
