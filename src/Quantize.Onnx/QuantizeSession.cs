@@ -203,6 +203,7 @@ internal sealed class QuantizeSession
         var quantized = fp32.Clone();
         new MatMulNBitsWriter(graph, units, options).Write(quantized);
         EmbeddingQuantizer.Rewrite(quantized.Graph, options);
+        LstmQuantizer.Rewrite(quantized, options);
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
         return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
     }

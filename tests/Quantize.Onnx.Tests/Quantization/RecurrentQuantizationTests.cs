@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Quantization;
 
-/// <summary>LSTM layers become ORT's DynamicQuantizeLSTM (int8 weights) in static and dynamic mode; ORT runs them close to FP32.</summary>
+/// <summary>LSTM layers become ORT's DynamicQuantizeLSTM (int8 weights) in static, dynamic and weight4 mode; ORT runs them close to FP32.</summary>
 public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisposable
 {
     private readonly Model.TempFolder _folder = new();
@@ -16,18 +16,20 @@ public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisp
     [InlineData(QuantizationMode.Static, false, true)]
     [InlineData(QuantizationMode.Dynamic, true, true)]
     [InlineData(QuantizationMode.Dynamic, true, false)]
+    [InlineData(QuantizationMode.Weight4, false, true)]
     public void An_lstm_becomes_DynamicQuantizeLSTM_with_int8_weights_close_to_fp32(QuantizationMode mode, bool bidirectional, bool perChannel)
     {
         var net = ControlFlowNets.Lstm(bidirectional);
         var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
         var path = _folder.File("lstm.int8.onnx");
 
-        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = mode, PerChannel = perChannel })
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = mode, PerChannel = perChannel, BlockSize = 16 })
             .Run(model, mode == QuantizationMode.Static ? calibration : null, path);
 
         var sqnr = QuantizeTestKit.Sqnr(model, path, net);
         output.WriteLine($"{mode}, bidirectional {bidirectional}, per-channel {perChannel}: head {sqnr["head"]:F1} dB");
-        Assert.True(sqnr["head"] > 25, $"SQNR {sqnr["head"]:F1} dB");
+        // Weight4 also makes the 16x16 projection 4-bit, whose noise (~16 dB) then dominates.
+        Assert.True(sqnr["head"] > (mode == QuantizationMode.Weight4 ? 12 : 25), $"SQNR {sqnr["head"]:F1} dB");
         Assert.DoesNotContain(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
         Assert.Equal(1, result.Fusion.IntegerKernels.GetValueOrDefault("DynamicQuantizeLSTM"));
 
