@@ -24,52 +24,7 @@ internal sealed class DynamicQuantizeWriter(GraphView graph, IReadOnlyList<Dynam
     private readonly List<TensorProto> _initializers = [];
     private readonly Dictionary<string, (string Quantized, string Scale, string ZeroPoint)> _quantizedInputs = new(StringComparer.Ordinal);
 
-    public GraphProto Write()
-    {
-        var byNode = new Dictionary<NodeProto, DynamicMatMul>(ReferenceEqualityComparer.Instance);
-        var absorbed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
-        foreach (var unit in units)
-        {
-            byNode[unit.Node] = unit;
-            if (unit.BiasAdd is { } add)
-            {
-                absorbed.Add(add);
-            }
-        }
-
-        var result = graph.Graph.Clone();
-        result.Node.Clear();
-        foreach (var node in graph.Graph.Node)
-        {
-            if (absorbed.Contains(node))
-            {
-                continue;
-            }
-
-            if (byNode.TryGetValue(node, out var unit))
-            {
-                result.Node.Add(Rewrite(unit));
-            }
-            else
-            {
-                result.Node.Add(node.Clone());
-            }
-        }
-
-        result.Initializer.Add(_initializers);
-        // Subgraphs of If/Loop/Scan may read outer-scope weights by name: keep what they mention.
-        var used = EmbeddingQuantizer.InputsOf(result).Concat(result.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in result.Initializer.Where(t => !used.Contains(t.Name)).ToList())
-        {
-            result.Initializer.Remove(unused);
-            if (result.Input.FirstOrDefault(i => i.Name == unused.Name) is { } input)
-            {
-                result.Input.Remove(input);
-            }
-        }
-
-        return result;
-    }
+    public GraphProto Write() => UnitRewriter.Rewrite(graph.Graph, units, Rewrite, _initializers);
 
     private IEnumerable<NodeProto> Rewrite(DynamicMatMul unit)
     {

@@ -57,23 +57,9 @@ internal static class EmbeddingQuantizer
         graph.Node.Clear();
         graph.Node.Add(nodes);
 
-        // Drop the float tables no longer read (subgraphs of If/Loop/Scan may read outer-scope tensors by name).
-        var used = InputsOf(graph).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => replaced.Contains(t.Name) && !used.Contains(t.Name)).ToList())
-        {
-            graph.Initializer.Remove(unused);
-            if (graph.Input.FirstOrDefault(i => i.Name == unused.Name) is { } input)
-            {
-                graph.Input.Remove(input);
-            }
-        }
-
+        UnitRewriter.DropUnread(graph, replaced);
         return rewritten;
     }
-
-    /// <summary>Every tensor name a node of <paramref name="graph"/> or of its subgraphs reads.</summary>
-    internal static IEnumerable<string> InputsOf(GraphProto graph) =>
-        graph.Node.SelectMany(n => n.Input.Concat(n.Attribute.SelectMany(a => a.Graphs.Append(a.G).OfType<GraphProto>()).SelectMany(InputsOf)));
 
     private static bool IsEmbeddingLookup(NodeProto node, GraphView view, QuantizationOptions options, out TensorProto table)
     {

@@ -78,13 +78,7 @@ internal static class LstmQuantizer
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = Domain, Version = 1 });
         }
 
-        // Drop the float weights no longer read (a subgraph or another node may still read them by name).
-        var used = EmbeddingQuantizer.InputsOf(graph).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => replaced.Contains(t.Name) && !used.Contains(t.Name)).ToList())
-        {
-            graph.Initializer.Remove(unused);
-        }
-
+        UnitRewriter.DropUnread(graph, replaced);
         return rewritten;
     }
 

@@ -43,46 +43,7 @@ internal sealed class MatMulNBitsWriter(GraphView graph, IReadOnlyList<DynamicMa
         }
     }
 
-    private GraphProto WriteGraph()
-    {
-        var byNode = new Dictionary<NodeProto, DynamicMatMul>(ReferenceEqualityComparer.Instance);
-        var absorbed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
-        foreach (var unit in units)
-        {
-            byNode[unit.Node] = unit;
-            if (unit.BiasAdd is { } add)
-            {
-                absorbed.Add(add);
-            }
-        }
-
-        var result = graph.Graph.Clone();
-        result.Node.Clear();
-        foreach (var node in graph.Graph.Node)
-        {
-            if (absorbed.Contains(node))
-            {
-                continue;
-            }
-
-            result.Node.Add(byNode.TryGetValue(node, out var unit) ? Rewrite(unit) : node.Clone());
-        }
-
-        result.Initializer.Add(_initializers);
-
-        // The float weights no longer read (subgraphs of If/Loop/Scan may read outer-scope weights by name: keep what they mention).
-        var used = EmbeddingQuantizer.InputsOf(result).Concat(result.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in result.Initializer.Where(t => !used.Contains(t.Name)).ToList())
-        {
-            result.Initializer.Remove(unused);
-            if (result.Input.FirstOrDefault(i => i.Name == unused.Name) is { } input)
-            {
-                result.Input.Remove(input);
-            }
-        }
-
-        return result;
-    }
+    private GraphProto WriteGraph() => UnitRewriter.Rewrite(graph.Graph, units, unit => [Rewrite(unit)], _initializers);
 
     private NodeProto Rewrite(DynamicMatMul unit)
     {
