@@ -23,9 +23,31 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     /// <summary>Timed runs per model for a passing attempt's speed-up (an indication; the shipped model gets the full measurement).</summary>
     private const int AttemptLatencyRuns = 5;
 
+    /// <summary>
+    /// A set should pass with this much room, as a share of the threshold (at least 1): the validation metric is a mean
+    /// over few samples (waifu2x's 32-sample PSNR moves by ±0.5 dB), so a set that passes by a hair may not pass on
+    /// other data. drop:psnr&lt;=1 → 0.9 dB; sqnr&gt;=20 → 22 dB. Preferred, not required.
+    /// </summary>
+    internal const double PreferredMargin = 0.1;
+
+    /// <summary>Share of the plain configuration's damage a whole-model variant must remove to become the base of the float search.</summary>
+    internal const double MinVariantGain = 0.1;
+
+    /// <summary>The speed budget first asks this much more than the minimum speed-up (predictions and 5-run timings are noisy).</summary>
+    internal const double SpeedMargin = 0.1;
+
     private readonly List<TuningAttempt> _attempts = [];
     private readonly Dictionary<string, (Candidate, ValidationReport)> _tried = new(StringComparer.Ordinal);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    /// <summary>Float sets that passed, with their measured speed-up: the result is chosen from them.</summary>
+    private readonly List<PassingSet> _passing = [];
+
+    /// <summary>Predicts a float set's speed-up (null without a minimum speed-up).</summary>
+    private SpeedModel? _speed;
+
+    /// <summary>Why the float-set search found nothing.</summary>
+    private string _why = "";
 
     /// <summary>Multiply-accumulates per node of the configuration the float units are chosen on (<see cref="Costs"/>; set once, it runs ORT shape inference).</summary>
     private Dictionary<string, double> _costs = [];
@@ -53,41 +75,151 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
                 return Done(candidate, validation, [], $"plain quantization failed {FailedChecks(plainValidation)}; {step} passes every check with every node quantized");
             }
 
-            if (Margin(validation) > bestMargin)
+            // A variant becomes the base of the float search only when it clearly beats the plain configuration: a
+            // smaller gain with every node quantized does not carry over to the float sets (waifu2x: percentile 99.999
+            // beat MinMax by 0.007 dB fully quantized, then lost 0.1–0.2 dB on every float set).
+            if (Margin(validation) > bestMargin && Damage(validation) <= (1 - MinVariantGain) * Damage(plainValidation))
             {
                 (best, bestValidation, bestMargin) = (candidate, validation, Margin(validation));
             }
         }
 
-        // 2. The fewest float units on top of the best whole-model configuration.
+        // 2. Float units on top of the best whole-model configuration, within the speed budget when there is one.
         var recipe = best.Options;
         var units = FloatUnits(best);
         _costs = Costs(best);
-        var ranked = Rank(recipe, units, best, bestValidation);
+        var (ranked, damage) = Rank(recipe, units, best, bestValidation);
         if (ranked.Count == 0 || OutOfBudget())
         {
             return Failed(best, bestValidation, ranked.Count == 0 ? "the model has no quantized unit to keep float" : "the budget ran out while measuring sensitivities");
         }
 
-        // Binary search for the shortest passing prefix (the margin grows, roughly, with the prefix).
-        int lo = 1, hi = ranked.Count;
-        (Candidate Candidate, ValidationReport Validation, List<string> Nodes)? found = null;
-        var all = ranked.SelectMany(u => u).ToList();
-        var (allCandidate, allValidation) = Try($"float: all {ranked.Count} ranked units", Exclude(recipe, all), all);
-        if (!allValidation.Passed)
+        var min = recipe.Validation?.MinSpeedup;
+        // The configuration the units are added to, timed once: the all-INT8 end of the speed model.
+        _speed = min is null ? null : new SpeedModel(Speedup(best, AttemptLatencyRuns * 2), ranked.Sum(Cost));
+        var how = ranked.Count <= FloatSetFrontier.MaxUnits && ranked.All(damage.ContainsKey)
+            ? SearchFrontier(recipe, ranked, damage, min)
+            : SearchPrefix(recipe, ranked, min);
+        if (how is null)
         {
-            return Failed(allCandidate, allValidation, $"even with all {ranked.Count} quantized units float the checks fail");
+            return Failed(best, bestValidation, _why);
         }
 
-        found = (allCandidate, allValidation, all);
+        var eligible = _passing.Where(p => min is not double m || p.Speedup >= m).ToList();
+        if (eligible.Count == 0)
+        {
+            var fastest = _passing.OrderByDescending(p => p.Speedup).First();
+            return Failed(fastest.Candidate, fastest.Validation, string.Create(CultureInfo.InvariantCulture,
+                $"the passing float sets are too slow: the fastest ({string.Join(", ", fastest.Nodes)}) leaves INT8 only {fastest.Speedup:F2}x as fast as FP32, below the minimum speed-up {min:0.##}x"));
+        }
+
+        // Margin on both: among the sets that pass with the preferred accuracy margin the cheapest, else the best margin.
+        var preferred = eligible.Where(p => Margin(p.Validation) >= PreferredMargin).ToList();
+        var pick = preferred.Count > 0 ? preferred.OrderBy(p => FloatCost(p.Nodes)).First() : eligible.OrderByDescending(p => Margin(p.Validation)).First();
+        var marginNote = preferred.Count > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"the cheapest set that passes with a margin of at least {PreferredMargin:0.##} of the threshold")
+            : "no set passed with the preferred margin, so the one with the best margin";
+        var speedNote = min is double need ? string.Create(CultureInfo.InvariantCulture, $", {pick.Speedup:F2}x as fast as FP32 (minimum {need:0.##}x)") : "";
+        return Done(pick.Candidate, pick.Validation, pick.Nodes,
+            $"plain quantization failed {FailedChecks(plainValidation)}; keeping {pick.Nodes.Count} node(s) float ({string.Join(", ", pick.Nodes)}){speedNote}: " +
+            $"{how}, {marginNote}{(recipe == baseOptions ? "" : ", with " + Describe(recipe))}");
+    }
+
+    /// <summary>
+    /// Few units: validate the Pareto frontier of (predicted damage, float cost) within the speed budget, from its most
+    /// accurate set, then binary-search for the cheapest set that passes with the preferred margin. The budget is first
+    /// the minimum speed-up plus a margin, then the minimum itself when nothing passes within the first.
+    /// </summary>
+    /// <returns>How the sets were chosen, or null (with <see cref="_why"/>) when nothing passed.</returns>
+    private string? SearchFrontier(QuantizationOptions recipe, List<string[]> ranked, Dictionary<string[], double> damage, double? min)
+    {
+        double?[] budgets = min is double m ? [m * (1 + SpeedMargin), m] : [null];
+        var costs = ranked.Select(Cost).ToList();
+        var damages = ranked.Select(u => damage[u]).ToList();
+        List<int[]>? previous = null;
+        foreach (var budget in budgets)
+        {
+            var frontier = FloatSetFrontier.Build(damages, costs, c => budget is not double b || _speed!.Predict(c) >= b);
+            if (frontier.Count == 0 || (previous is not null && frontier[0].SequenceEqual(previous[0])))
+            {
+                continue;
+            }
+
+            previous = frontier;
+            var nodes = Nodes(frontier[0]);
+            var first = TrySet($"float: the most accurate of {frontier.Count} frontier set(s){Within(budget)}", recipe, nodes);
+            if (!first.Passed || Margin(first) < PreferredMargin || OutOfBudget())
+            {
+                continue;
+            }
+
+            // Binary search for the last frontier set (cheapest) that passes with the preferred margin; index 0 does.
+            int lo = 0, hi = frontier.Count - 1;
+            while (lo < hi && !OutOfBudget())
+            {
+                var mid = (lo + hi + 1) / 2;
+                var v = TrySet($"float: frontier set {mid + 1} of {frontier.Count}{Within(budget)}", recipe, Nodes(frontier[mid]));
+                if (v.Passed && Margin(v) >= PreferredMargin)
+                {
+                    lo = mid;
+                }
+                else
+                {
+                    hi = mid - 1;
+                }
+            }
+
+            break;
+        }
+
+        if (_passing.Count == 0)
+        {
+            _why = previous is null
+                ? string.Create(CultureInfo.InvariantCulture, $"no float set is predicted to reach the minimum speed-up {min:0.##}x (every unit INT8: {_speed?.Int8Speedup:F2}x)")
+                : $"even the most accurate float set within the speed budget fails";
+            return null;
+        }
+
+        return $"the cheapest sets of the {ranked.Count} units by predicted damage were searched within the speed budget";
+
+        List<string> Nodes(int[] set) => set.SelectMany(i => ranked[i]).ToList();
+    }
+
+    /// <summary>
+    /// Many units: the shortest prefix of the ranking that passes (binary search), no longer than the speed budget
+    /// allows, pruned of members it does not need (most expensive first) and with expensive members swapped for cheaper
+    /// units outside it.
+    /// </summary>
+    private string? SearchPrefix(QuantizationOptions recipe, List<string[]> ranked, double? min)
+    {
+        // The longest prefix predicted fast enough.
+        var longest = ranked.Count;
+        while (longest > 0 && min is double m && _speed!.Predict(ranked.Take(longest).Sum(Cost)) < m)
+        {
+            longest--;
+        }
+
+        if (longest == 0)
+        {
+            _why = string.Create(CultureInfo.InvariantCulture, $"no float unit is predicted to keep the minimum speed-up {min:0.##}x (every unit INT8: {_speed?.Int8Speedup:F2}x)");
+            return null;
+        }
+
+        var all = ranked.Take(longest).SelectMany(u => u).ToList();
+        var top = TrySet(longest == ranked.Count ? $"float: all {ranked.Count} ranked units" : $"float: the {longest} most sensitive units the speed budget allows", recipe, all);
+        if (!top.Passed)
+        {
+            _why = longest == ranked.Count ? $"even with all {ranked.Count} quantized units float the checks fail" : $"even the {longest} most sensitive units float (all the speed budget allows) fail";
+            return null;
+        }
+
+        // Binary search for the shortest passing prefix (the margin grows, roughly, with the prefix).
+        int lo = 1, hi = longest;
         while (lo < hi && !OutOfBudget())
         {
             var mid = (lo + hi) / 2;
-            var nodes = ranked.Take(mid).SelectMany(u => u).ToList();
-            var (candidate, validation) = Try($"float: {mid} most sensitive unit(s)", Exclude(recipe, nodes), nodes);
-            if (validation.Passed)
+            if (TrySet($"float: {mid} most sensitive unit(s)", recipe, ranked.Take(mid).SelectMany(u => u).ToList()).Passed)
             {
-                found = (candidate, validation, nodes);
                 hi = mid;
             }
             else
@@ -106,10 +238,8 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             }
 
             var without = kept.Where(u => u != unit).SelectMany(u => u).ToList();
-            var (candidate, validation) = Try($"float without {string.Join("+", unit)}", Exclude(recipe, without), without);
-            if (validation.Passed)
+            if (TrySet($"float without {string.Join("+", unit)}", recipe, without).Passed)
             {
-                found = (candidate, validation, without);
                 kept.Remove(unit);
             }
         }
@@ -126,30 +256,34 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
                 }
 
                 var swapped = kept.Select(u => u == unit ? cheaper : u).ToList();
-                var nodes = swapped.SelectMany(u => u).ToList();
-                var (candidate, validation) = Try($"float {string.Join("+", cheaper)} instead of {string.Join("+", unit)}", Exclude(recipe, nodes), nodes);
-                if (validation.Passed)
+                if (TrySet($"float {string.Join("+", cheaper)} instead of {string.Join("+", unit)}", recipe, swapped.SelectMany(u => u).ToList()).Passed)
                 {
-                    found = (candidate, validation, nodes);
                     kept = swapped;
                     break;
                 }
             }
         }
 
-        var (c, v, floatNodes) = found.Value;
-        // The set may have been built before in another order (a cached attempt records no new line): compare as sets.
-        var speedup = _attempts.LastOrDefault(a => a.Passed && a.FloatNodes.ToHashSet(StringComparer.Ordinal).SetEquals(floatNodes))?.Speedup ?? Speedup(c);
-        if (recipe.Validation?.MinSpeedup is double min && speedup < min)
+        return "the shortest passing prefix of the units ranked by damage per compute, pruned and swapped for cheaper units";
+    }
+
+    private static string Within(double? budget) =>
+        budget is double b ? string.Create(CultureInfo.InvariantCulture, $" predicted >= {b:0.##}x") : "";
+
+    /// <summary>Builds and validates one float set; a passing one joins the sets the result is chosen from.</summary>
+    private ValidationReport TrySet(string step, QuantizationOptions recipe, List<string> nodes)
+    {
+        var (candidate, validation) = Try(step, Exclude(recipe, nodes), nodes);
+        if (validation.Passed && !_passing.Any(p => p.Nodes.ToHashSet(StringComparer.Ordinal).SetEquals(nodes)))
         {
-            return Failed(c, v, string.Create(CultureInfo.InvariantCulture,
-                $"the fewest float nodes that pass ({string.Join(", ", floatNodes)}) leave INT8 only {speedup:F2}x as fast as FP32, below the minimum speed-up {min:0.##}x"));
+            var speedup = _attempts.LastOrDefault(a => a.Passed && a.FloatNodes.ToHashSet(StringComparer.Ordinal).SetEquals(nodes))?.Speedup ?? Speedup(candidate);
+            _passing.Add(new PassingSet(candidate, validation, nodes, speedup));
         }
 
-        return Done(c, v, floatNodes,
-            $"plain quantization failed {FailedChecks(plainValidation)}; keeping {floatNodes.Count} node(s) float ({string.Join(", ", floatNodes)}), " +
-            $"the shortest passing prefix of the units ranked by damage per compute, pruned and swapped for cheaper units, passes{(recipe == baseOptions ? "" : " with " + Describe(recipe))}");
+        return validation;
     }
+
+    private double FloatCost(IEnumerable<string> nodes) => nodes.Sum(n => _costs.GetValueOrDefault(n, 1));
 
     /// <summary>
     /// Whole-model variants in order of cost, each changing one thing from the user's configuration: first those
@@ -218,7 +352,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     /// metric). Cheap sensitive layers (a model's stem and head) come first, so the float set costs little speed.
     /// On big models only the units the per-layer analysis ranks worst are measured; the others follow, cheapest first.
     /// </summary>
-    private List<string[]> Rank(QuantizationOptions recipe, List<string[]> units, Candidate reference, ValidationReport referenceValidation)
+    private (List<string[]> Ranked, Dictionary<string[], double> Damage) Rank(QuantizationOptions recipe, List<string[]> units, Candidate reference, ValidationReport referenceValidation)
     {
         var shortlist = units;
         if (units.Count > MeasuredUnits)
@@ -245,7 +379,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
             damage[unit] = Damage(validation);
         }
 
-        return [.. units.OrderByDescending(u => damage.TryGetValue(u, out var d) ? d / Cost(u) : double.NegativeInfinity).ThenBy(Cost)];
+        return ([.. units.OrderByDescending(u => damage.TryGetValue(u, out var d) ? d / Cost(u) : double.NegativeInfinity).ThenBy(Cost)], damage);
     }
 
     /// <summary>
@@ -296,28 +430,29 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
 
         var candidate = session.Build(options);
         var validation = session.Validate(candidate);
-        Record(step, candidate, validation, floatNodes, timeIt: !probe);
+        Record(step, candidate, validation, floatNodes, probe);
         return _tried[key] = (candidate, validation);
     }
 
     /// <summary>A configuration's identity: its settings (exclusions included, sorted).</summary>
     private static string Key(QuantizationOptions options) => string.Join("\n", options.ToSettings().Select(kv => kv.Key + "=" + kv.Value));
 
-    private void Record(string step, Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, bool timeIt = true)
+    private void Record(string step, Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, bool probe = false)
     {
-        var speedup = validation.Passed && timeIt ? Speedup(candidate) : (double?)null;
+        var speedup = validation.Passed && !probe ? Speedup(candidate) : (double?)null;
 
         _attempts.Add(new TuningAttempt(_attempts.Count + 1, step, validation.Passed, Margin(validation),
             validation.Checks.Select(c => $"{c.Check}: {c.Describe()}").ToList(), floatNodes, candidate.Int8Bytes.LongLength, speedup)
         {
             Settings = candidate.Options.ToSettings(),
+            PredictedSpeedup = _speed is null || probe ? null : _speed.Predict(FloatCost(floatNodes)),
         });
     }
 
-    private double Speedup(Candidate candidate)
+    private double Speedup(Candidate candidate, int runs = AttemptLatencyRuns)
     {
         using var feeds = new Feeds(session.InputNames, session.Data.ReadSample(0));
-        return LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, AttemptLatencyRuns, warmup: 2).Speedup;
+        return LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, runs, warmup: 2).Speedup;
     }
 
     private (Candidate?, ValidationReport?, TuningReport) Done(Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, string why) =>
@@ -360,4 +495,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         return string.Join(", ", recipe.ToSettings().Where(kv => kv.Key != "exclude-nodes" && before.GetValueOrDefault(kv.Key) != kv.Value)
             .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key}={kv.Value}")));
     }
+
+    /// <summary>A float set that passed the checks, and its measured speed-up.</summary>
+    private sealed record PassingSet(Candidate Candidate, ValidationReport Validation, List<string> Nodes, double Speedup);
 }

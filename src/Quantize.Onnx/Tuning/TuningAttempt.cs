@@ -15,6 +15,9 @@ public sealed record TuningAttempt(
 {
     [JsonIgnore]
     internal IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The speed-up the search predicted for this float set before building it (with a minimum speed-up only; not for probes).</summary>
+    public double? PredictedSpeedup { get; init; }
 }
 
 /// <summary>What tuning did for one model: used the lock file, searched, or found the plain configuration passes.</summary>
