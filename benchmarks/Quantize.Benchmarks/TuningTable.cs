@@ -11,7 +11,7 @@ internal static class TuningTable
         sb.AppendLine("## Accuracy tuning: plain vs tuned");
         sb.AppendLine();
         sb.AppendLine("Each model quantized with our defaults under its accuracy checks (**plain**), then the same with tuning on (**tuned**; " +
-                      $"{(settings.TuneMaxAttempts is int n ? $"at most {n} attempts" : "engine defaults: at most 24 attempts")}, 10 min), then once more reusing the lock file the tuned run wrote (locked mode: no search). " +
+                      $"{(settings.TuneMaxAttempts is int n ? $"at most {n} attempts" : $"engine defaults: at most {new Quantize.Onnx.Tuning.TuningOptions().MaxAttempts} attempts")}, 10 min), then once more reusing the lock file the tuned run wrote (locked mode: no search). " +
                       "Every run is a child process (same start-up and JIT for each); times are `Quantizer.Run` wall times. " +
                       $"Speed-up: FP32 median over INT8 median, FP32 / plain / tuned{(comparisons.Any(c => c.Fp16 is not null) ? " / tuned FP16" : "")} interleaved " +
                       $"({settings.Warmup} warm-up + {settings.Runs} runs, 1 thread, on val/000); in brackets the engine's own latency gate (15 interleaved runs), which decides min-speed-up checks. " +
@@ -84,12 +84,12 @@ internal static class TuningTable
             return;
         }
 
-        sb.AppendLine("| # | step | passed | margin | checks | float nodes | size | speed-up (5 runs) |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| # | step | passed | margin | checks | float nodes | size | speed-up (5 runs) | predicted |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var a in t.Attempts)
         {
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {a.Number} | {a.Step} | {(a.Passed ? "yes" : "no")} | {a.Margin:F3} | {string.Join("; ", a.Checks)} | {a.FloatNodes.Count} | {Mb(a.Int8Bytes)} | {(a.Speedup is double s ? $"{s:F2}×" : "-")} |"));
+                $"| {a.Number} | {a.Step} | {(a.Passed ? "yes" : "no")} | {a.Margin:F3} | {string.Join("; ", a.Checks)} | {a.FloatNodes.Count} | {Mb(a.Int8Bytes)} | {(a.Speedup is double s ? $"{s:F2}×" : "-")} | {(a.PredictedSpeedup is double p ? $"{p:F2}×" : "-")} |"));
         }
     }
 
