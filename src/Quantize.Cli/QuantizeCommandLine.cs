@@ -137,7 +137,7 @@ internal static class QuantizeCommandLine
         var tune = new Option<bool>("--tune")
         {
             Description = "When the accuracy gate fails, search for a configuration that passes (other equalization/bias-correction/per-channel/calibration choices, " +
-                "then the fewest most sensitive nodes kept float) and write it to the lock file. Needs --validation.",
+                "then the cheapest set of sensitive nodes kept float that passes with a margin, within --min-speedup when set) and write it to the lock file. Needs --validation.",
         };
         var tuneLocked = new Option<bool>("--tune-locked")
         {
