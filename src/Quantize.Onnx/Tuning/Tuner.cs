@@ -180,11 +180,11 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         {
             _why = previous is null
                 ? string.Create(CultureInfo.InvariantCulture, $"no float set is predicted to reach the minimum speed-up {min:0.##}x (every unit INT8: {_speed?.Int8Speedup:F2}x)")
-                : $"even the most accurate float set within the speed budget fails";
+                : min is null ? $"even with all {ranked.Count} quantized units float the checks fail" : "even the most accurate float set within the speed budget fails";
             return null;
         }
 
-        return $"the cheapest sets of the {ranked.Count} units by predicted damage were searched within the speed budget";
+        return $"the sets of the {ranked.Count} units cheapest for their predicted damage were searched{(min is null ? "" : " within the speed budget")}";
 
         List<string> Nodes(int[] set) => set.SelectMany(i => ranked[i]).ToList();
     }
