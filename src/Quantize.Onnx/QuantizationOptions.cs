@@ -142,6 +142,13 @@ public sealed record QuantizationOptions
     /// <summary>Accuracy-driven tuning and its lock file; null: none. Not part of the settings (the lock file records what it chose).</summary>
     public Tuning.TuningOptions? Tuning { get; init; }
 
+    /// <summary>
+    /// External tensors of at least this many bytes stay on disk while quantizing (models over 2 GB; see
+    /// <see cref="Model.ExternalDataScope"/>). Internal: it changes memory use, never the result, so it is
+    /// not a user setting and not in provenance; tests lower it to run the large-model path on small models.
+    /// </summary>
+    internal long DeferTensorMinBytes { get; init; } = Model.ExternalDataScope.DefaultDeferMinBytes;
+
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
     public IReadOnlyDictionary<string, string> ToSettings()
     {

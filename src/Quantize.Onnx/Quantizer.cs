@@ -28,6 +28,8 @@ public sealed class Quantizer(QuantizationOptions options)
 
     public QuantizeResult Run(string modelPath, string? calibrationFolder, string outputPath, Action<QuantizeProgress>? progress = null, CancellationToken cancellation = default)
     {
+        // Large tensors stay on disk for the whole run, in a work folder beside the output (models over 2 GB).
+        using var scope = ExternalDataScope.Begin(outputPath, options.DeferTensorMinBytes);
         try
         {
             return RunCore(modelPath, calibrationFolder, outputPath, progress, cancellation);
@@ -231,8 +233,8 @@ public sealed class Quantizer(QuantizationOptions options)
             ModelPath = modelPath,
             OutputPath = outputPath,
             Output = outputKind,
-            Fp32Bytes = fp32Bytes.LongLength,
-            Int8Bytes = int8Bytes.LongLength,
+            Fp32Bytes = fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source),
+            Int8Bytes = int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized),
             CalibrationSamples = session.CalibrationData?.Count ?? 0,
             CalibrationTime = session.CalibrationTime,
             TotalTime = total.Elapsed,

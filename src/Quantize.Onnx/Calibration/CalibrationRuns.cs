@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 
 namespace Quantize.Onnx.Calibration;
@@ -11,7 +12,7 @@ internal static class CalibrationRuns
     {
         try
         {
-            return new InferenceSession(model.ToByteArray(), options);
+            return OrtSessions.Create(model.ToByteArray(), options);
         }
         catch (OnnxRuntimeException e)
         {

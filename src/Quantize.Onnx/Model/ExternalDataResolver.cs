@@ -10,7 +10,8 @@ namespace Quantize.Onnx.Model;
 /// <summary>
 /// Inlines the external data of every tensor of a model into <c>raw_data</c>, so the rest of the
 /// engine sees a self-contained model. Locations must be relative and stay inside the model's folder
-/// after resolving <c>..</c> and symbolic links.
+/// after resolving <c>..</c> and symbolic links. Inside an <see cref="ExternalDataScope"/>, tensors of
+/// the scope's deferral size stay on disk after the same checks (see the scope).
 /// </summary>
 internal static class ExternalDataResolver
 {
@@ -33,7 +34,7 @@ internal static class ExternalDataResolver
                 }
 
                 realFolder ??= RealPath.Resolve(folder);
-                Inline(tensor, modelFull, folder, realFolder, handles);
+                Inline(tensor, modelFull, folder, realFolder, handles, ExternalDataScope.Current);
             }
         }
         finally
@@ -45,7 +46,7 @@ internal static class ExternalDataResolver
         }
     }
 
-    private static void Inline(TensorProto tensor, string modelPath, string folder, string realFolder, Dictionary<string, SafeFileHandle> handles)
+    private static void Inline(TensorProto tensor, string modelPath, string folder, string realFolder, Dictionary<string, SafeFileHandle> handles, ExternalDataScope? scope)
     {
         string tensorName = string.IsNullOrEmpty(tensor.Name) ? "(unnamed)" : tensor.Name;
         string? location = null;
@@ -120,6 +121,16 @@ internal static class ExternalDataResolver
         {
             throw new QuantizeException(ErrorCodes.ExternalDataUnreadable, dataPath,
                 $"Tensor '{tensorName}' of '{modelPath}' is {count} bytes, more than one tensor can hold in memory (2 GB); split the tensor.");
+        }
+
+        if (scope is not null)
+        {
+            scope.SourceHadExternalData = true;
+            if (count >= scope.DeferMinBytes)
+            {
+                scope.Defer(tensor, dataPath, offset, count);
+                return;
+            }
         }
 
         var bytes = new byte[count];

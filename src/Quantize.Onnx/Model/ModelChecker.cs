@@ -129,6 +129,11 @@ internal static class ModelChecker
             throw new QuantizeException(ErrorCodes.TensorDataMismatch, path, Mismatch($"has element type {tensor.DataType}, which ONNX does not define"));
         }
 
+        if (ExternalDataScope.IsExternal(tensor))
+        {
+            return; // deferred by the loader, which checked its length against dims and type (QNT1004)
+        }
+
         if (TensorElementInfo.BitsPerElement(type) < 8 && !tensor.HasRawData)
         {
             return; // packed 4/2-bit values in int32_data: ORT checks them; nothing here reads them.

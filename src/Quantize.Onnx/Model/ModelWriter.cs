@@ -8,7 +8,8 @@ namespace Quantize.Onnx.Model;
 
 /// <summary>
 /// Writes ONNX models deterministically (the same model gives the same bytes) and atomically (a
-/// reader never sees a half-written file). A model over protobuf's 2 GB limit is written with its
+/// reader never sees a half-written file). A model over protobuf's 2 GB limit, one with tensors deferred
+/// by the active <see cref="ExternalDataScope"/>, or one whose source had external data is written with its
 /// large tensors in one external data file, <c>&lt;model file name&gt;.data</c>, beside it.
 /// </summary>
 public static class ModelWriter
@@ -32,7 +33,7 @@ public static class ModelWriter
     public const string ExternalDataSuffix = ".data";
 
     /// <summary>Writes <paramref name="model"/> to <paramref name="path"/>, replacing any existing file.</summary>
-    /// <remarks>The model is not changed. It must be self-contained (as <see cref="ModelLoader.Load"/> returns it).</remarks>
+    /// <remarks>The model is not changed. It must be self-contained (as <see cref="ModelLoader.Load"/> returns it) or its external tensors deferred by the active <see cref="ExternalDataScope"/>.</remarks>
     /// <exception cref="QuantizeException">QNT1006 when the file (or its data file) cannot be written.</exception>
     public static void Save(ModelProto model, string path) => Save(model, path, InlineSizeLimit);
 
@@ -60,42 +61,49 @@ public static class ModelWriter
                 $"Cannot write '{path}': its folder '{folder}' does not exist; create the folder or choose another output path.");
         }
 
+        var scope = ExternalDataScope.Current;
         foreach (var (tensor, _) in ModelTensors.All(model))
         {
-            if (tensor.HasDataLocation && tensor.DataLocation == DataLocation.External)
+            if (ExternalDataScope.IsExternal(tensor) && scope is null)
             {
                 throw new ArgumentException(
                     $"Tensor '{tensor.Name}' still refers to external data; load models with ModelLoader.Load, which inlines it, before saving.", nameof(model));
             }
         }
 
-        if (SerializedSize(model) <= inlineSizeLimit)
+        string dataFileName = Path.GetFileName(full) + ExternalDataSuffix;
+        string dataPath = Path.Combine(folder, dataFileName);
+        bool deferred = ModelTensors.All(model).Any(t => ExternalDataScope.IsExternal(t.Tensor));
+        if (!deferred && scope is not { SourceHadExternalData: true } && SerializedSize(model) <= inlineSizeLimit)
         {
-            WriteAtomically(full, path, stream => model.WriteTo(stream));
+            Commit(WriteTemp(full, path, stream => model.WriteTo(stream)), full, path);
+            DeleteStale(dataPath);
             return;
         }
 
+        // Large tensors go to the data file: deferred ones are copied from disk in chunks, never all in memory.
         var external = model.Clone();
-        string dataFileName = Path.GetFileName(full) + ExternalDataSuffix;
-        var moved = new List<(TensorProto Tensor, ByteString Data, long Offset)>();
+        var moved = new List<(TensorProto Tensor, TensorProto Source, long Offset, long Length)>();
         long end = 0;
         foreach (var (tensor, site) in ModelTensors.All(external))
         {
-            if ((site is TensorSite.Initializer or TensorSite.Attribute) && tensor.HasRawData && tensor.RawData.Length >= ExternalTensorMinBytes)
+            bool isDeferred = ExternalDataScope.IsExternal(tensor);
+            if (isDeferred || ((site is TensorSite.Initializer or TensorSite.Attribute) && tensor.HasRawData && tensor.RawData.Length >= ExternalTensorMinBytes))
             {
                 long offset = Align(end);
-                moved.Add((tensor, tensor.RawData, offset));
-                end = offset + tensor.RawData.Length;
+                long length = isDeferred ? ExternalDataScope.ExternalLength(tensor) : tensor.RawData.Length;
+                moved.Add((tensor, tensor.Clone(), offset, length));
+                end = offset + length;
             }
         }
 
-        foreach (var (tensor, data, offset) in moved)
+        foreach (var (tensor, _, offset, length) in moved)
         {
             tensor.ClearRawData();
             tensor.ExternalData.Clear();
             tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataFileName });
             tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(CultureInfo.InvariantCulture) });
-            tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = data.Length.ToString(CultureInfo.InvariantCulture) });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(CultureInfo.InvariantCulture) });
             tensor.DataLocation = DataLocation.External;
         }
 
@@ -107,19 +115,75 @@ public static class ModelWriter
                 "store large tensors in raw_data (not float_data/int64_data) or reduce the model.");
         }
 
-        string dataPath = Path.Combine(folder, dataFileName);
-        WriteAtomically(dataPath, path, stream =>
+        string dataTemp = WriteTemp(dataPath, path, stream =>
         {
             long position = 0;
             var padding = new byte[ExternalDataAlignment];
-            foreach (var (_, data, offset) in moved)
+            foreach (var (_, source, offset, length) in moved)
             {
                 stream.Write(padding, 0, (int)(offset - position));
-                stream.Write(data.Span);
-                position = offset + data.Length;
+                if (ExternalDataScope.IsExternal(source))
+                {
+                    scope!.CopyTo(source, stream);
+                }
+                else
+                {
+                    stream.Write(source.RawData.Span);
+                }
+
+                position = offset + length;
             }
         });
-        WriteAtomically(full, path, stream => external.WriteTo(stream));
+        string modelTemp;
+        try
+        {
+            modelTemp = WriteTemp(full, path, stream => external.WriteTo(stream));
+        }
+        catch
+        {
+            TryDelete(dataTemp);
+            throw;
+        }
+
+        // The old model steps aside first: a run killed between the renames leaves no model (the next build
+        // runs again), never a model beside a data file that belongs to another model. A failed data write puts it back.
+        string? previous = null;
+        try
+        {
+            if (File.Exists(full))
+            {
+                previous = Path.Combine(folder, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.old");
+                File.Move(full, previous);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(dataTemp);
+            TryDelete(modelTemp);
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, path,
+                $"Cannot replace '{full}' ({e.Message}); check that no other program holds the file.", e);
+        }
+
+        try
+        {
+            Commit(dataTemp, dataPath, path);
+        }
+        catch
+        {
+            TryDelete(modelTemp);
+            if (previous is not null)
+            {
+                File.Move(previous, full);
+            }
+
+            throw;
+        }
+
+        Commit(modelTemp, full, path);
+        if (previous is not null)
+        {
+            TryDelete(previous);
+        }
     }
 
     private static long Align(long offset) => (offset + ExternalDataAlignment - 1) / ExternalDataAlignment * ExternalDataAlignment;
@@ -142,12 +206,11 @@ public static class ModelWriter
         return payload > int.MaxValue - SizeHeadroom ? payload + SizeHeadroom : model.CalculateSize();
     }
 
-    /// <summary>Writes a temporary file beside <paramref name="target"/>, flushes it to disk, then moves it over the target.</summary>
-    private static void WriteAtomically(string target, string pathForErrors, Action<Stream> write)
+    /// <summary>Writes a temporary file beside <paramref name="target"/> and flushes it to disk; returns its path.</summary>
+    private static string WriteTemp(string target, string pathForErrors, Action<Stream> write)
     {
         string folder = Path.GetDirectoryName(target) ?? ".";
         string temp = Path.Combine(folder, $".{Path.GetFileName(target)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
-        bool done = false;
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -156,27 +219,54 @@ public static class ModelWriter
                 stream.Flush(flushToDisk: true);
             }
 
-            File.Move(temp, target, overwrite: true);
-            done = true;
+            return temp;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            TryDelete(temp);
             throw new QuantizeException(ErrorCodes.OutputNotWritable, pathForErrors,
                 $"Cannot write '{target}' ({e.Message}); check that the folder is writable, the disk has space and no other program holds the file.", e);
         }
-        finally
+        catch
         {
-            if (!done)
-            {
-                try
-                {
-                    File.Delete(temp);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    // Best effort: the original error matters more than a leftover temp file.
-                }
-            }
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Moves a finished temporary file over <paramref name="target"/>.</summary>
+    private static void Commit(string temp, string target, string pathForErrors)
+    {
+        try
+        {
+            File.Move(temp, target, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, pathForErrors,
+                $"Cannot write '{target}' ({e.Message}); check that the folder is writable, the disk has space and no other program holds the file.", e);
+        }
+    }
+
+    /// <summary>A data file of an earlier, external output of the same path is removed once the new inline model is in place.</summary>
+    private static void DeleteStale(string dataPath)
+    {
+        if (File.Exists(dataPath))
+        {
+            TryDelete(dataPath);
+        }
+    }
+
+    private static void TryDelete(string file)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the original error matters more than a leftover temp file.
         }
     }
 }

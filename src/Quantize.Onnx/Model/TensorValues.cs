@@ -10,7 +10,9 @@ namespace Quantize.Onnx.Model;
 /// Reads the values of a <see cref="TensorProto"/> into arrays and builds tensors from arrays.
 /// Built tensors store their data in <c>raw_data</c>, little endian, as ONNX specifies.
 /// Reading needs a self-contained tensor (external data already inlined, as
-/// <see cref="ModelLoader.Load"/> does).
+/// <see cref="ModelLoader.Load"/> does) or one deferred by the active <see cref="ExternalDataScope"/>:
+/// its values are read from disk on demand, and a large built tensor is written to the scope's spill
+/// file instead of being kept in memory.
 /// </summary>
 public static class TensorValues
 {
@@ -18,6 +20,11 @@ public static class TensorValues
     public static float[] ReadFloats(TensorProto tensor)
     {
         int count = CheckReadable(tensor, DataType.Float);
+        if (ExternalDataScope.IsExternal(tensor))
+        {
+            return ReadDeferred<float>(tensor, count);
+        }
+
         if (tensor.HasRawData)
         {
             ReadOnlySpan<byte> raw = CheckRawLength(tensor, count, sizeof(float));
@@ -38,6 +45,11 @@ public static class TensorValues
     public static long[] ReadInt64s(TensorProto tensor)
     {
         int count = CheckReadable(tensor, DataType.Int64);
+        if (ExternalDataScope.IsExternal(tensor))
+        {
+            return ReadDeferred<long>(tensor, count);
+        }
+
         if (tensor.HasRawData)
         {
             ReadOnlySpan<byte> raw = CheckRawLength(tensor, count, sizeof(long));
@@ -58,6 +70,11 @@ public static class TensorValues
     public static int[] ReadInt32s(TensorProto tensor)
     {
         int count = CheckReadable(tensor, DataType.Int32);
+        if (ExternalDataScope.IsExternal(tensor))
+        {
+            return ReadDeferred<int>(tensor, count);
+        }
+
         if (tensor.HasRawData)
         {
             ReadOnlySpan<byte> raw = CheckRawLength(tensor, count, sizeof(int));
@@ -151,13 +168,62 @@ public static class TensorValues
                 nameof(dims));
         }
 
-        var tensor = new TensorProto { Name = name, DataType = (int)type, RawData = UnsafeByteOperations.UnsafeWrap(bytes) };
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
         foreach (long d in dims)
         {
             tensor.Dims.Add(d);
         }
 
+        if (ExternalDataScope.Current is { } scope && bytes.Length >= scope.DeferMinBytes)
+        {
+            scope.Spill(tensor, bytes); // the array is garbage once written: big weights are never all in memory at once
+        }
+        else
+        {
+            tensor.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+        }
+
         return tensor;
+    }
+
+    /// <summary>Makes <paramref name="target"/> hold <paramref name="source"/>'s data (inline or deferred), keeping its name and dims.</summary>
+    public static void ReplaceData(TensorProto target, TensorProto source)
+    {
+        target.ClearRawData();
+        target.ExternalData.Clear();
+        target.ClearDataLocation();
+        if (ExternalDataScope.IsExternal(source))
+        {
+            target.ExternalData.Add(source.ExternalData);
+            target.DataLocation = source.DataLocation;
+        }
+        else
+        {
+            target.RawData = source.RawData;
+        }
+    }
+
+    /// <summary>Values of a deferred tensor, read from disk straight into the result array.</summary>
+    private static T[] ReadDeferred<T>(TensorProto tensor, int count)
+        where T : unmanaged
+    {
+        var scope = ExternalDataScope.Current ?? throw new InvalidOperationException(
+            $"Tensor '{tensor.Name}' still refers to external data; load the model with ModelLoader.Load, which inlines it.");
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("Deferred tensors are read as little-endian memory.");
+        }
+
+        var values = new T[count];
+        Span<byte> bytes = MemoryMarshal.AsBytes(values.AsSpan());
+        long length = ExternalDataScope.ExternalLength(tensor);
+        if (length != bytes.Length)
+        {
+            throw Corrupt(tensor, $"has {length} bytes of external data but its shape [{string.Join(", ", tensor.Dims)}] needs {bytes.Length}");
+        }
+
+        scope.Read(tensor, bytes);
+        return values;
     }
 
     private static int CheckReadable(TensorProto tensor, DataType expected)
@@ -170,7 +236,7 @@ public static class TensorValues
                 nameof(tensor));
         }
 
-        if (tensor.HasDataLocation && tensor.DataLocation == TensorProto.Types.DataLocation.External)
+        if (ExternalDataScope.IsExternal(tensor) && ExternalDataScope.Current is null)
         {
             throw new InvalidOperationException(
                 $"Tensor '{tensor.Name}' still refers to external data; load the model with ModelLoader.Load, which inlines it.");

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 
 namespace Quantize.Onnx.Preparation;
@@ -25,6 +26,11 @@ internal static class OrtGraphOptimizer
     /// <summary>The graph ORT builds from <paramref name="model"/> at <paramref name="level"/>, as ORT saves it.</summary>
     public static ModelProto Run(ModelProto model, GraphOptimizationLevel level)
     {
+        if (ExternalDataScope.Current is { HasDeferredTensors: true } scope)
+        {
+            return RunDeferred(model, level, scope);
+        }
+
         var folder = Directory.CreateTempSubdirectory("quantize-ort-");
         try
         {
@@ -40,6 +46,35 @@ internal static class OrtGraphOptimizer
         finally
         {
             folder.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A model with deferred tensors: ORT saves the optimized model into the scope's work folder with its
+    /// large initializers in a data file beside it, so they stay deferred (relative to that folder) when parsed back.
+    /// </summary>
+    private static ModelProto RunDeferred(ModelProto model, GraphOptimizationLevel level, ExternalDataScope scope)
+    {
+        var stem = scope.NewWorkFile("optimized");
+        var optimizedPath = stem + ".onnx";
+        try
+        {
+            using (var options = new SessionOptions { GraphOptimizationLevel = level, OptimizedModelFilePath = optimizedPath, IntraOpNumThreads = 1 })
+            {
+                options.AddSessionConfigEntry("session.optimized_model_external_initializers_file_name", Path.GetFileName(stem) + ".data");
+                options.AddSessionConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes", scope.DeferMinBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                using (OrtSessions.Create(model.ToByteArray(), options))
+                {
+                    // Creating the session writes the optimised model and its data file.
+                }
+            }
+
+            using var stream = File.OpenRead(optimizedPath);
+            return ModelProto.Parser.ParseFrom(CodedInputStream.CreateWithLimits(stream, int.MaxValue, ModelLoader.RecursionLimit));
+        }
+        finally
+        {
+            File.Delete(optimizedPath);
         }
     }
 

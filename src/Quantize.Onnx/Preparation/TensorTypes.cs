@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 
 namespace Quantize.Onnx.Preparation;
@@ -46,7 +47,7 @@ public sealed class TensorTypes
 
         var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
         using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL })
-        using (var session = new InferenceSession(probe.ToByteArray(), options))
+        using (var session = OrtSessions.Create(probe.ToByteArray(), options))
         {
             foreach (var (name, meta) in session.InputMetadata.Concat(session.OutputMetadata))
             {

@@ -62,7 +62,7 @@ internal static class BiasCorrector
                 bias[c] = (int)Math.Clamp(bias[c] + shift, int.MinValue, int.MaxValue);
             }
 
-            targets[k].Bias.RawData = TensorValues.FromInt32(targets[k].Bias.Name, targets[k].Bias.Dims.ToArray(), bias).RawData;
+            TensorValues.ReplaceData(targets[k].Bias, TensorValues.FromInt32(targets[k].Bias.Name, targets[k].Bias.Dims.ToArray(), bias));
         }
 
         return targets.Count;
@@ -138,7 +138,7 @@ internal static class BiasCorrector
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
-        using var session = new InferenceSession(augmented.ToByteArray(), options);
+        using var session = OrtSessions.Create(augmented.ToByteArray(), options);
         using var runOptions = new RunOptions();
         foreach (var sample in samples)
         {

@@ -108,7 +108,7 @@ public static class CalibrationCoverage
         try
         {
             using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, EnableMemoryPattern = false };
-            using var session = new InferenceSession(augmented.ToByteArray(), options);
+            using var session = OrtSessions.Create(augmented.ToByteArray(), options);
             using var runOptions = new RunOptions();
             var names = outputs.SelectMany(o => new[] { o.ClippedOutput, o.SizeOutput }).ToArray();
             using var feeds = new CalibrationFeeds(validation, inputNames);

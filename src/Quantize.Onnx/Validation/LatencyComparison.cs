@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Validation;
 
@@ -22,8 +23,8 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
-        using var a = new InferenceSession(fp32, options);
-        using var b = new InferenceSession(int8, options);
+        using var a = OrtSessions.Create(fp32, options);
+        using var b = OrtSessions.Create(int8, options);
         using var runOptions = new RunOptions();
         var times = (A: new List<double>(), B: new List<double>());
         for (var i = 0; i < warmup + runs; i++)

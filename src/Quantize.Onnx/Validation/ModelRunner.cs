@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Validation;
 
@@ -17,7 +18,7 @@ internal sealed class ModelRunner : IDisposable
     public ModelRunner(byte[] model, IReadOnlyList<string> inputNames)
     {
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        _session = new InferenceSession(model, options);
+        _session = OrtSessions.Create(model, options);
         _inputNames = inputNames;
         _floatOutputs = _session.OutputMetadata.Where(o => o.Value.ElementDataType == TensorElementType.Float).Select(o => o.Key).ToArray();
     }

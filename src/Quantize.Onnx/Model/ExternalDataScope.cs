@@ -1,0 +1,334 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
+using Quantize.Onnx.Model.Proto;
+using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
+
+namespace Quantize.Onnx.Model;
+
+/// <summary>
+/// Keeps large tensors of one quantization run on disk instead of in managed memory (models over 2 GB).
+/// While a scope is active (<see cref="Current"/>), tensors of at least <see cref="DeferMinBytes"/> stay
+/// EXTERNAL: the loader leaves the source's big tensors in its data file, <see cref="TensorValues"/>
+/// writes big new tensors (quantized weights, rescaled weights) to a spill file, and reads either on
+/// demand. All of them live in one work folder, so a serialized model (a few MB of graph) names them by
+/// relative locations and ONNX Runtime resolves them there (<see cref="OrtSessions"/>).
+/// </summary>
+/// <remarks>
+/// The source's data files enter the work folder as hard links (a copy when the file system has none):
+/// ORT rejects external data outside the model's folder, symbolic links included. The folder sits beside
+/// the output (same file system as the build, usually the model's too) and is deleted with the scope.
+/// </remarks>
+internal sealed class ExternalDataScope : IDisposable
+{
+    /// <summary>Tensors from this size up are deferred unless the options say otherwise.</summary>
+    public const long DefaultDeferMinBytes = 32L << 20;
+
+    private const string SpillFileName = "spill.data";
+
+    private static readonly AsyncLocal<ExternalDataScope?> Active = new();
+
+    private readonly ExternalDataScope? _outer;
+    private readonly string _folder;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, string> _linked = new(StringComparer.FromComparison(RealPath.Comparison));
+    private readonly Dictionary<string, SafeFileHandle> _readers = new(StringComparer.Ordinal);
+    private SafeFileHandle? _spill;
+    private long _spillEnd;
+    private bool _created;
+    private int _optimized;
+
+    private ExternalDataScope(string folder, long deferMinBytes)
+    {
+        _folder = folder;
+        DeferMinBytes = deferMinBytes;
+        _outer = Active.Value;
+        Active.Value = this;
+    }
+
+    /// <summary>The scope of the run on this async flow, or null (models are then fully inlined, as before).</summary>
+    public static ExternalDataScope? Current => Active.Value;
+
+    /// <summary>Starts a scope whose work folder is a hidden folder beside <paramref name="outputPath"/> (created on first use).</summary>
+    public static ExternalDataScope Begin(string outputPath, long deferMinBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(deferMinBytes);
+        string full;
+        try
+        {
+            full = Path.GetFullPath(outputPath);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            full = Path.Combine(Path.GetTempPath(), "quantize-output"); // the writer reports the bad path (QNT1006)
+        }
+
+        string folder = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.work-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
+        return new ExternalDataScope(folder, deferMinBytes);
+    }
+
+    /// <summary>Tensors with at least this many bytes stay on disk.</summary>
+    public long DeferMinBytes { get; }
+
+    /// <summary>The folder every deferred tensor's location is relative to (what ORT gets as the external data folder).</summary>
+    public string Folder => _folder;
+
+    /// <summary>The loaded source model stored tensors in external data files (its output gets one too).</summary>
+    public bool SourceHadExternalData { get; set; }
+
+    /// <summary>Any tensor is deferred: sessions must be told where to find the data.</summary>
+    public bool HasDeferredTensors { get; private set; }
+
+    /// <summary>
+    /// Makes a tensor of the source (already checked by <see cref="ExternalDataResolver"/>) refer to
+    /// <paramref name="dataPath"/> through the work folder, without reading it.
+    /// </summary>
+    public void Defer(TensorProto tensor, string dataPath, long offset, long length)
+    {
+        string name;
+        lock (_gate)
+        {
+            if (!_linked.TryGetValue(dataPath, out name!))
+            {
+                name = $"source-{_linked.Count}.data";
+                string target = name;
+                Guard(() => LinkOrCopy(dataPath, Path.Combine(EnsureFolder(), target)));
+                _linked.Add(dataPath, name);
+            }
+
+            HasDeferredTensors = true;
+        }
+
+        SetLocation(tensor, name, offset, length);
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> to the spill file and makes <paramref name="tensor"/> refer to them.</summary>
+    public void Spill(TensorProto tensor, ReadOnlySpan<byte> bytes)
+    {
+        long offset;
+        lock (_gate)
+        {
+            offset = Align(_spillEnd);
+            try
+            {
+                _spill ??= File.OpenHandle(Path.Combine(EnsureFolder(), SpillFileName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+                RandomAccess.Write(_spill, bytes, offset);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw NotWritable(e);
+            }
+
+            _spillEnd = offset + bytes.Length;
+            HasDeferredTensors = true;
+        }
+
+        tensor.ClearRawData();
+        SetLocation(tensor, SpillFileName, offset, bytes.Length);
+    }
+
+    /// <summary>A fresh file name in the work folder for ORT to write an optimized model and its data into.</summary>
+    public string NewWorkFile(string stem)
+    {
+        lock (_gate)
+        {
+            string folder = "";
+            Guard(() => folder = EnsureFolder());
+            return Path.Combine(folder, $"{stem}-{_optimized++}");
+        }
+    }
+
+    /// <summary>Reads a deferred tensor's bytes into <paramref name="destination"/> (its exact length).</summary>
+    public void Read(TensorProto tensor, Span<byte> destination)
+    {
+        var (location, offset, length) = LocationOf(tensor);
+        if (length != destination.Length)
+        {
+            throw new InvalidOperationException($"Tensor '{tensor.Name}' holds {length} bytes, not {destination.Length}.");
+        }
+
+        var handle = Reader(location);
+        int read = 0;
+        while (read < destination.Length)
+        {
+            int n = RandomAccess.Read(handle, destination[read..], offset + read);
+            if (n == 0)
+            {
+                throw new QuantizeException(ErrorCodes.ExternalDataUnreadable, location,
+                    $"The external data of tensor '{tensor.Name}' ended early (the source data file was truncated while quantizing?); copy the complete data file beside the model and run again.");
+            }
+
+            read += n;
+        }
+    }
+
+    /// <summary>Copies a deferred tensor's bytes to <paramref name="stream"/> in chunks (never the whole tensor in memory).</summary>
+    public void CopyTo(TensorProto tensor, Stream stream)
+    {
+        var (location, offset, length) = LocationOf(tensor);
+        var handle = Reader(location);
+        var buffer = new byte[Math.Min(length, 4 << 20)];
+        for (long done = 0; done < length;)
+        {
+            int n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - done)), offset + done);
+            if (n == 0)
+            {
+                throw new QuantizeException(ErrorCodes.ExternalDataUnreadable, location,
+                    $"The external data of tensor '{tensor.Name}' ended early (the source data file was truncated while quantizing?); copy the complete data file beside the model and run again.");
+            }
+
+            stream.Write(buffer, 0, n);
+            done += n;
+        }
+    }
+
+    /// <summary>Whether <paramref name="tensor"/> is EXTERNAL (deferred by a scope).</summary>
+    public static bool IsExternal(TensorProto tensor) => tensor.HasDataLocation && tensor.DataLocation == DataLocation.External;
+
+    /// <summary>The number of bytes a deferred tensor stores on disk.</summary>
+    public static long ExternalLength(TensorProto tensor) => LocationOf(tensor).Length;
+
+    /// <summary>Bytes of all tensors of <paramref name="model"/> that are on disk (a model's size is its serialized bytes plus these).</summary>
+    public static long ExternalBytes(ModelProto model) =>
+        ModelTensors.All(model).Where(t => IsExternal(t.Tensor)).Sum(t => ExternalLength(t.Tensor));
+
+    public void Dispose()
+    {
+        Active.Value = _outer;
+        lock (_gate)
+        {
+            _spill?.Dispose();
+            foreach (var reader in _readers.Values)
+            {
+                reader.Dispose();
+            }
+
+            _readers.Clear();
+            if (_created)
+            {
+                try
+                {
+                    Directory.Delete(_folder, recursive: true);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Best effort: a leftover work folder is only disk space; the run's result matters more.
+                }
+            }
+        }
+    }
+
+    private static (string Location, long Offset, long Length) LocationOf(TensorProto tensor)
+    {
+        string? location = null;
+        long offset = 0;
+        long length = -1;
+        foreach (var entry in tensor.ExternalData)
+        {
+            switch (entry.Key)
+            {
+                case "location":
+                    location = entry.Value;
+                    break;
+                case "offset":
+                    offset = long.Parse(entry.Value, CultureInfo.InvariantCulture);
+                    break;
+                case "length":
+                    length = long.Parse(entry.Value, CultureInfo.InvariantCulture);
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        if (length < 0 && TensorElementInfo.TryGetByteSize(tensor, out long size))
+        {
+            length = size; // ORT's saved models may leave the length to the shape
+        }
+
+        if (location is null || length < 0)
+        {
+            // Only the loader's and the spill's tensors are deferred, and both write all three keys.
+            throw new InvalidOperationException($"Tensor '{tensor.Name}' is external but has no location or length.");
+        }
+
+        return (location, offset, length);
+    }
+
+    private SafeFileHandle Reader(string location)
+    {
+        lock (_gate)
+        {
+            if (location == SpillFileName && _spill is not null)
+            {
+                return _spill;
+            }
+
+            if (!_readers.TryGetValue(location, out var handle))
+            {
+                handle = File.OpenHandle(Path.Combine(_folder, location), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                _readers.Add(location, handle);
+            }
+
+            return handle;
+        }
+    }
+
+    private static void SetLocation(TensorProto tensor, string location, long offset, long length)
+    {
+        tensor.ExternalData.Clear();
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(CultureInfo.InvariantCulture) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(CultureInfo.InvariantCulture) });
+        tensor.DataLocation = DataLocation.External;
+    }
+
+    private void Guard(Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw NotWritable(e);
+        }
+    }
+
+    private QuantizeException NotWritable(Exception e) =>
+        new(ErrorCodes.WorkFolderNotWritable, _folder,
+            $"Cannot write the work folder '{_folder}' where the quantizer keeps a large model's tensors on disk ({e.Message}); " +
+            "free disk space beside the output (about the model's size) or choose an output folder on a writable disk.", e);
+
+    private string EnsureFolder()
+    {
+        if (!_created)
+        {
+            Directory.CreateDirectory(_folder);
+            _created = true;
+        }
+
+        return _folder;
+    }
+
+    /// <summary>ORT maps page-aligned external data instead of copying it.</summary>
+    private static long Align(long offset) => (offset + ModelWriter.ExternalDataAlignment - 1) / ModelWriter.ExternalDataAlignment * ModelWriter.ExternalDataAlignment;
+
+    private static void LinkOrCopy(string source, string link)
+    {
+        bool linked = OperatingSystem.IsWindows() ? CreateHardLinkW(link, source, IntPtr.Zero) : Link(source, link) == 0;
+        if (!linked)
+        {
+            // Another file system (or no hard links): a copy costs disk and time, not memory.
+            File.Copy(source, link);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string created);
+
+    [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    private static extern bool CreateHardLinkW(string created, string existing, IntPtr security);
+}

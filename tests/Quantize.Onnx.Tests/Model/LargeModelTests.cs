@@ -1,0 +1,151 @@
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Tests.TestModels;
+using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
+
+namespace Quantize.Onnx.Tests.Model;
+
+/// <summary>
+/// The large-model path (tensors kept on disk, <see cref="ExternalDataScope"/>) on small models: the
+/// deferral size is lowered so every weight takes it, and the result must equal the in-memory path's.
+/// </summary>
+public sealed class LargeModelTests : IDisposable
+{
+    private const long Deferred = 512;
+
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    public static TheoryData<string> Recipes => ["static", "dynamic", "fp16", "static-fp16-weights", "static-no-equalize"];
+
+    [Theory]
+    [MemberData(nameof(Recipes))]
+    public void Deferred_weights_give_the_same_model_as_inlined_weights_and_the_source_is_untouched(string recipe)
+    {
+        var net = recipe == "static" ? TestNets.ConvNet(width: 16) : TestNets.Mlp();
+        var (model, calibration) = PrepareExternal(net);
+        var sourceHashes = Hashes(Path.GetDirectoryName(model)!);
+        var options = Options(recipe);
+
+        var inlined = new Quantizer(options).Run(model, calibration, _folder.File("inlined.onnx"));
+        var deferred = new Quantizer(options with { DeferTensorMinBytes = Deferred }).Run(model, calibration, _folder.File("deferred.onnx"));
+
+        // The source had external data, so both outputs have a data file named after them; the work folder is gone.
+        Assert.Equal(["deferred.onnx", "deferred.onnx.data", "inlined.onnx", "inlined.onnx.data"],
+            Directory.GetFileSystemEntries(_folder.Path).Select(Path.GetFileName).Where(n => n!.Contains(".onnx", StringComparison.Ordinal)).Order());
+        var written = ModelLoader.Parse(File.ReadAllBytes(_folder.File("deferred.onnx")), "deferred.onnx");
+        Assert.Contains(ModelTensors.All(written), t => t.Tensor.DataLocation == DataLocation.External);
+        Assert.All(ModelTensors.All(written).Where(t => t.Tensor.DataLocation == DataLocation.External),
+            t => Assert.Equal("deferred.onnx.data", t.Tensor.ExternalData.Single(e => e.Key == "location").Value));
+
+        // Same graph and byte-identical weights (loading inlines them again).
+        var a = ModelLoader.Load(_folder.File("inlined.onnx"));
+        var b = ModelLoader.Load(_folder.File("deferred.onnx"));
+        Assert.Equal(a.Graph, b.Graph);
+        Assert.Equal(inlined.Output, deferred.Output);
+        // Sizes count the deferred tensors' bytes; only the location entries of the graph differ.
+        Assert.InRange(deferred.Fp32Bytes, inlined.Fp32Bytes, inlined.Fp32Bytes * 1.02);
+        Assert.InRange(deferred.Int8Bytes, inlined.Int8Bytes, inlined.Int8Bytes * 1.02);
+        Assert.Equal(sourceHashes, Hashes(Path.GetDirectoryName(model)!));
+
+        // ONNX Runtime runs the written model (from its path, data file beside it) as close to FP32 as the in-memory path's.
+        var sqnr = QuantizeTestKit.Sqnr(model, _folder.File("deferred.onnx"), net);
+        Assert.All(sqnr.Values, db => Assert.True(db >= 20, $"SQNR {db:F1} dB"));
+        Assert.Equal(QuantizeTestKit.Sqnr(model, _folder.File("inlined.onnx"), net), sqnr);
+    }
+
+    [Fact]
+    public void Deferred_weights_of_a_truncated_data_file_are_QNT1004_before_anything_runs()
+    {
+        var (model, calibration) = PrepareExternal(TestNets.Mlp());
+        var data = model + ".data";
+        File.WriteAllBytes(data, File.ReadAllBytes(data)[..^8]);
+
+        var e = Assert.Throws<QuantizeException>(() =>
+            new Quantizer(QuantizeTestKit.Options() with { DeferTensorMinBytes = Deferred }).Run(model, calibration, _folder.File("out.onnx")));
+
+        Assert.Equal(ErrorCodes.ExternalDataUnreadable, e.Code);
+        Assert.False(File.Exists(_folder.File("out.onnx")));
+        Assert.DoesNotContain(Directory.GetDirectories(_folder.Path), d => d.Contains(".work-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Deferred_weights_of_a_missing_data_file_are_QNT1004()
+    {
+        var (model, calibration) = PrepareExternal(TestNets.Mlp());
+        File.Delete(model + ".data");
+
+        var e = Assert.Throws<QuantizeException>(() =>
+            new Quantizer(QuantizeTestKit.Options() with { DeferTensorMinBytes = Deferred }).Run(model, calibration, _folder.File("out.onnx")));
+
+        Assert.Equal(ErrorCodes.ExternalDataUnreadable, e.Code);
+    }
+
+    [Fact]
+    public void Inside_a_scope_the_loader_leaves_large_tensors_in_the_data_file_and_reads_them_on_demand()
+    {
+        var net = TestNets.Mlp();
+        var (model, _) = PrepareExternal(net);
+        var expected = net.Model.Graph.Initializer.ToDictionary(t => t.Name, t => t);
+        using var scope = ExternalDataScope.Begin(_folder.File("out.onnx"), Deferred);
+
+        var loaded = ModelLoader.Load(model);
+
+        Assert.True(scope.SourceHadExternalData);
+        var deferred = loaded.Graph.Initializer.Where(t => t.DataLocation == DataLocation.External).ToList();
+        Assert.NotEmpty(deferred);
+        Assert.All(deferred, t => Assert.False(t.HasRawData));
+        Assert.All(loaded.Graph.Initializer.Except(deferred), t => Assert.True(t.RawData.Length < Deferred));
+        Assert.All(deferred, t => Assert.Equal(TensorValues.ReadFloats(expected[t.Name]), TensorValues.ReadFloats(t)));
+        Assert.True(loaded.CalculateSize() < 2048, $"{loaded.CalculateSize()} bytes"); // what every ORT session gets
+    }
+
+    [Fact]
+    public void Inside_a_scope_large_tensors_are_spilled_to_disk_and_read_back()
+    {
+        var values = Enumerable.Range(0, 1000).Select(i => i * 0.5f).ToArray();
+        using (ExternalDataScope.Begin(_folder.File("out.onnx"), deferMinBytes: 1024))
+        {
+            var large = TensorValues.FromFloats("large", [10, 100], values);
+            var small = TensorValues.FromFloats("small", [4], [1, 2, 3, 4]);
+
+            Assert.Equal(DataLocation.External, large.DataLocation);
+            Assert.False(large.HasRawData);
+            Assert.True(small.HasRawData);
+            Assert.Equal(values, TensorValues.ReadFloats(large));
+            Assert.Single(Directory.GetDirectories(_folder.Path));
+        }
+
+        Assert.Empty(Directory.GetDirectories(_folder.Path)); // the work folder goes with the scope
+    }
+
+    private (string Model, string Calibration) PrepareExternal(TestNet net)
+    {
+        var modelFolder = Directory.CreateDirectory(_folder.File("source")).FullName;
+        var model = Path.Combine(modelFolder, "model.onnx");
+        ModelWriter.Save(net.Model, model, inlineSizeLimit: net.Model.CalculateSize() - 1); // every tensor of 1 KB or more in model.onnx.data
+        Assert.True(File.Exists(model + ".data"));
+        return (model, QuantizeTestKit.WriteCalibration(_folder.File("calibration"), net.InputName, net.InputShape));
+    }
+
+    private static QuantizationOptions Options(string recipe)
+    {
+        var options = QuantizeTestKit.Options();
+        return recipe switch
+        {
+            "static" => options,
+            "dynamic" => options with { Mode = QuantizationMode.Dynamic },
+            "fp16" => options with { Mode = QuantizationMode.Fp16 },
+            "static-fp16-weights" => options with { FloatPrecision = FloatPrecision.Fp16 },
+            "static-no-equalize" => options with { Equalize = false, BiasCorrection = false },
+            _ => throw new ArgumentOutOfRangeException(nameof(recipe)),
+        };
+    }
+
+    private static Dictionary<string, string> Hashes(string folder) =>
+        Directory.GetFiles(folder).ToDictionary(f => Path.GetFileName(f), f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
+}
