@@ -186,7 +186,7 @@ namespace Quantize.MSBuild
 
         private void DeleteOutputs(bool keepReport = false)
         {
-            Delete(Output, LogPath);
+            Delete(Output, Output + ".data", LogPath); // .data: the data file of a model with external data
             if (!keepReport)
             {
                 DeleteReports();

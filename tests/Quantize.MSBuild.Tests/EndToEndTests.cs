@@ -583,6 +583,78 @@ public sealed class EndToEndTests(PackageFixture fixture)
         });
     }
 
+    [Fact]
+    public void Model_with_external_data_ships_its_quantized_data_file_beside_it()
+    {
+        Scenario("external-data", folder =>
+        {
+            // The common layout: encoder.onnx + encoder.onnx.data, both copied to the output.
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <PropertyGroup>
+                    <QuantizeMode>dynamic</QuantizeMode>
+                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                  </PropertyGroup>
+                  <ItemGroup>
+                    <None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" />
+                    <None Update="Models/encoder.onnx.data" CopyToOutputDirectory="PreserveNewest" />
+                  </ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
+            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx"), model);
+            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx.data"), model + ".data");
+            var sourceHashes = (TestProject.Sha256(model), TestProject.Sha256(model + ".data"));
+
+            var build = app.Build();
+            Assert.True(build.Succeeded, build.ToString());
+            Assert.Single(build.Summaries);
+
+            // bin/ gets the quantized model and the quantized data file (not the FP32 one of the same name).
+            string shipped = Path.Combine(app.BinDir, "Models", "encoder.onnx");
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "encoder.onnx");
+            Assert.Equal(TestProject.Sha256(quantized), TestProject.Sha256(shipped));
+            Assert.Equal(TestProject.Sha256(quantized + ".data"), TestProject.Sha256(shipped + ".data"));
+            Assert.NotEqual(sourceHashes.Item2, TestProject.Sha256(shipped + ".data"));
+            Assert.Contains(build.Messages, m => m.StartsWith("Copying file from", StringComparison.Ordinal) && m.Contains(quantized + ".data", StringComparison.Ordinal));
+            Assert.DoesNotContain(build.Messages, m => m.StartsWith("Copying file from", StringComparison.Ordinal) && m.Contains(model + ".data", StringComparison.Ordinal));
+            Assert.True(new FileInfo(shipped + ".data").Length < new FileInfo(model + ".data").Length); // int8 MatMul weights (page-aligned tensors)
+            Assert.Equal(sourceHashes, (TestProject.Sha256(model), TestProject.Sha256(model + ".data")));
+            Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(quantized)!)); // the work folder is gone
+
+            // ORT loads the shipped model from bin/ (its data file beside it) and stays close to FP32.
+            var random = new Random(5);
+            var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
+            float[] Run(string path)
+            {
+                using var session = new InferenceSession(path);
+                using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
+                return results.Single().AsTensor<float>().ToArray();
+            }
+
+            float[] fp32 = Run(model);
+            float[] int8 = Run(shipped);
+            double sqnr = 10 * Math.Log10(fp32.Sum(x => (double)x * x) / fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Sum());
+            Assert.True(sqnr > 25, $"SQNR of INT8 vs FP32 output: {sqnr:F1} dB");
+
+            // Up to date when nothing changed; a changed data file re-runs the model.
+            var noop = app.Build();
+            Assert.True(noop.Succeeded, noop.ToString());
+            Assert.Empty(noop.CoreTargetsRun);
+            TestProject.Touch(model + ".data");
+            var touched = app.Build();
+            Assert.True(touched.Succeeded, touched.ToString());
+            Assert.Single(touched.CoreTargetsRun);
+
+            // Clean removes the data files the build wrote.
+            var clean = app.Clean();
+            Assert.True(clean.Succeeded, clean.ToString());
+            Assert.False(File.Exists(quantized + ".data"));
+            Assert.False(File.Exists(shipped + ".data"));
+        });
+    }
+
+    private static string ExternalModelFolder => Path.Combine(Repo.Root, "tests", "Quantize.MSBuild.Tests", "TestData", "external");
+
     private void Scenario(string name, Action<string> body) => TestProject.RunScenario(fixture, name, body);
 
     /// <summary>The sample's FP32 model on one .npy input (float32 [1,3,96,96]): its output's name, shape and values.</summary>

@@ -176,6 +176,7 @@ internal static class ConsumerResponses
 
     private static double? ScalarConstant(GraphView graph, string name) =>
         graph.Initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float
+            && TensorElementInfo.TryGetElementCount(t.Dims, out long count) && count == 1 // not a weight read from disk to find out
             && TensorValues.ReadFloats(t) is { Length: 1 } v ? v[0] : null;
 
     /// <summary>x → Add(x, c) → Clip(0, h) [→ Div/Mul by a constant] → Mul(x, ·): hard-swish, zero for x ≤ −c.</summary>

@@ -125,7 +125,7 @@ internal static class ExternalDataResolver
 
         if (scope is not null)
         {
-            scope.SourceHadExternalData = true;
+            scope.NoteSourceFile(dataPath);
             if (count >= scope.DeferMinBytes)
             {
                 scope.Defer(tensor, dataPath, offset, count);

@@ -34,6 +34,7 @@ internal sealed class ExternalDataScope : IDisposable
     private readonly object _gate = new();
     private readonly Dictionary<string, string> _linked = new(StringComparer.FromComparison(RealPath.Comparison));
     private readonly Dictionary<string, SafeFileHandle> _readers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _sourceFiles = new(StringComparer.FromComparison(RealPath.Comparison));
     private SafeFileHandle? _spill;
     private long _spillEnd;
     private bool _created;
@@ -75,10 +76,38 @@ internal sealed class ExternalDataScope : IDisposable
     public string Folder => _folder;
 
     /// <summary>The loaded source model stored tensors in external data files (its output gets one too).</summary>
-    public bool SourceHadExternalData { get; set; }
+    public bool SourceHadExternalData => _sourceFiles.Count > 0;
 
     /// <summary>Any tensor is deferred: sessions must be told where to find the data.</summary>
     public bool HasDeferredTensors { get; private set; }
+
+    /// <summary>Records a (resolved) data file of the source model: the output must never replace it.</summary>
+    public void NoteSourceFile(string dataPath)
+    {
+        lock (_gate)
+        {
+            _sourceFiles.Add(dataPath);
+        }
+    }
+
+    /// <summary>Whether <paramref name="path"/> (resolved through links) is a data file of the source model.</summary>
+    public bool IsSourceFile(string path)
+    {
+        string real;
+        try
+        {
+            real = File.Exists(path) ? RealPath.Resolve(path) : Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            real = Path.GetFullPath(path);
+        }
+
+        lock (_gate)
+        {
+            return _sourceFiles.Contains(real);
+        }
+    }
 
     /// <summary>
     /// Makes a tensor of the source (already checked by <see cref="ExternalDataResolver"/>) refer to

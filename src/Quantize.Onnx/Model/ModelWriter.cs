@@ -73,6 +73,12 @@ public static class ModelWriter
 
         string dataFileName = Path.GetFileName(full) + ExternalDataSuffix;
         string dataPath = Path.Combine(folder, dataFileName);
+        if (scope is not null && scope.IsSourceFile(dataPath))
+        {
+            throw new QuantizeException(ErrorCodes.OutputNotWritable, path,
+                $"Cannot write '{path}': its data file '{dataPath}' would replace the source model's own data file; the source is never overwritten. Choose another output name or folder.");
+        }
+
         bool deferred = ModelTensors.All(model).Any(t => ExternalDataScope.IsExternal(t.Tensor));
         if (!deferred && scope is not { SourceHadExternalData: true } && SerializedSize(model) <= inlineSizeLimit)
         {

@@ -74,6 +74,24 @@ public sealed class LargeModelTests : IDisposable
     }
 
     [Fact]
+    public void Output_whose_data_file_would_replace_the_source_data_file_is_QNT1006_and_the_source_stays()
+    {
+        var net = TestNets.Mlp();
+        var (_, calibration) = PrepareExternal(net);
+        var folder = _folder.File("source");
+        ModelWriter.Save(net.Model, Path.Combine(folder, "int8.onnx"), inlineSizeLimit: net.Model.CalculateSize() - 1);
+        File.Move(Path.Combine(folder, "int8.onnx"), Path.Combine(folder, "fp32.onnx")); // its data file is still int8.onnx.data
+        var before = Hashes(folder);
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic })
+            .Run(Path.Combine(folder, "fp32.onnx"), calibration, Path.Combine(folder, "int8.onnx")));
+
+        Assert.Equal(ErrorCodes.OutputNotWritable, e.Code);
+        Assert.Contains("source model's own data file", e.Message);
+        Assert.Equal(before, Hashes(folder));
+    }
+
+    [Fact]
     public void Deferred_weights_of_a_missing_data_file_are_QNT1004()
     {
         var (model, calibration) = PrepareExternal(TestNets.Mlp());
