@@ -141,7 +141,7 @@ internal sealed class ExternalDataScope : IDisposable
             offset = Align(_spillEnd);
             try
             {
-                _spill ??= File.OpenHandle(Path.Combine(EnsureFolder(), SpillFileName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+                _spill ??= File.OpenHandle(Path.Combine(EnsureFolder(), SpillFileName), _spillEnd == 0 ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
                 RandomAccess.Write(_spill, bytes, offset);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -155,6 +155,24 @@ internal sealed class ExternalDataScope : IDisposable
 
         tensor.ClearRawData();
         SetLocation(tensor, SpillFileName, offset, bytes.Length);
+    }
+
+    /// <summary>
+    /// Closes the spill file's write handle before ONNX Runtime opens the folder's files (Windows refuses a
+    /// read-only open beside a writer); the next spill reopens it.
+    /// </summary>
+    public void ReleaseWriter()
+    {
+        lock (_gate)
+        {
+            if (_spill is not null)
+            {
+                _readers.Remove(SpillFileName, out var stale);
+                stale?.Dispose();
+                _spill.Dispose();
+                _spill = null;
+            }
+        }
     }
 
     /// <summary>A fresh file name in the work folder for ORT to write an optimized model and its data into.</summary>

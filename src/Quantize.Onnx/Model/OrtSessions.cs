@@ -35,6 +35,7 @@ internal static class OrtSessions
     {
         if (ExternalDataScope.Current is { HasDeferredTensors: true } scope)
         {
+            scope.ReleaseWriter();
             options.AddSessionConfigEntry(ExternalFolderKey, scope.Folder);
             options.AddSessionConfigEntry(DisablePrepackingKey, "1");
         }

@@ -20,7 +20,7 @@ public sealed class LargeModelTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    public static TheoryData<string> Recipes => ["static", "dynamic", "fp16", "static-fp16-weights", "static-no-equalize"];
+    public static TheoryData<string> Recipes => ["static", "dynamic", "fp16", "weight4", "static-fp16-weights", "static-no-equalize"];
 
     [Theory]
     [MemberData(nameof(Recipes))]
@@ -158,6 +158,7 @@ public sealed class LargeModelTests : IDisposable
             "static" => options,
             "dynamic" => options with { Mode = QuantizationMode.Dynamic },
             "fp16" => options with { Mode = QuantizationMode.Fp16 },
+            "weight4" => options with { Mode = QuantizationMode.Weight4 },
             "static-fp16-weights" => options with { FloatPrecision = FloatPrecision.Fp16 },
             "static-no-equalize" => options with { Equalize = false, BiasCorrection = false },
             _ => throw new ArgumentOutOfRangeException(nameof(recipe)),
