@@ -23,10 +23,11 @@ internal static class LargeModelBenchmark
     public const string ChildCommand = "large-child";
 
     private const string Usage = """
-        usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- large [--width <n>] [--layers <n>] [--samples <n>] [--dir <folder>] [--keep]
+        usage: dotnet run -c Release --project benchmarks/Quantize.Benchmarks -- large [--width <n>] [--layers <n>] [--samples <n>] [--heap-limit <MiB>] [--dir <folder>] [--keep]
           --width <n>    features of every layer (default 6144: one weight is 144 MiB)
           --layers <n>   MatMul + Add + Relu layers (default 16: 2.25 GiB of weights, over protobuf's 2 GB)
           --samples <n>  calibration samples for static mode (default 4)
+          --heap-limit <MiB>  also quantize static with the managed heap capped (DOTNET_GCHeapHardLimit; default 384, 0: skip)
           --dir <folder> where to generate (default: a temp folder; needs ~3x the model size free)
           --keep         keep the generated model and outputs
         """;
@@ -36,7 +37,7 @@ internal static class LargeModelBenchmark
 
     public static int Run(string[] args)
     {
-        int width = 6144, layers = 16, samples = 4;
+        int width = 6144, layers = 16, samples = 4, heapLimit = 384;
         string? dir = null;
         bool keep = false;
         for (var i = 0; i < args.Length; i++)
@@ -47,6 +48,7 @@ internal static class LargeModelBenchmark
                 case "--width": width = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--layers": layers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--samples": samples = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--heap-limit": heapLimit = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--dir": dir = Next(); break;
                 case "--keep": keep = true; break;
                 default: throw new ArgumentException($"large: unknown argument '{args[i]}'\n{Usage}");
@@ -63,13 +65,20 @@ internal static class LargeModelBenchmark
             Console.WriteLine($"generated {Path.GetFileName(model)}: {layers} x MatMul [{width}, {width}] + Add + Relu, {Mib(modelBytes)} MiB " +
                 $"({modelBytes:N0} bytes, graph {new FileInfo(model).Length:N0} bytes + external data) in {generate.Elapsed.TotalSeconds:F0} s");
             Console.WriteLine();
-            Console.WriteLine("| mode | model | output (.onnx + .data) | wall | peak RSS (VmHWM) | peak anonymous RSS | peak file-backed RSS | peak managed heap | managed allocated |");
-            Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
-            foreach (var mode in new[] { "static", "dynamic" })
+            Console.WriteLine("| mode | model | output (.onnx + .data) | wall | peak RSS (VmHWM) | peak anonymous RSS | peak file-backed RSS | peak managed heap | peak heap after a GC | managed allocated |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+            var runs = new List<(string Mode, int? HeapLimit)> { ("static", null), ("dynamic", null) };
+            if (heapLimit > 0)
+            {
+                runs.Add(("static", heapLimit));
+            }
+
+            foreach (var (mode, limit) in runs)
             {
                 var output = Path.Combine(root, $"model.{mode}.onnx");
-                var r = Spawn(model, mode == "static" ? calibration : null, output, mode);
-                Console.WriteLine($"| {mode} | {Mib(modelBytes)} MiB | {Mib(r.OutputBytes)} MiB | {r.WallSeconds:F0} s | {Mib(r.VmHwmBytes)} MiB | {Mib(r.PeakAnonBytes)} MiB | {Mib(r.PeakFileBytes)} MiB | {Mib(r.PeakManagedBytes)} MiB | {Mib(r.AllocatedBytes)} MiB |");
+                var r = Spawn(model, mode == "static" ? calibration : null, output, mode, limit);
+                var label = limit is int l ? $"{mode}, heap capped at {l} MiB" : mode;
+                Console.WriteLine($"| {label} | {Mib(modelBytes)} MiB | {Mib(r.OutputBytes)} MiB | {r.WallSeconds:F0} s | {Mib(r.VmHwmBytes)} MiB | {Mib(r.PeakAnonBytes)} MiB | {Mib(r.PeakFileBytes)} MiB | {Mib(r.PeakManagedBytes)} MiB | {Mib(r.PeakHeapAfterGcBytes)} MiB | {Mib(r.AllocatedBytes)} MiB |");
                 Console.Out.Flush();
                 foreach (var line in r.Notes)
                 {
@@ -106,6 +115,9 @@ internal static class LargeModelBenchmark
 
         public required long PeakManagedBytes { get; init; }
 
+        /// <summary>Largest heap size right after a collection (live objects and fragmentation, no garbage).</summary>
+        public required long PeakHeapAfterGcBytes { get; init; }
+
         public required long AllocatedBytes { get; init; }
 
         public required List<string> Notes { get; init; }
@@ -126,7 +138,7 @@ internal static class LargeModelBenchmark
             LatencyRuns = 3,
             FidelitySamples = 2,
         };
-        long peakAnon = 0, peakFile = 0, peakManaged = 0;
+        long peakAnon = 0, peakFile = 0, peakManaged = 0, peakAfterGc = 0;
         using var stop = new ManualResetEventSlim();
         var sampler = new Thread(() =>
         {
@@ -136,6 +148,7 @@ internal static class LargeModelBenchmark
                 peakAnon = Math.Max(peakAnon, status.GetValueOrDefault("RssAnon"));
                 peakFile = Math.Max(peakFile, status.GetValueOrDefault("RssFile"));
                 peakManaged = Math.Max(peakManaged, GC.GetTotalMemory(forceFullCollection: false));
+                peakAfterGc = Math.Max(peakAfterGc, GC.GetGCMemoryInfo(GCKind.Any).HeapSizeBytes);
             }
             while (!stop.Wait(20));
         })
@@ -162,6 +175,7 @@ internal static class LargeModelBenchmark
             PeakAnonBytes = peakAnon,
             PeakFileBytes = peakFile,
             PeakManagedBytes = peakManaged,
+            PeakHeapAfterGcBytes = peakAfterGc,
             AllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) - allocated,
             Notes = notes,
         };
@@ -169,7 +183,7 @@ internal static class LargeModelBenchmark
         return 0;
     }
 
-    private static LargeChildResult Spawn(string model, string? calibration, string output, string mode)
+    private static LargeChildResult Spawn(string model, string? calibration, string output, string mode, int? heapLimitMib)
     {
         var host = Environment.ProcessPath ?? "dotnet";
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -184,6 +198,12 @@ internal static class LargeModelBenchmark
         }
 
         start.Environment["ORT_DISABLE_TELEMETRY"] = "1";
+        if (heapLimitMib is int limit)
+        {
+            // The GC's hard limit: the run fails with OutOfMemoryException if the quantizer needs more managed memory.
+            start.Environment["DOTNET_GCHeapHardLimit"] = "0x" + ((long)limit << 20).ToString("X", CultureInfo.InvariantCulture);
+        }
+
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start child process");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Quantize.Onnx.Model;
@@ -18,6 +19,8 @@ internal static class OrtSessions
     /// </summary>
     private const string DisablePrepackingKey = "session.disable_prepacking";
 
+    private static readonly ConditionalWeakTable<SessionOptions, ExternalDataScope> Configured = [];
+
     public static InferenceSession Create(byte[] model, SessionOptions options)
     {
         Configure(options);
@@ -33,9 +36,16 @@ internal static class OrtSessions
     /// <summary>Points <paramref name="options"/> at the active scope's work folder, if it has deferred tensors.</summary>
     public static void Configure(SessionOptions options)
     {
-        if (ExternalDataScope.Current is { HasDeferredTensors: true } scope)
+        if (ExternalDataScope.Current is not { HasDeferredTensors: true } scope)
         {
-            scope.ReleaseWriter();
+            return;
+        }
+
+        scope.ReleaseWriter();
+
+        // Options shared by two sessions (latency comparison) are configured once: ORT warns on every overwrite.
+        if (Configured.TryAdd(options, scope))
+        {
             options.AddSessionConfigEntry(ExternalFolderKey, scope.Folder);
             options.AddSessionConfigEntry(DisablePrepackingKey, "1");
         }

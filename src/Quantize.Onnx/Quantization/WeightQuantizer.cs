@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 
@@ -46,16 +47,17 @@ internal static class WeightQuantizer
             zeroPoint = 0;
         }
 
-        var quantized = new int[values.Length];
+        // Straight into the 8-bit bytes (an int[] would be as large as the float weight: large models read them one at a time).
+        var quantized = new byte[values.Length];
         for (long i = 0; i < values.Length; i++)
         {
             var c = (int)(i / inner % channels);
-            quantized[i] = QuantMath.Quantize(values[i], scales[c], zeroPoint, qmin, qmax);
+            quantized[i] = unchecked((byte)QuantMath.Quantize(values[i], scales[c], zeroPoint, qmin, qmax)); // int8: two's complement bits
         }
 
         var data = type == QuantType.Int8
-            ? TensorValues.FromInt8(name, dims, quantized.Select(q => (sbyte)q).ToArray())
-            : TensorValues.FromUInt8(name, dims, quantized.Select(q => (byte)q).ToArray());
+            ? TensorValues.FromInt8(name, dims, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()))
+            : TensorValues.FromUInt8(name, dims, quantized);
         return new QuantizedConstant(data, scales, zeroPoint, axis);
     }
 
