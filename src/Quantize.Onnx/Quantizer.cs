@@ -88,7 +88,10 @@ public sealed class Quantizer(QuantizationOptions options)
 
         // Tuning searches static configurations; the other modes have no calibrated choices to tune.
         var calibrated = !dynamic && !fp16 && !weight4;
-        var (recipe, tuning) = calibrated ? ApplyLockFile(options, modelPath, warnings) : (options, null);
+        // Hashed at most once per run, data files included (they hold the weights of a model with external data).
+        var dataFiles = ExternalDataScope.Current?.SourceFiles ?? [];
+        var modelHash = new Lazy<string>(() => LockFile.HashOf(modelPath, dataFiles));
+        var (recipe, tuning) = calibrated ? ApplyLockFile(options, modelHash, warnings) : (options, null);
         var candidate = options.Mode switch
         {
             QuantizationMode.Dynamic => session.BuildDynamic(recipe, warnings),
@@ -109,7 +112,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = session.Validate(candidate, images);
             if (calibrated && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
             {
-                (candidate, validation, tuning) = Tune(session, candidate, validation, tuningOptions, tuning, modelPath, warnings, ref images);
+                (candidate, validation, tuning) = Tune(session, candidate, validation, tuningOptions, tuning, modelPath, modelHash, warnings, ref images);
             }
         }
 
@@ -272,7 +275,7 @@ public sealed class Quantizer(QuantizationOptions options)
     /// The recipe to build first: the lock file's when it is current. In locked mode (CI) a missing or stale
     /// lock file is an error; otherwise a stale one is re-tuned (after a failing plain build) with a warning.
     /// </summary>
-    private static (QuantizationOptions Recipe, TuningReport? Tuning) ApplyLockFile(QuantizationOptions options, string modelPath, List<Diagnostic> warnings)
+    private static (QuantizationOptions Recipe, TuningReport? Tuning) ApplyLockFile(QuantizationOptions options, Lazy<string> modelHash, List<Diagnostic> warnings)
     {
         if (options.Tuning is not { LockFile: { } path } tuning)
         {
@@ -284,7 +287,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (File.Exists(path))
         {
             var locked = LockFile.Read(path);
-            stale = locked.StaleReason(LockFile.HashOf(modelPath), checks, options);
+            stale = locked.StaleReason(modelHash.Value, checks, options);
             if (stale is null)
             {
                 var recipe = locked.Apply(options);
@@ -320,7 +323,7 @@ public sealed class Quantizer(QuantizationOptions options)
     /// <summary>Searches after a failing (or first) validation and writes the lock file; returns what ships and the tuning report.</summary>
     private (Candidate, ValidationReport, TuningReport) Tune(
         QuantizeSession session, Candidate plain, ValidationReport plainValidation, TuningOptions tuning, TuningReport? fromLock, string modelPath,
-        List<Diagnostic> warnings, ref HtmlReportSamples images)
+        Lazy<string> modelHash, List<Diagnostic> warnings, ref HtmlReportSamples images)
     {
         if (plainValidation.Passed)
         {
@@ -334,7 +337,7 @@ public sealed class Quantizer(QuantizationOptions options)
                 Why = "the plain configuration passes every check",
                 LockFile = tuning.LockFile,
             };
-            return (plain, plainValidation, WriteLock(report, options, plainValidation, modelPath, tuning));
+            return (plain, plainValidation, WriteLock(report, options, plainValidation, modelPath, modelHash.Value, tuning));
         }
 
         if (fromLock is not null)
@@ -351,10 +354,10 @@ public sealed class Quantizer(QuantizationOptions options)
 
         images = new HtmlReportSamples();
         validation = session.Validate(candidate, images);
-        return (candidate, validation!, WriteLock(searched, options, validation!, modelPath, tuning));
+        return (candidate, validation!, WriteLock(searched, options, validation!, modelPath, modelHash.Value, tuning));
     }
 
-    private static TuningReport WriteLock(TuningReport report, QuantizationOptions options, ValidationReport validation, string modelPath, TuningOptions tuning)
+    private static TuningReport WriteLock(TuningReport report, QuantizationOptions options, ValidationReport validation, string modelPath, string modelHash, TuningOptions tuning)
     {
         if (tuning.LockFile is not { } path)
         {
@@ -362,7 +365,7 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         var recipe = report.Chosen.Where(kv => LockFile.TunedSettings.Contains(kv.Key) && kv.Key != "exclude-nodes").ToDictionary();
-        new LockFile(Path.GetFileName(modelPath), LockFile.HashOf(modelPath), options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [],
+        new LockFile(Path.GetFileName(modelPath), modelHash, options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [],
             LockFile.BaseOf(options), new SortedDictionary<string, string>(recipe, StringComparer.Ordinal), report.FloatNodes,
             $"{report.Why} ({string.Join("; ", validation.Checks.Select(c => c.Describe()))})").Write(path);
         return report with { LockFileWritten = true };

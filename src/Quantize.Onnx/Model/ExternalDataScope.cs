@@ -81,6 +81,18 @@ internal sealed class ExternalDataScope : IDisposable
     /// <summary>Any tensor is deferred: sessions must be told where to find the data.</summary>
     public bool HasDeferredTensors { get; private set; }
 
+    /// <summary>The (resolved) external data files the source model read, in no particular order.</summary>
+    public IReadOnlyList<string> SourceFiles
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _sourceFiles];
+            }
+        }
+    }
+
     /// <summary>Records a (resolved) data file of the source model: the output must never replace it.</summary>
     public void NoteSourceFile(string dataPath)
     {

@@ -22,10 +22,33 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
         "bias-correction", "calibration-method", "calibration-percentile", "equalize", "exclude-nodes", "per-channel", "symmetric-activations",
     };
 
-    public static string HashOf(string modelPath)
+    /// <summary>
+    /// The model's identity: SHA-256 of the .onnx file, or, when it keeps weights in external data files, of the
+    /// file followed by each data file's SHA-256 (sorted, so neither paths nor load order matter: a lock file stays
+    /// valid on another machine, and retrained weights in an unchanged .onnx make it stale).
+    /// </summary>
+    public static string HashOf(string modelPath, IReadOnlyCollection<string> dataFiles)
     {
-        using var stream = File.OpenRead(modelPath);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        var model = HashFile(modelPath);
+        if (dataFiles.Count == 0)
+        {
+            return Convert.ToHexStringLower(model);
+        }
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(model);
+        foreach (var data in dataFiles.Select(HashFile).OrderBy(Convert.ToHexStringLower, StringComparer.Ordinal))
+        {
+            hash.AppendData(data);
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static byte[] HashFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        return SHA256.HashData(stream);
     }
 
     /// <summary>The settings that must match: every setting the tuner does not choose.</summary>

@@ -80,7 +80,7 @@ public sealed class TunerTests(ITestOutputHelper output) : IDisposable
 
         // The lock file names the model, the check and the float nodes; the next run uses it without searching.
         var text = File.ReadAllText(lockFile);
-        Assert.Contains(LockFile.HashOf(model), text, StringComparison.Ordinal);
+        Assert.Contains(LockFile.HashOf(model, []), text, StringComparison.Ordinal);
         Assert.Contains(check, text, StringComparison.Ordinal);
         var again = new Quantizer(Options(validation, check, tuning)).Run(model, calibration, _folder.File("again.onnx"));
         Assert.Equal("lock-file", again.Tuning!.Source);
@@ -123,6 +123,28 @@ public sealed class TunerTests(ITestOutputHelper output) : IDisposable
         var settings = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile }) with { FastKernelsOnly = false })
             .Run(model, calibration, _folder.File("out.onnx")));
         Assert.Contains("settings changed since it was tuned: fast-kernels-only", settings.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_lock_file_goes_stale_when_the_weights_in_an_external_data_file_change()
+    {
+        var net = TestNets.ConvNet();
+        var (_, calibration, validation) = Prepare();
+        var model = _folder.File("external.onnx");
+        ModelWriter.Save(net.Model, model, inlineSizeLimit: net.Model.CalculateSize() - 1); // weights of 1 KB or more in external.onnx.data
+        var lockFile = _folder.File("external.quantization.json");
+        new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Enabled = true, LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
+        var locked = new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
+        Assert.Equal("lock-file", locked.Tuning!.Source);
+
+        // Retrained weights, same .onnx file: the lock no longer describes this model.
+        var data = File.ReadAllBytes(model + ".data");
+        data[^8] ^= 0x01;
+        File.WriteAllBytes(model + ".data", data);
+        var stale = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile }))
+            .Run(model, calibration, _folder.File("out.onnx")));
+        Assert.Equal(ErrorCodes.LockFileNotCurrent, stale.Code);
+        Assert.Contains("the model changed since it was tuned", stale.Message, StringComparison.Ordinal);
     }
 
     [Fact]
