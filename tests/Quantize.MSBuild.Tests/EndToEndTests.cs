@@ -508,18 +508,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
             // The shipped model: smaller, integer MatMuls, and ORT's output stays close to the FP32 model's.
             string shipped = Path.Combine(app.BinDir, "Models", "encoder.onnx");
             Assert.True(new FileInfo(shipped).Length < new FileInfo(TransformerModel).Length * 0.6);
-            var random = new Random(5);
-            var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
-            float[] Run(string path)
-            {
-                using var session = new InferenceSession(path);
-                using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
-                return results.Single().AsTensor<float>().ToArray();
-            }
-
-            float[] fp32 = Run(TransformerModel);
-            float[] int8 = Run(shipped);
-            double sqnr = 10 * Math.Log10(fp32.Sum(x => (double)x * x) / fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Sum());
+            double sqnr = EncoderSqnr(TransformerModel, shipped);
             Assert.True(sqnr > 25, $"SQNR of INT8 vs FP32 output: {sqnr:F1} dB");
 
             // No-op build: up to date.
@@ -567,18 +556,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
 
             string shipped = Path.Combine(app.BinDir, "Models", "encoder.onnx");
             Assert.True(new FileInfo(shipped).Length < new FileInfo(TransformerModel).Length * 0.5);
-            var random = new Random(5);
-            var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
-            float[] Run(string path)
-            {
-                using var session = new InferenceSession(path);
-                using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
-                return results.Single().AsTensor<float>().ToArray();
-            }
-
-            float[] fp32 = Run(TransformerModel);
-            float[] int4 = Run(shipped);
-            double sqnr = 10 * Math.Log10(fp32.Sum(x => (double)x * x) / fp32.Zip(int4, (x, y) => (double)(x - y) * (x - y)).Sum());
+            double sqnr = EncoderSqnr(TransformerModel, shipped);
             Assert.True(sqnr > 15, $"SQNR of 4-bit vs FP32 output: {sqnr:F1} dB");
         });
     }
@@ -622,18 +600,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(quantized)!)); // the work folder is gone
 
             // ORT loads the shipped model from bin/ (its data file beside it) and stays close to FP32.
-            var random = new Random(5);
-            var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
-            float[] Run(string path)
-            {
-                using var session = new InferenceSession(path);
-                using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
-                return results.Single().AsTensor<float>().ToArray();
-            }
-
-            float[] fp32 = Run(model);
-            float[] int8 = Run(shipped);
-            double sqnr = 10 * Math.Log10(fp32.Sum(x => (double)x * x) / fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Sum());
+            double sqnr = EncoderSqnr(model, shipped);
             Assert.True(sqnr > 25, $"SQNR of INT8 vs FP32 output: {sqnr:F1} dB");
 
             // Up to date when nothing changed; a changed data file re-runs the model.
@@ -725,5 +692,21 @@ public sealed class EndToEndTests(PackageFixture fixture)
         double mse = fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Average();
         double psnr = 10 * Math.Log10(1.0 / mse);
         Assert.True(psnr > 25, $"PSNR of INT8 vs FP32 output: {psnr:F1} dB");
+    }
+
+    /// <summary>SQNR (dB) of <paramref name="quantized"/>'s output against <paramref name="fp32"/>'s on one seeded input of the test encoder, run by ORT from the files.</summary>
+    private static double EncoderSqnr(string fp32, string quantized)
+    {
+        var random = new Random(5);
+        var input = new DenseTensor<float>(Enumerable.Range(0, 16 * 32).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray(), [1, 16, 32]);
+        float[] Run(string path)
+        {
+            using var session = new InferenceSession(path);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("embeddings", input)]);
+            return results.Single().AsTensor<float>().ToArray();
+        }
+
+        float[] expected = Run(fp32), actual = Run(quantized);
+        return 10 * Math.Log10(expected.Sum(x => (double)x * x) / expected.Zip(actual, (x, y) => (double)(x - y) * (x - y)).Sum());
     }
 }
