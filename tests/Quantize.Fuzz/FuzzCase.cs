@@ -64,6 +64,19 @@ public sealed class FuzzCase
         KeepFloatIfSlower = false,
     };
 
+    /// <summary>
+    /// Cases rotate through the engine's paths: static; dynamic; weight-only 4-bit (blocks of 16, so small
+    /// seeds have eligible weights); static with every tensor of 256 bytes or more kept on disk (the path of
+    /// models over 2 GB: external data out, sessions from a work folder).
+    /// </summary>
+    internal static QuantizationOptions OptionsFor(int index) => (index % 4) switch
+    {
+        0 => Options,
+        1 => Options with { Mode = QuantizationMode.Dynamic },
+        2 => Options with { Mode = QuantizationMode.Weight4, BlockSize = 16 },
+        _ => Options with { DeferTensorMinBytes = 256 },
+    };
+
     private readonly string _folder;
     private readonly Dictionary<string, string> _calibration = new(StringComparer.Ordinal);
 
@@ -88,11 +101,11 @@ public sealed class FuzzCase
     public CaseResult Run(int index, FuzzSeed seed, MutatedModel mutated)
     {
         var watch = Stopwatch.StartNew();
-        var (outcome, detail) = RunCore(seed, mutated);
+        var (outcome, detail) = RunCore(seed, mutated, OptionsFor(index));
         return new CaseResult(index, seed.Name, mutated.Description, outcome, detail, watch.Elapsed);
     }
 
-    private (CaseOutcome, string) RunCore(FuzzSeed seed, MutatedModel mutated)
+    private (CaseOutcome, string) RunCore(FuzzSeed seed, MutatedModel mutated, QuantizationOptions options)
     {
         string model = PrepareFolder(mutated.Bytes);
         try
@@ -117,7 +130,7 @@ public sealed class FuzzCase
         string output = Path.Combine(_folder, "out", "model.int8.onnx");
         try
         {
-            new Quantizer(Options).Run(model, calibration, output);
+            new Quantizer(options).Run(model, calibration, output);
         }
         catch (QuantizeException e)
         {

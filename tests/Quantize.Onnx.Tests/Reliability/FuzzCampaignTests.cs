@@ -24,6 +24,8 @@ public sealed class FuzzCampaignTests
         ("convnet.onnx", () => TestNets.ConvNet()),
         ("convnet-constants-opset11.onnx", () => TestNets.ConvNet(weightsAsConstantNodes: true, opset: 11)),
         ("mlp.onnx", () => TestNets.Mlp()),
+        ("lstm.onnx", () => ControlFlowNets.Lstm(bidirectional: true)),
+        ("transformer.onnx", () => TransformerNet.Build()),
     ];
 
     [Fact]
