@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -25,6 +26,16 @@ namespace Quantize.MSBuild
         [Output]
         public ITaskItem[] QuantizedDataFiles { get; private set; } = Array.Empty<ITaskItem>();
 
+        /// <summary>The FP32 copies QuantizeShipFloatModel asks for (the source items, with the model's <c>QuantizedPath</c>).</summary>
+        public ITaskItem[] FloatCopies { get; set; } = Array.Empty<ITaskItem>();
+
+        /// <summary>
+        /// The FP32 copies of models with external data, which are not shipped (warning QNT3104): the copy would name
+        /// its data file by the source's relative location, where bin/ holds the quantized model's data file.
+        /// </summary>
+        [Output]
+        public ITaskItem[] FloatCopiesNotShipped { get; private set; } = Array.Empty<ITaskItem>();
+
         /// <summary>The project folder (source data items are named relative to it, as the project names them).</summary>
         [Required]
         public string ProjectDirectory { get; set; } = "";
@@ -33,6 +44,7 @@ namespace Quantize.MSBuild
         {
             var sources = new List<ITaskItem>();
             var quantized = new List<ITaskItem>();
+            var notShipped = new List<ITaskItem>();
             foreach (ITaskItem model in Models)
             {
                 string modelPath = model.GetMetadata("FullPath");
@@ -56,6 +68,13 @@ namespace Quantize.MSBuild
                     sources.Add(source);
                 }
 
+                foreach (ITaskItem copy in FloatCopies.Where(c => c.GetMetadata("QuantizedPath") == model.GetMetadata("QuantizedPath")))
+                {
+                    Log.LogWarning(null, Messages.FloatCopyWithExternalData, null, modelPath, 0, 0, 0, 0,
+                        Messages.FloatCopyWithExternalDataText, modelPath, string.Join(", ", locations));
+                    notShipped.Add(copy);
+                }
+
                 var data = new TaskItem(model.GetMetadata("QuantizedPath") + ".data");
                 model.CopyMetadataTo(data);
                 data.SetMetadata("QuantizedPath", model.GetMetadata("QuantizedPath"));
@@ -66,6 +85,7 @@ namespace Quantize.MSBuild
 
             SourceDataFiles = sources.ToArray();
             QuantizedDataFiles = quantized.ToArray();
+            FloatCopiesNotShipped = notShipped.ToArray();
             return !Log.HasLoggedErrors;
         }
 

@@ -24,6 +24,9 @@ namespace Quantize.MSBuild
         public const string ChecksWithoutValidation = "QNT3103";
         public const string ChecksWithoutValidationText = "Accuracy checks are set for '{0}' ({1}) but it has no validation data, so they are not run. Add validation samples under '{2}' (the calibration layout, optionally with expected/<output>.npy per sample) or point the item's QuantizeValidationData metadata at such a folder.";
 
+        public const string FloatCopyWithExternalData = "QNT3104";
+        public const string FloatCopyWithExternalDataText = "QuantizeShipFloatModel is set for '{0}', but that model keeps its weights in external data ({1}), which the FP32 copy would name by the same relative path as the quantized model's data file; the FP32 copy is not shipped. Ship the FP32 model and its data file under another folder yourself, or set QuantizeShipFloatModel=false on this model.";
+
         public const string WorkerNotFound = "QNT3201";
         public const string WorkerNotFoundText = "The quantization worker '{0}' does not exist. The Quantize.MSBuild package looks damaged: clear it from the NuGet cache and restore again, or fix $(QuantizeWorkerPath).";
 

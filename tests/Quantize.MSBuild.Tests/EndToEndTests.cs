@@ -562,6 +562,38 @@ public sealed class EndToEndTests(PackageFixture fixture)
     }
 
     [Fact]
+    public void An_fp32_copy_of_a_model_with_external_data_is_not_shipped_QNT3104()
+    {
+        Scenario("external-data-fp32-copy", folder =>
+        {
+            // The FP32 copy would name 'encoder.onnx.data', which in bin/ is the quantized model's data file.
+            var app = TestProject.Create(fixture, folder, "App", """
+                  <PropertyGroup>
+                    <QuantizeMode>dynamic</QuantizeMode>
+                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                    <QuantizeShipFloatModel>true</QuantizeShipFloatModel>
+                  </PropertyGroup>
+                  <ItemGroup>
+                    <None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" />
+                    <None Update="Models/encoder.onnx.data" CopyToOutputDirectory="PreserveNewest" />
+                  </ItemGroup>
+                """);
+            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
+            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx"), model);
+            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx.data"), model + ".data");
+
+            var build = app.Build();
+
+            Assert.True(build.Succeeded, build.ToString());
+            var warning = Assert.Single(build.Warnings, w => w.Code == "QNT3104");
+            Assert.Contains("encoder.onnx.data", warning.Text, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(app.BinDir, "Models", "encoder.fp32.onnx")));
+            Assert.True(EncoderSqnr(model, Path.Combine(app.BinDir, "Models", "encoder.onnx")) > 25); // the shipped INT8 model still loads with its data file
+        });
+    }
+
+    [Fact]
     public void Model_with_external_data_ships_its_quantized_data_file_beside_it()
     {
         Scenario("external-data", folder =>

@@ -33,6 +33,23 @@ public sealed class FindOnnxExternalDataTests : IDisposable
         Assert.Equal("None", quantized.GetMetadata("QuantizeItemType"));
     }
 
+    [Fact]
+    public void An_fp32_copy_of_a_model_with_external_data_is_withheld_with_QNT3104_and_one_of_an_inline_model_is_not()
+    {
+        File.Copy(TestData("external", "encoder.onnx"), Path.Combine(_dir, "Models", "encoder.onnx"));
+        File.Copy(TestData("transformer-block.onnx"), Path.Combine(_dir, "Models", "inline.onnx"));
+        var (external, inline) = (Model("Models/encoder.onnx"), Model("Models/inline.onnx"));
+        var engine = new MockBuildEngine();
+        var task = new FindOnnxExternalData { BuildEngine = engine, Models = [external, inline], FloatCopies = [external, inline], ProjectDirectory = _dir };
+
+        Assert.True(task.Execute());
+
+        Assert.Equal(external.ItemSpec, Assert.Single(task.FloatCopiesNotShipped).ItemSpec);
+        var warning = Assert.Single(engine.Warnings);
+        Assert.Equal("QNT3104", warning.Code);
+        Assert.Contains("encoder.onnx.data", warning.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("inline")] // every tensor in the .onnx
     [InlineData("garbage")] // not a model: the worker reports it (QNT1002); nothing to copy
