@@ -86,13 +86,8 @@ internal sealed class MatMulNBitsWriter(GraphView graph, IReadOnlyList<DynamicMa
 
         var (k, n) = KN(unit);
         var q = Block4Quantizer.Quantize(TensorValues.ReadFloats(unit.Weight), (int)k, (int)n, unit.TransposeWeight, options.BlockSize, options.Weight4Asymmetric);
-        var packed = new TensorProto
-        {
-            Name = _names.Next(unit.Weight.Name + "_Q4"),
-            DataType = (int)TensorProto.Types.DataType.Uint8,
-            Dims = { n, q.BlocksPerColumn, q.BlobSize },
-            RawData = ByteString.CopyFrom(q.Packed),
-        };
+        // Through TensorValues, so a large model's packed weights go to the run's spill file, not the managed heap.
+        var packed = TensorValues.FromUInt8(_names.Next(unit.Weight.Name + "_Q4"), [n, q.BlocksPerColumn, q.BlobSize], q.Packed);
         var scales = TensorValues.FromFloats(_names.Next(unit.Weight.Name + "_scales"), [q.Scales.Length], q.Scales);
         _initializers.Add(packed);
         _initializers.Add(scales);
