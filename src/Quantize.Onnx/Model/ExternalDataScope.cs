@@ -27,6 +27,12 @@ internal sealed class ExternalDataScope : IDisposable
 
     private const string SpillFileName = "spill.data";
 
+    /// <summary>Held open (exclusively) by the run that owns the folder; see <see cref="SweepAbandoned"/>.</summary>
+    private const string OwnerFileName = "owner.lock";
+
+    /// <summary>How old an unowned work folder must be before a later run deletes it.</summary>
+    internal static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(10);
+
     private static readonly AsyncLocal<ExternalDataScope?> Active = new();
 
     private readonly ExternalDataScope? _outer;
@@ -38,6 +44,7 @@ internal sealed class ExternalDataScope : IDisposable
     private SafeFileHandle? _spill;
     private long _spillEnd;
     private bool _created;
+    private FileStream? _owner;
     private int _optimized;
 
     private ExternalDataScope(string folder, long deferMinBytes)
@@ -264,6 +271,7 @@ internal sealed class ExternalDataScope : IDisposable
             }
 
             _readers.Clear();
+            _owner?.Dispose();
             if (_created)
             {
                 try
@@ -366,9 +374,42 @@ internal sealed class ExternalDataScope : IDisposable
         {
             Directory.CreateDirectory(_folder);
             _created = true;
+            _owner = File.Open(Path.Combine(_folder, OwnerFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            SweepAbandoned();
         }
 
         return _folder;
+    }
+
+    /// <summary>
+    /// Deletes work folders of earlier runs for the same output that were killed before they could clean up:
+    /// a folder is abandoned when nobody holds its owner file (a live run keeps it open exclusively) and it is
+    /// older than <see cref="AbandonedAfter"/> (so a run that has created its folder but not yet opened the file is safe).
+    /// </summary>
+    private void SweepAbandoned()
+    {
+        string parent = Path.GetDirectoryName(_folder) ?? ".";
+        string prefix = Path.GetFileName(_folder)[..^8]; // ".<output>.work-" without this run's 8 hex digits
+        foreach (string folder in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            if (string.Equals(folder, _folder, StringComparison.Ordinal) || DateTime.UtcNow - Directory.GetLastWriteTimeUtc(folder) < AbandonedAfter)
+            {
+                continue;
+            }
+
+            try
+            {
+                using (File.Open(Path.Combine(folder, OwnerFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+                {
+                }
+
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Held by a live run (or not ours to delete): leave it.
+            }
+        }
     }
 
     /// <summary>ORT maps page-aligned external data instead of copying it.</summary>

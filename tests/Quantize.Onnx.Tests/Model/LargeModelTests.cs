@@ -150,6 +150,35 @@ public sealed class LargeModelTests : IDisposable
         Assert.Empty(Directory.GetDirectories(_folder.Path)); // the work folder goes with the scope
     }
 
+    [Fact]
+    public void A_killed_runs_work_folder_is_deleted_by_the_next_run_and_a_live_runs_is_not()
+    {
+        var (model, calibration) = PrepareExternal(TestNets.Mlp());
+        var output = Directory.CreateDirectory(_folder.File("out")).FullName;
+        string Work(string id)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(output, $".model.int8.onnx.work-{id}")).FullName;
+            File.WriteAllBytes(Path.Combine(folder, "spill.data"), new byte[4096]);
+            return folder;
+        }
+
+        var killed = Work("0000dead");
+        var live = Work("00001ive");
+        var recent = Work("0000f00d"); // unowned but young: maybe a run that has not opened its owner file yet
+        using var liveOwner = File.Open(Path.Combine(live, "owner.lock"), FileMode.Create, FileAccess.ReadWrite, FileShare.None);
+        foreach (var old in new[] { killed, live })
+        {
+            Directory.SetLastWriteTimeUtc(old, DateTime.UtcNow - ExternalDataScope.AbandonedAfter - TimeSpan.FromMinutes(1));
+        }
+
+        new Quantizer(Options("static") with { DeferTensorMinBytes = Deferred }).Run(model, calibration, Path.Combine(output, "model.int8.onnx"));
+
+        Assert.False(Directory.Exists(killed));
+        Assert.True(Directory.Exists(live));
+        Assert.True(Directory.Exists(recent));
+        Assert.Equal([live, recent], Directory.GetDirectories(output).Order(StringComparer.Ordinal)); // and this run's own is gone
+    }
+
     private (string Model, string Calibration) PrepareExternal(TestNet net)
     {
         var modelFolder = Directory.CreateDirectory(_folder.File("source")).FullName;
