@@ -388,17 +388,28 @@ internal sealed class ExternalDataScope : IDisposable
     /// </summary>
     private void SweepAbandoned()
     {
+        // Best effort throughout: a leftover folder costs disk space, a failed sweep must not fail the run.
         string parent = Path.GetDirectoryName(_folder) ?? ".";
         string prefix = Path.GetFileName(_folder)[..^8]; // ".<output>.work-" without this run's 8 hex digits
-        foreach (string folder in Directory.EnumerateDirectories(parent, prefix + "*"))
+        List<string> candidates;
+        try
         {
-            if (string.Equals(folder, _folder, StringComparison.Ordinal) || DateTime.UtcNow - Directory.GetLastWriteTimeUtc(folder) < AbandonedAfter)
-            {
-                continue;
-            }
+            candidates = Directory.EnumerateDirectories(parent, prefix + "*").Where(f => !string.Equals(f, _folder, StringComparison.Ordinal)).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
 
+        foreach (string folder in candidates)
+        {
             try
             {
+                if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(folder) < AbandonedAfter)
+                {
+                    continue;
+                }
+
                 using (File.Open(Path.Combine(folder, OwnerFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
                 {
                 }
