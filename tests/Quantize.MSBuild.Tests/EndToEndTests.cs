@@ -567,21 +567,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
         Scenario("external-data-fp32-copy", folder =>
         {
             // The FP32 copy would name 'encoder.onnx.data', which in bin/ is the quantized model's data file.
-            var app = TestProject.Create(fixture, folder, "App", """
-                  <PropertyGroup>
-                    <QuantizeMode>dynamic</QuantizeMode>
-                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
-                    <QuantizeShipFloatModel>true</QuantizeShipFloatModel>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" />
-                    <None Update="Models/encoder.onnx.data" CopyToOutputDirectory="PreserveNewest" />
-                  </ItemGroup>
-                """);
-            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
-            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
-            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx"), model);
-            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx.data"), model + ".data");
+            var (app, model) = ExternalDataApp(folder, "<QuantizeShipFloatModel>true</QuantizeShipFloatModel>");
 
             var build = app.Build();
 
@@ -598,21 +584,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
     {
         Scenario("external-data", folder =>
         {
-            // The common layout: encoder.onnx + encoder.onnx.data, both copied to the output.
-            var app = TestProject.Create(fixture, folder, "App", """
-                  <PropertyGroup>
-                    <QuantizeMode>dynamic</QuantizeMode>
-                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" />
-                    <None Update="Models/encoder.onnx.data" CopyToOutputDirectory="PreserveNewest" />
-                  </ItemGroup>
-                """);
-            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
-            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
-            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx"), model);
-            File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx.data"), model + ".data");
+            var (app, model) = ExternalDataApp(folder, "");
             var sourceHashes = (TestProject.Sha256(model), TestProject.Sha256(model + ".data"));
 
             var build = app.Build();
@@ -724,6 +696,30 @@ public sealed class EndToEndTests(PackageFixture fixture)
         double mse = fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Average();
         double psnr = 10 * Math.Log10(1.0 / mse);
         Assert.True(psnr > 25, $"PSNR of INT8 vs FP32 output: {psnr:F1} dB");
+    }
+
+    /// <summary>
+    /// A dynamic-mode app whose Models/encoder.onnx keeps its weights in encoder.onnx.data (the common layout), both
+    /// copied to the output; <paramref name="properties"/> are added to its property group.
+    /// </summary>
+    private (TestProject App, string Model) ExternalDataApp(string folder, string properties)
+    {
+        var app = TestProject.Create(fixture, folder, "App", $"""
+              <PropertyGroup>
+                <QuantizeMode>dynamic</QuantizeMode>
+                <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
+                {properties}
+              </PropertyGroup>
+              <ItemGroup>
+                <None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" />
+                <None Update="Models/encoder.onnx.data" CopyToOutputDirectory="PreserveNewest" />
+              </ItemGroup>
+            """);
+        string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+        File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx"), model);
+        File.Copy(Path.Combine(ExternalModelFolder, "encoder.onnx.data"), model + ".data");
+        return (app, model);
     }
 
     /// <summary>SQNR (dB) of <paramref name="quantized"/>'s output against <paramref name="fp32"/>'s on one seeded input of the test encoder, run by ORT from the files.</summary>
