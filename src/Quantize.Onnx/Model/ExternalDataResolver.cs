@@ -49,26 +49,7 @@ internal static class ExternalDataResolver
     private static void Inline(TensorProto tensor, string modelPath, string folder, string realFolder, Dictionary<string, SafeFileHandle> handles, ExternalDataScope? scope)
     {
         string tensorName = string.IsNullOrEmpty(tensor.Name) ? "(unnamed)" : tensor.Name;
-        string? location = null;
-        long offset = 0;
-        long? length = null;
-        foreach (var entry in tensor.ExternalData)
-        {
-            switch (entry.Key)
-            {
-                case "location":
-                    location = entry.Value;
-                    break;
-                case "offset":
-                    offset = ParseNumber(entry.Value, "offset", tensorName, modelPath);
-                    break;
-                case "length":
-                    length = ParseNumber(entry.Value, "length", tensorName, modelPath);
-                    break;
-                default:
-                    break; // "checksum" and unknown keys carry nothing we need.
-            }
-        }
+        var (location, offset, length) = Entries(tensor, (key, value) => ParseNumber(value, key, tensorName, modelPath));
 
         if (string.IsNullOrEmpty(location))
         {
@@ -150,6 +131,36 @@ internal static class ExternalDataResolver
         tensor.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
         tensor.ExternalData.Clear();
         tensor.ClearDataLocation();
+    }
+
+    /// <summary>
+    /// The <c>location</c>, <c>offset</c> (0 when absent) and <c>length</c> (null when absent) entries of an external
+    /// tensor; <paramref name="number"/>(key, value) parses the numbers ("checksum" and unknown keys carry nothing we need).
+    /// </summary>
+    internal static (string? Location, long Offset, long? Length) Entries(TensorProto tensor, Func<string, string, long> number)
+    {
+        string? location = null;
+        long offset = 0;
+        long? length = null;
+        foreach (var entry in tensor.ExternalData)
+        {
+            switch (entry.Key)
+            {
+                case "location":
+                    location = entry.Value;
+                    break;
+                case "offset":
+                    offset = number(entry.Key, entry.Value);
+                    break;
+                case "length":
+                    length = number(entry.Key, entry.Value);
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        return (location, offset, length);
     }
 
     /// <summary>The resolved path of the data file, after checking that it stays inside the model's folder.</summary>

@@ -288,27 +288,8 @@ internal sealed class ExternalDataScope : IDisposable
 
     private static (string Location, long Offset, long Length) LocationOf(TensorProto tensor)
     {
-        string? location = null;
-        long offset = 0;
-        long length = -1;
-        foreach (var entry in tensor.ExternalData)
-        {
-            switch (entry.Key)
-            {
-                case "location":
-                    location = entry.Value;
-                    break;
-                case "offset":
-                    offset = long.Parse(entry.Value, CultureInfo.InvariantCulture);
-                    break;
-                case "length":
-                    length = long.Parse(entry.Value, CultureInfo.InvariantCulture);
-                    break;
-                default:
-                    break;
-            }
-        }
-
+        var (location, offset, written) = ExternalDataResolver.Entries(tensor, (_, value) => long.Parse(value, CultureInfo.InvariantCulture));
+        long length = written ?? -1;
         if (length < 0 && TensorElementInfo.TryGetByteSize(tensor, out long size))
         {
             length = size; // ORT's saved models may leave the length to the shape
