@@ -227,8 +227,11 @@ internal sealed class QuantizeSession
     {
         var calibrated = CalibrateMinMax();
         var fp32 = Prepared.Clone();
+        // Histogram methods calibrate the model equalized for every conv quantized (once per session), so only MinMax
+        // ranges, derived per candidate, may follow the candidate's float convs.
         var divisors = options.Equalize
-            ? CrossLayerEqualizer.Equalize(fp32.Graph, CrossLayerEqualizer.FindPairs(fp32.Graph), calibrated.Channels)
+            ? CrossLayerEqualizer.Equalize(fp32.Graph, CrossLayerEqualizer.FindPairs(fp32.Graph), calibrated.Channels,
+                options.CalibrationMethod == CalibrationMethod.MinMax ? n => options.ExcludedNodes.Contains(n.Name) || options.ExcludedOpTypes.Contains(n.OpType) : null)
             : [];
         var graph = new GraphView(fp32.Graph);
         var consumers = ActivationRanges.Consumers(graph, calibrated.Ranges.Keys.Concat(calibrated.Channels.Keys), options);

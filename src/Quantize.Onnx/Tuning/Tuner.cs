@@ -116,12 +116,11 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
                 $"the passing float sets are too slow: the fastest ({string.Join(", ", fastest.Nodes)}) leaves INT8 only {fastest.Speedup:F2}x as fast as FP32, below the minimum speed-up {min:0.##}x"));
         }
 
-        // Margin on both: among the sets that pass with the preferred accuracy margin the cheapest, else the best margin.
-        var preferred = eligible.Where(p => Margin(p.Validation) >= PreferredMargin).ToList();
-        var pick = preferred.Count > 0 ? preferred.OrderBy(p => FloatCost(p.Nodes)).First() : eligible.OrderByDescending(p => Margin(p.Validation)).First();
-        var marginNote = preferred.Count > 0
-            ? string.Create(CultureInfo.InvariantCulture, $"the cheapest set that passes with a margin of at least {PreferredMargin:0.##} of the threshold")
-            : "no set passed with the preferred margin, so the one with the best margin";
+        var (index, bothMargins) = SetChoice.Choose(eligible.Select(p => (Margin(p.Validation), p.Speedup, FloatCost(p.Nodes))).ToList(), min);
+        var pick = eligible[index];
+        var marginNote = bothMargins
+            ? string.Create(CultureInfo.InvariantCulture, $"the cheapest set that passes with a margin of at least {PreferredMargin:0.##} of the threshold{(min is null ? "" : " and of the minimum speed-up")}")
+            : min is null ? "no set passed with the preferred margin, so the one with the best margin" : "no set passed with both preferred margins, so the one with the best balance of accuracy and speed margins";
         var speedNote = min is double need ? string.Create(CultureInfo.InvariantCulture, $", {pick.Speedup:F2}x as fast as FP32 (minimum {need:0.##}x)") : "";
         return Done(pick.Candidate, pick.Validation, pick.Nodes,
             $"plain quantization failed {FailedChecks(plainValidation)}; keeping {pick.Nodes.Count} node(s) float ({string.Join(", ", pick.Nodes)}){speedNote}: " +

@@ -84,6 +84,51 @@ public sealed class AccuracyFeatureTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Before_a_float_conv_quiet_channels_are_amplified_too_and_the_float_model_is_unchanged()
+    {
+        var net = UnevenLeakyStack();
+        var original = _folder.File("original-amplified.onnx");
+        ModelWriter.Save(net.Model, original);
+        var equalized = net.Model.Clone();
+        var pairs = CrossLayerEqualizer.FindPairs(equalized.Graph);
+        // Channels 0 and 1 span 10, channels 2–4 span 1 and channels 5–7 span 0.1; the median range is 1, the common range 2.
+        var ranges = pairs.SelectMany(p => p.Tensors).ToDictionary(t => t, t => new ChannelRange(
+            Enumerable.Range(0, 8).Select(c => c < 2 ? -8f : c < 5 ? -0.8f : -0.08f).ToArray(),
+            Enumerable.Range(0, 8).Select(c => c < 2 ? 2f : c < 5 ? 0.2f : 0.02f).ToArray()));
+
+        var divisors = CrossLayerEqualizer.Equalize(equalized.Graph, pairs, ranges, n => n.Name == "conv2");
+        var path = _folder.File("amplified.onnx");
+        ModelWriter.Save(equalized, path);
+
+        // conv2 stays float: quiet channels are amplified to the common range, up to 4×; conv3 is quantized: only shrink.
+        Assert.Equal([5f, 5f, 0.5f, 0.5f, 0.5f, 1 / CrossLayerEqualizer.MaxAmplification, 0.25f, 0.25f], divisors["conv1"]);
+        Assert.Equal([5f, 5f, 1f, 1f, 1f, 1f, 1f, 1f], divisors["conv2"]);
+        var sqnr = QuantizeTestKit.Sqnr(original, path, net)["conv3"];
+        Assert.True(sqnr > 100, $"equalization changed the float outputs: {sqnr:F1} dB");
+    }
+
+    [Fact]
+    public void A_conv_kept_float_in_a_quantization_takes_the_amplifying_factors_of_the_conv_before_it()
+    {
+        var net = UnevenLeakyStack();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var quantized = _folder.File("conv2-float.onnx");
+        new Quantizer(QuantizeTestKit.Options() with { ExcludedNodes = new HashSet<string> { "conv2" }, BiasCorrection = false }).Run(model, calibration, quantized);
+
+        // conv2 ships float: each input column of its weight is the original times the factor channel c was divided by.
+        var before = TensorValues.ReadFloats(net.Model.Graph.Initializer.Single(t => t.Name == "conv2.weight"));
+        var after = TensorValues.ReadFloats(ModelLoader.Load(quantized).Graph.Initializer.Single(t => t.Name == "conv2.weight"));
+        var factors = Enumerable.Range(0, 8).Select(c => ColumnNorm(after, c) / ColumnNorm(before, c)).ToArray();
+        output.WriteLine($"conv2 column factors: {string.Join(", ", factors.Select(f => f.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.All(factors[..2], f => Assert.True(f > 1.5, $"dominant channel not shrunk: {f:F2}"));
+        Assert.Contains(factors[2..], f => f < 0.95); // quiet channels amplified: the dominant-only rule leaves them at 1
+        Assert.All(factors, f => Assert.True(f >= (1 / CrossLayerEqualizer.MaxAmplification) - 1e-4, $"amplified beyond the cap: {f:F3}"));
+
+        static double ColumnNorm(float[] w, int c) =>
+            Math.Sqrt(Enumerable.Range(0, 8).Sum(o => Enumerable.Range(0, 9).Sum(k => Math.Pow(w[(((o * 8) + c) * 9) + k], 2))));
+    }
+
+    [Fact]
     public void Equalization_improves_int8_fidelity_when_a_few_channels_dominate()
     {
         var net = UnevenLeakyStack();
