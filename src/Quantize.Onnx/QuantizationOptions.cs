@@ -88,6 +88,9 @@ public sealed record QuantizationOptions
     /// <summary>Op types that stay float.</summary>
     public IReadOnlySet<string> ExcludedOpTypes { get; init; } = new HashSet<string>();
 
+    /// <summary>Whether the user (or the tuner) keeps <paramref name="node"/> float, by name or by op type.</summary>
+    internal bool Excludes(Model.Proto.NodeProto node) => ExcludedNodes.Contains(node.Name) || ExcludedOpTypes.Contains(node.OpType);
+
     /// <summary>Use at most this many calibration samples (in folder order, or shuffled by <see cref="CalibrationShuffleSeed"/>).</summary>
     public int? MaxCalibrationSamples { get; init; }
 

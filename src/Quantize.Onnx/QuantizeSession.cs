@@ -231,7 +231,7 @@ internal sealed class QuantizeSession
         // ranges, derived per candidate, may follow the candidate's float convs.
         var divisors = options.Equalize
             ? CrossLayerEqualizer.Equalize(fp32.Graph, CrossLayerEqualizer.FindPairs(fp32.Graph), calibrated.Channels,
-                options.CalibrationMethod == CalibrationMethod.MinMax ? n => options.ExcludedNodes.Contains(n.Name) || options.ExcludedOpTypes.Contains(n.OpType) : null)
+                options.CalibrationMethod == CalibrationMethod.MinMax ? options.Excludes : null)
             : [];
         var graph = new GraphView(fp32.Graph);
         var consumers = ActivationRanges.Consumers(graph, calibrated.Ranges.Keys.Concat(calibrated.Channels.Keys), options);

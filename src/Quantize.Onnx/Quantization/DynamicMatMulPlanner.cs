@@ -25,7 +25,7 @@ internal sealed class DynamicMatMulPlanner(GraphView graph, TensorTypes types, Q
         var units = new List<DynamicMatMul>();
         foreach (var node in graph.Graph.Node)
         {
-            if (options.ExcludedNodes.Contains(node.Name) || options.ExcludedOpTypes.Contains(node.OpType) || node.Domain is not ("" or "ai.onnx"))
+            if (options.Excludes(node) || node.Domain is not ("" or "ai.onnx"))
             {
                 continue;
             }

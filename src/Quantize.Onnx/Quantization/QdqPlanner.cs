@@ -82,7 +82,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
     private bool IsCandidate(NodeProto node)
     {
         var rule = OpRules.Find(node);
-        if (rule is null || node.HasSubgraph() || options.ExcludedNodes.Contains(node.Name) || options.ExcludedOpTypes.Contains(node.OpType))
+        if (rule is null || node.HasSubgraph() || options.Excludes(node))
         {
             return false;
         }
