@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx;
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
 
 namespace Quantize.Fuzz;
 
@@ -67,14 +68,16 @@ public sealed class FuzzCase
     /// <summary>
     /// Cases rotate through the engine's paths: static; dynamic; weight-only 4-bit (blocks of 16, so small
     /// seeds have eligible weights); static with every tensor of 256 bytes or more kept on disk (the path of
-    /// models over 2 GB: external data out, sessions from a work folder).
+    /// models over 2 GB: external data out, sessions from a work folder); static with every second compute node
+    /// kept float (mixed graphs as the tuner builds them, and equalization before a float conv).
     /// </summary>
-    internal static QuantizationOptions OptionsFor(int index) => (index % 4) switch
+    internal static QuantizationOptions OptionsFor(int index, ModelProto model) => (index % 5) switch
     {
         0 => Options,
         1 => Options with { Mode = QuantizationMode.Dynamic },
         2 => Options with { Mode = QuantizationMode.Weight4, BlockSize = 16 },
-        _ => Options with { DeferTensorMinBytes = 256 },
+        3 => Options with { DeferTensorMinBytes = 256 },
+        _ => Options with { ExcludedNodes = model.Graph.Node.Where(n => n.OpType is "Conv" or "MatMul" or "Gemm").Where((_, i) => i % 2 == 1).Select(n => n.Name).ToHashSet() },
     };
 
     private readonly string _folder;
@@ -101,16 +104,17 @@ public sealed class FuzzCase
     public CaseResult Run(int index, FuzzSeed seed, MutatedModel mutated)
     {
         var watch = Stopwatch.StartNew();
-        var (outcome, detail) = RunCore(seed, mutated, OptionsFor(index));
+        var (outcome, detail) = RunCore(seed, mutated, index);
         return new CaseResult(index, seed.Name, mutated.Description, outcome, detail, watch.Elapsed);
     }
 
-    private (CaseOutcome, string) RunCore(FuzzSeed seed, MutatedModel mutated, QuantizationOptions options)
+    private (CaseOutcome, string) RunCore(FuzzSeed seed, MutatedModel mutated, int index)
     {
         string model = PrepareFolder(mutated.Bytes);
+        QuantizationOptions options;
         try
         {
-            ModelLoader.Load(model);
+            options = OptionsFor(index, ModelLoader.Load(model));
         }
         catch (QuantizeException e)
         {
