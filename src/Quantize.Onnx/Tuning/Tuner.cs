@@ -120,7 +120,10 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
         var pick = eligible[index];
         var marginNote = bothMargins
             ? string.Create(CultureInfo.InvariantCulture, $"the cheapest set that passes with a margin of at least {PreferredMargin:0.##} of the threshold{(min is null ? "" : " and of the minimum speed-up")}")
-            : min is null ? "no set passed with the preferred margin, so the one with the best margin" : "no set passed with both preferred margins, so the one with the best balance of accuracy and speed margins";
+            : min is double floor
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"no set passed with both preferred margins, so the one with the best balance of them (accuracy margin {Margin(pick.Validation):0.###} of the threshold, {(pick.Speedup / floor) - 1:P0} above the minimum speed-up)")
+                : "no set passed with the preferred margin, so the one with the best margin";
         var speedNote = min is double need ? string.Create(CultureInfo.InvariantCulture, $", {pick.Speedup:F2}x as fast as FP32 (minimum {need:0.##}x)") : "";
         return Done(pick.Candidate, pick.Validation, pick.Nodes,
             $"plain quantization failed {FailedChecks(plainValidation)}; keeping {pick.Nodes.Count} node(s) float ({string.Join(", ", pick.Nodes)}){speedNote}: " +
