@@ -185,36 +185,16 @@ internal static class LargeModelBenchmark
 
     private static LargeChildResult Spawn(string model, string? calibration, string output, string mode, int? heapLimitMib)
     {
-        var host = Environment.ProcessPath ?? "dotnet";
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (string.Equals(Path.GetFileNameWithoutExtension(host), "dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            start.ArgumentList.Add(typeof(LargeModelBenchmark).Assembly.Location);
-        }
-
-        foreach (var a in new[] { ChildCommand, model, calibration ?? "-", output, mode })
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        start.Environment["ORT_DISABLE_TELEMETRY"] = "1";
-        if (heapLimitMib is int limit)
-        {
-            // The GC's hard limit: the run fails with OutOfMemoryException if the quantizer needs more managed memory.
-            start.Environment["DOTNET_GCHeapHardLimit"] = "0x" + ((long)limit << 20).ToString("X", CultureInfo.InvariantCulture);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start child process");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        var last = stdout.Result.TrimEnd().Split('\n').LastOrDefault() ?? "";
-        if (process.ExitCode != 0 || !last.StartsWith('{'))
-        {
-            throw new InvalidOperationException($"{ChildCommand} ({mode}) failed with exit code {process.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
-        }
-
-        return JsonSerializer.Deserialize<LargeChildResult>(last) ?? throw new InvalidOperationException("empty child result");
+        // The GC's hard limit: the run fails with OutOfMemoryException if the quantizer needs more managed memory.
+        var environment = heapLimitMib is int limit
+            ? new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x" + ((long)limit << 20).ToString("X", CultureInfo.InvariantCulture) }
+            : null;
+        var what = $"{ChildCommand} ({mode})";
+        var stdout = ChildProcess.Run([ChildCommand, model, calibration ?? "-", output, mode], what, environment);
+        var last = stdout.TrimEnd().Split('\n').LastOrDefault() ?? "";
+        return last.StartsWith('{')
+            ? JsonSerializer.Deserialize<LargeChildResult>(last) ?? throw new InvalidOperationException("empty child result")
+            : throw new InvalidOperationException($"{what} printed no result:\n{stdout}");
     }
 
     /// <summary>

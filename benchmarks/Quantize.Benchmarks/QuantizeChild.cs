@@ -253,49 +253,17 @@ internal static class QuantizeChild
     /// <summary>Runs <c>measure-peak</c> in a fresh process of this same program and reads its result.</summary>
     public static ChildResult Spawn(string model, string calibration, string output, string recipe, int? maxSamples = null, int? latencyRuns = null)
     {
-        var json = output + ".json";
-        var host = Environment.ProcessPath ?? "dotnet";
-        var start = new ProcessStartInfo(host)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (string.Equals(Path.GetFileNameWithoutExtension(host), "dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            start.ArgumentList.Add(typeof(QuantizeChild).Assembly.Location);
-        }
-
-        foreach (var a in new[] { "measure-peak", "--model-path", model, "--calibration", calibration, "--output", output, "--json", json, "--recipe", recipe })
-        {
-            start.ArgumentList.Add(a);
-        }
-
+        var arguments = new List<string> { "measure-peak", "--model-path", model, "--calibration", calibration, "--output", output, "--recipe", recipe };
         if (maxSamples is int m)
         {
-            start.ArgumentList.Add("--max-samples");
-            start.ArgumentList.Add(m.ToString(CultureInfo.InvariantCulture));
+            arguments.AddRange(["--max-samples", m.ToString(CultureInfo.InvariantCulture)]);
         }
 
         if (latencyRuns is int l)
         {
-            start.ArgumentList.Add("--latency-runs");
-            start.ArgumentList.Add(l.ToString(CultureInfo.InvariantCulture));
+            arguments.AddRange(["--latency-runs", l.ToString(CultureInfo.InvariantCulture)]);
         }
 
-        start.Environment["ORT_DISABLE_TELEMETRY"] = "1";
-        File.Delete(json);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start child process");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (process.ExitCode != 0 || !File.Exists(json))
-        {
-            throw new InvalidOperationException(
-                $"measure-peak ({recipe}, {Path.GetFileName(model)}) failed with exit code {process.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
-        }
-
-        return JsonSerializer.Deserialize<ChildResult>(File.ReadAllText(json), Json)
-            ?? throw new InvalidOperationException($"empty result in {json}");
+        return ChildProcess.RunForJson<ChildResult>(arguments, output + ".json", $"measure-peak ({recipe}, {Path.GetFileName(model)})");
     }
 }

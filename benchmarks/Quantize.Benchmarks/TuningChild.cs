@@ -158,35 +158,8 @@ internal static class TuningChild
     }
 
     /// <summary>Runs <c>measure-tuning</c> in a fresh process of this program and reads its result.</summary>
-    public static TuningChildResult Spawn(IEnumerable<string> arguments, string json)
-    {
-        var host = Environment.ProcessPath ?? "dotnet";
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (string.Equals(Path.GetFileNameWithoutExtension(host), "dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            start.ArgumentList.Add(typeof(TuningChild).Assembly.Location);
-        }
-
-        start.ArgumentList.Add(Command);
-        foreach (var a in arguments.Concat(["--json", json]))
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        start.Environment["ORT_DISABLE_TELEMETRY"] = "1";
-        File.Delete(json);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start child process");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (process.ExitCode != 0 || !File.Exists(json))
-        {
-            throw new InvalidOperationException($"{Command} failed with exit code {process.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
-        }
-
-        return JsonSerializer.Deserialize<TuningChildResult>(File.ReadAllText(json), QuantizeChild.Json)
-            ?? throw new InvalidOperationException($"empty result in {json}");
-    }
+    public static TuningChildResult Spawn(IEnumerable<string> arguments, string json) =>
+        ChildProcess.RunForJson<TuningChildResult>(arguments.Prepend(Command), json, Command);
 
     /// <summary>The options with a recipe's settings (as <see cref="QuantizationOptions.ToSettings"/> writes them) applied.</summary>
     private static QuantizationOptions WithRecipe(QuantizationOptions options, IReadOnlyDictionary<string, string> recipe) => options with
