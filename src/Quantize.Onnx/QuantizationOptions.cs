@@ -152,6 +152,12 @@ public sealed record QuantizationOptions
     /// </summary>
     internal long DeferTensorMinBytes { get; init; } = Model.ExternalDataScope.DefaultDeferMinBytes;
 
+    /// <summary>At most this many bytes of external tensors are read into memory (internal, like <see cref="DeferTensorMinBytes"/>).</summary>
+    internal long InMemoryTensorBudgetBytes { get; init; } = Model.ExternalDataScope.DefaultInMemoryBudgetBytes;
+
+    /// <summary>The deferral size the budget may lower <see cref="DeferTensorMinBytes"/> to, at the lowest (internal).</summary>
+    internal long DeferTensorFloorBytes { get; init; } = Model.ExternalDataScope.DefaultDeferFloorBytes;
+
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
     public IReadOnlyDictionary<string, string> ToSettings()
     {

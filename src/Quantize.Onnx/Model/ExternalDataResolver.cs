@@ -24,6 +24,10 @@ internal static class ExternalDataResolver
         string folder = Path.GetDirectoryName(modelFull) ?? throw new ArgumentException("The model path has no folder.", nameof(modelPath));
         string? realFolder = null;
         var handles = new Dictionary<string, SafeFileHandle>(StringComparer.FromComparison(RealPath.Comparison));
+        var scope = ExternalDataScope.Current;
+        // The sizes the graph declares (checked against the files below): how much would be read into memory.
+        scope?.FitInMemoryBudget(ModelTensors.All(model).Where(t => ExternalDataScope.IsExternal(t.Tensor))
+            .Select(t => TensorElementInfo.TryGetByteSize(t.Tensor, out var bytes) ? bytes : 0));
         try
         {
             foreach (var (tensor, _) in ModelTensors.All(model))
@@ -34,7 +38,7 @@ internal static class ExternalDataResolver
                 }
 
                 realFolder ??= RealPath.Resolve(folder);
-                Inline(tensor, modelFull, folder, realFolder, handles, ExternalDataScope.Current);
+                Inline(tensor, modelFull, folder, realFolder, handles, scope);
             }
         }
         finally

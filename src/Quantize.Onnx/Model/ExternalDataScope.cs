@@ -25,6 +25,16 @@ internal sealed class ExternalDataScope : IDisposable
     /// <summary>Tensors from this size up are deferred unless the options say otherwise.</summary>
     public const long DefaultDeferMinBytes = 32L << 20;
 
+    /// <summary>
+    /// At most this many bytes of a model's external tensors are read into memory: a model made of many tensors
+    /// below the deferral size (an LLM with 2048-wide layers: 16 MiB each) gets a lower deferral size, so its
+    /// larger tensors stay on disk too (<see cref="FitInMemoryBudget"/>).
+    /// </summary>
+    public const long DefaultInMemoryBudgetBytes = 512L << 20;
+
+    /// <summary>The deferral size is never lowered below this: smaller tensors are read into memory whatever their total.</summary>
+    public const long DefaultDeferFloorBytes = 1L << 20;
+
     private const string SpillFileName = "spill.data";
 
     /// <summary>Held open (exclusively) by the run that owns the folder; see <see cref="SweepAbandoned"/>.</summary>
@@ -47,10 +57,16 @@ internal sealed class ExternalDataScope : IDisposable
     private FileStream? _owner;
     private int _optimized;
 
-    private ExternalDataScope(string folder, long deferMinBytes)
+    private readonly long _inMemoryBudget;
+    private readonly long _deferFloor;
+
+    private ExternalDataScope(string folder, long deferMinBytes, long inMemoryBudget, long deferFloor)
     {
         _folder = folder;
         DeferMinBytes = deferMinBytes;
+        SpillMinBytes = deferMinBytes;
+        _inMemoryBudget = inMemoryBudget;
+        _deferFloor = deferFloor;
         _outer = Active.Value;
         Active.Value = this;
     }
@@ -59,9 +75,12 @@ internal sealed class ExternalDataScope : IDisposable
     public static ExternalDataScope? Current => Active.Value;
 
     /// <summary>Starts a scope whose work folder is a hidden folder beside <paramref name="outputPath"/> (created on first use).</summary>
-    public static ExternalDataScope Begin(string outputPath, long deferMinBytes)
+    /// <param name="inMemoryBudget">See <see cref="DefaultInMemoryBudgetBytes"/>.</param>
+    /// <param name="deferFloor">See <see cref="DefaultDeferFloorBytes"/>.</param>
+    public static ExternalDataScope Begin(string outputPath, long deferMinBytes, long inMemoryBudget = DefaultInMemoryBudgetBytes, long deferFloor = DefaultDeferFloorBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(deferMinBytes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(deferFloor);
         string full;
         try
         {
@@ -73,11 +92,45 @@ internal sealed class ExternalDataScope : IDisposable
         }
 
         string folder = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.work-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
-        return new ExternalDataScope(folder, deferMinBytes);
+        return new ExternalDataScope(folder, deferMinBytes, inMemoryBudget, deferFloor);
     }
 
-    /// <summary>Tensors with at least this many bytes stay on disk.</summary>
-    public long DeferMinBytes { get; }
+    /// <summary>Tensors with at least this many bytes stay on disk (the loader's; lowered by <see cref="FitInMemoryBudget"/>).</summary>
+    public long DeferMinBytes { get; private set; }
+
+    /// <summary>
+    /// New tensors (quantized, rescaled, FP16 weights) with at least this many bytes go to the spill file. The deferral
+    /// size, or an eighth of it once the budget lowered it: a 4-bit copy of the smallest deferred tensor is spilled
+    /// too, so the copies of deferred weights do not pile up in memory in their place.
+    /// </summary>
+    public long SpillMinBytes { get; private set; }
+
+    /// <summary>
+    /// Given the byte sizes of the source's external tensors (before any is read), lowers <see cref="DeferMinBytes"/>
+    /// until those kept in memory add up to at most the budget, deferring the largest first; never below the floor.
+    /// </summary>
+    public void FitInMemoryBudget(IEnumerable<long> externalTensorBytes)
+    {
+        var inMemory = externalTensorBytes.Where(b => b < DeferMinBytes).OrderDescending().ToList();
+        var total = inMemory.Sum();
+        var threshold = DeferMinBytes;
+        foreach (var bytes in inMemory)
+        {
+            if (total <= _inMemoryBudget || bytes < _deferFloor)
+            {
+                break;
+            }
+
+            threshold = bytes;
+            total -= bytes;
+        }
+
+        if (threshold < DeferMinBytes)
+        {
+            DeferMinBytes = threshold;
+            SpillMinBytes = Math.Max(threshold / 8, 1);
+        }
+    }
 
     /// <summary>The folder every deferred tensor's location is relative to (what ORT gets as the external data folder).</summary>
     public string Folder => _folder;

@@ -174,7 +174,7 @@ public static class TensorValues
             tensor.Dims.Add(d);
         }
 
-        if (ExternalDataScope.Current is { } scope && bytes.Length >= scope.DeferMinBytes)
+        if (ExternalDataScope.Current is { } scope && bytes.Length >= scope.SpillMinBytes)
         {
             scope.Spill(tensor, bytes); // the array is garbage once written: big weights are never all in memory at once
         }
