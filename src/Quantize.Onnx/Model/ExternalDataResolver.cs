@@ -25,9 +25,6 @@ internal static class ExternalDataResolver
         string? realFolder = null;
         var handles = new Dictionary<string, SafeFileHandle>(StringComparer.FromComparison(RealPath.Comparison));
         var scope = ExternalDataScope.Current;
-        // The sizes the graph declares (checked against the files below): how much would be read into memory.
-        scope?.FitInMemoryBudget(ModelTensors.All(model).Where(t => ExternalDataScope.IsExternal(t.Tensor))
-            .Select(t => TensorElementInfo.TryGetByteSize(t.Tensor, out var bytes) ? bytes : 0));
         try
         {
             foreach (var (tensor, _) in ModelTensors.All(model))

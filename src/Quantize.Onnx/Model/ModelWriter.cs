@@ -79,10 +79,12 @@ public static class ModelWriter
                 $"Cannot write '{path}': its data file '{dataPath}' would replace the source model's own data file; the source is never overwritten. Choose another output name or folder.");
         }
 
-        bool deferred = ModelTensors.All(model).Any(t => ExternalDataScope.IsExternal(t.Tensor));
-        if (!deferred && scope is not { SourceHadExternalData: true } && SerializedSize(model) <= inlineSizeLimit)
+        var deferred = ModelTensors.All(model).Where(t => ExternalDataScope.IsExternal(t.Tensor)).Select(t => ExternalDataScope.ExternalLength(t.Tensor)).ToList();
+        if (scope is not { SourceHadExternalData: true } && SerializedSize(model) + deferred.Sum() <= inlineSizeLimit)
         {
-            Commit(WriteTemp(full, path, stream => model.WriteTo(stream)), full, path);
+            // One file, as the source was: tensors kept on disk while quantizing (a big single-file model's) are read back into it.
+            var inline = deferred.Count > 0 ? Materialized(model, scope!) : model;
+            Commit(WriteTemp(full, path, stream => inline.WriteTo(stream)), full, path);
             DeleteStale(dataPath);
             return;
         }
@@ -190,6 +192,25 @@ public static class ModelWriter
         {
             TryDelete(previous);
         }
+    }
+
+    /// <summary>A copy of <paramref name="model"/> whose deferred tensors hold their bytes inline.</summary>
+    private static ModelProto Materialized(ModelProto model, ExternalDataScope scope)
+    {
+        var copy = model.Clone();
+        foreach (var (tensor, _) in ModelTensors.All(copy))
+        {
+            if (ExternalDataScope.IsExternal(tensor))
+            {
+                var bytes = new byte[ExternalDataScope.ExternalLength(tensor)];
+                scope.Read(tensor, bytes);
+                tensor.ExternalData.Clear();
+                tensor.ClearDataLocation();
+                tensor.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+            }
+        }
+
+        return copy;
     }
 
     private static long Align(long offset) => (offset + ExternalDataAlignment - 1) / ExternalDataAlignment * ExternalDataAlignment;

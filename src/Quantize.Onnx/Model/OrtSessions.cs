@@ -15,7 +15,8 @@ internal static class OrtSessions
 
     /// <summary>
     /// MLAS pre-packs every constant MatMul weight into a buffer of its own: a second, anonymous copy of
-    /// the weights next to the (file-backed, reclaimable) loaded ones. Large models go without it.
+    /// the weights next to the (file-backed, reclaimable) loaded ones. Models over
+    /// <see cref="ExternalDataScope.PrepackMaxBytes"/> go without it (their latencies are then slower than an application's).
     /// </summary>
     private const string DisablePrepackingKey = "session.disable_prepacking";
 
@@ -47,7 +48,10 @@ internal static class OrtSessions
         if (Configured.TryAdd(options, scope))
         {
             options.AddSessionConfigEntry(ExternalFolderKey, scope.Folder);
-            options.AddSessionConfigEntry(DisablePrepackingKey, "1");
+            if (!scope.AllowsPrepacking)
+            {
+                options.AddSessionConfigEntry(DisablePrepackingKey, "1");
+            }
         }
     }
 }

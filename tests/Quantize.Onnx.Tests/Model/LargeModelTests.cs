@@ -176,6 +176,26 @@ public sealed class LargeModelTests : IDisposable
     }
 
     [Fact]
+    public void A_single_file_model_over_the_budget_is_held_on_disk_while_quantizing_and_still_written_as_one_file()
+    {
+        var net = TestNets.ConvNet(width: 16);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var before = File.ReadAllBytes(model);
+        var options = Options("static");
+
+        var inlined = new Quantizer(options).Run(model, calibration, _folder.File("inlined.onnx"));
+        var budget = new Quantizer(options with { InMemoryTensorBudgetBytes = 1024, DeferTensorFloorBytes = 1 }).Run(model, calibration, _folder.File("budget.onnx"));
+
+        // Its initializers went to the spill file (location entries: a few bytes more), yet the output is one file as
+        // the source was, with the same graph and bytes as the in-memory path's; the source is untouched.
+        Assert.True(budget.Fp32Bytes > inlined.Fp32Bytes, $"nothing was spilled: {budget.Fp32Bytes} vs {inlined.Fp32Bytes} bytes");
+        Assert.False(File.Exists(_folder.File("budget.onnx.data")));
+        Assert.Equal(File.ReadAllBytes(_folder.File("inlined.onnx")), File.ReadAllBytes(_folder.File("budget.onnx")));
+        Assert.Equal(before, File.ReadAllBytes(model));
+        Assert.DoesNotContain(Directory.GetDirectories(_folder.Path), d => d.Contains(".work-", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Inside_a_scope_large_tensors_are_spilled_to_disk_and_read_back()
     {
         var values = Enumerable.Range(0, 1000).Select(i => i * 0.5f).ToArray();
