@@ -117,9 +117,11 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
                 r.Settings.GetValueOrDefault("weight4-asymmetric") == "true" ? ", asymmetric" : "", r.Settings.GetValueOrDefault("accuracy-level")),
             _ => string.Format(c, "{0} calibration samples", r.CalibrationSamples),
         };
-        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x){7}, {8} integer kernels, {9}",
+        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x{7}){8}, {9} integer kernels, {10}",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
-            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup, fidelity, r.Fusion.FusedCount, how);
+            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup,
+            r.Latency.Prepacked ? "" : ", without weight pre-packing: over 1 GiB of weights, so higher than an application will see",
+            fidelity, r.Fusion.FusedCount, how);
     }
 
     /// <summary>What tuning chose and why, for the summary line.</summary>

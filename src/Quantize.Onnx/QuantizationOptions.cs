@@ -158,6 +158,9 @@ public sealed record QuantizationOptions
     /// <summary>The deferral size the budget may lower <see cref="DeferTensorMinBytes"/> to, at the lowest (internal).</summary>
     internal long DeferTensorFloorBytes { get; init; } = Model.ExternalDataScope.DefaultDeferFloorBytes;
 
+    /// <summary>Up to this many bytes of deferred source tensors ORT sessions pre-pack weights (internal).</summary>
+    internal long PrepackMaxBytes { get; init; } = Model.ExternalDataScope.DefaultPrepackMaxBytes;
+
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
     public IReadOnlyDictionary<string, string> ToSettings()
     {

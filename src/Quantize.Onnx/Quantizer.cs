@@ -29,7 +29,7 @@ public sealed class Quantizer(QuantizationOptions options)
     public QuantizeResult Run(string modelPath, string? calibrationFolder, string outputPath, Action<QuantizeProgress>? progress = null, CancellationToken cancellation = default)
     {
         // Large tensors stay on disk for the whole run, in a work folder beside the output (models over 2 GB).
-        using var scope = ExternalDataScope.Begin(outputPath, options.DeferTensorMinBytes, options.InMemoryTensorBudgetBytes, options.DeferTensorFloorBytes);
+        using var scope = ExternalDataScope.Begin(outputPath, options.DeferTensorMinBytes, options.InMemoryTensorBudgetBytes, options.DeferTensorFloorBytes, options.PrepackMaxBytes);
         try
         {
             return RunCore(modelPath, calibrationFolder, outputPath, progress, cancellation);

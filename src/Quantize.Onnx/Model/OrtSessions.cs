@@ -16,7 +16,7 @@ internal static class OrtSessions
     /// <summary>
     /// MLAS pre-packs every constant MatMul weight into a buffer of its own: a second, anonymous copy of
     /// the weights next to the (file-backed, reclaimable) loaded ones. Models over
-    /// <see cref="ExternalDataScope.PrepackMaxBytes"/> go without it (their latencies are then slower than an application's).
+    /// <see cref="ExternalDataScope.DefaultPrepackMaxBytes"/> go without it (their latencies are then slower than an application's).
     /// </summary>
     private const string DisablePrepackingKey = "session.disable_prepacking";
 

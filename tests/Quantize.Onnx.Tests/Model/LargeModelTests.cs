@@ -4,6 +4,7 @@ using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tests.TestModels;
+using Quantize.Onnx.Validation;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
 
 namespace Quantize.Onnx.Tests.Model;
@@ -193,6 +194,23 @@ public sealed class LargeModelTests : IDisposable
         Assert.Equal(File.ReadAllBytes(_folder.File("inlined.onnx")), File.ReadAllBytes(_folder.File("budget.onnx")));
         Assert.Equal(before, File.ReadAllBytes(model));
         Assert.DoesNotContain(Directory.GetDirectories(_folder.Path), d => d.Contains(".work-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Latency_is_measured_with_weight_pre_packing_unless_too_many_weights_are_on_disk_and_then_the_reports_say_so()
+    {
+        var net = TestNets.Mlp();
+        var (model, calibration) = PrepareExternal(net);
+        var options = Options("static") with { DeferTensorMinBytes = Deferred };
+
+        var packed = new Quantizer(options).Run(model, calibration, _folder.File("packed.onnx"));
+        var unpacked = new Quantizer(options with { PrepackMaxBytes = 1 }).Run(model, calibration, _folder.File("unpacked.onnx"));
+
+        Assert.True(packed.Latency.Prepacked);
+        Assert.False(unpacked.Latency.Prepacked);
+        Assert.DoesNotContain("without weight pre-packing", HtmlReport.Render(packed), StringComparison.Ordinal);
+        Assert.Contains("without weight pre-packing", HtmlReport.Render(unpacked), StringComparison.Ordinal);
+        Assert.Equal(ModelLoader.Load(_folder.File("packed.onnx")).Graph, ModelLoader.Load(_folder.File("unpacked.onnx")).Graph); // timing only
     }
 
     [Fact]
