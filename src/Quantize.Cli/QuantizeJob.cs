@@ -120,7 +120,7 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
         return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x{7}){8}, {9} integer kernels, {10}",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
             r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup,
-            r.Latency.Prepacked ? "" : ", without weight pre-packing: over 1 GiB of weights, so higher than an application will see",
+            r.Latency.Prepacked ? "" : ", measured without weight pre-packing (over 1 GiB of weights): an application's session differs",
             fidelity, r.Fusion.FusedCount, how);
     }
 
