@@ -116,12 +116,13 @@ internal sealed class ExternalDataScope : IDisposable
     public long SpillMinBytes => SourceDeferredBytes > 0 ? Math.Max(DeferMinBytes / 8, 1) : DeferMinBytes;
 
     /// <summary>
-    /// Given the byte sizes of the source's external tensors (before any is read), lowers <see cref="DeferMinBytes"/>
-    /// until those kept in memory add up to at most the budget, deferring the largest first; never below the floor.
+    /// Given the byte sizes of the source's tensors (external ones as the graph declares them, before any is read; inline
+    /// initializers), lowers <see cref="DeferMinBytes"/> until those kept in memory add up to at most the budget,
+    /// deferring the largest first; never below the floor.
     /// </summary>
-    public void FitInMemoryBudget(IEnumerable<long> externalTensorBytes)
+    public void FitInMemoryBudget(IEnumerable<long> tensorBytes)
     {
-        var inMemory = externalTensorBytes.Where(b => b < DeferMinBytes).OrderDescending().ToList();
+        var inMemory = tensorBytes.Where(b => b < DeferMinBytes).OrderDescending().ToList();
         var total = inMemory.Sum();
         var threshold = DeferMinBytes;
         foreach (var bytes in inMemory)
