@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Quantize.Benchmarks;
 
@@ -9,6 +10,9 @@ namespace Quantize.Benchmarks;
 /// </summary>
 internal static class ChildProcess
 {
+    /// <summary>How children write their JSON result and the parent reads it (NaN and infinities allowed: the SQNR of identical outputs is infinite).</summary>
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     /// <summary>Runs this program with <paramref name="arguments"/> and returns its standard output.</summary>
     /// <param name="what">Names the run in the error when the child exits non-zero (the error carries both output streams).</param>
     public static string Run(IEnumerable<string> arguments, string what, IReadOnlyDictionary<string, string>? environment = null)
@@ -49,7 +53,7 @@ internal static class ChildProcess
         File.Delete(json);
         Run(arguments.Concat(["--json", json]), what);
         return File.Exists(json)
-            ? JsonSerializer.Deserialize<T>(File.ReadAllText(json), QuantizeChild.Json) ?? throw new InvalidOperationException($"empty result in {json}")
+            ? JsonSerializer.Deserialize<T>(File.ReadAllText(json), Json) ?? throw new InvalidOperationException($"empty result in {json}")
             : throw new InvalidOperationException($"{what} wrote no result to {json}");
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Quantize.Onnx;
 
 namespace Quantize.Benchmarks;
@@ -147,8 +146,6 @@ internal sealed record ChildResult
 /// </summary>
 internal static class QuantizeChild
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
-
     public static int Run(string[] args)
     {
         string? model = null, calibration = null, output = null, json = null, recipe = Recipes.Ours;
@@ -246,7 +243,7 @@ internal static class QuantizeChild
             Gen2Collections = GC.CollectionCount(2) - gen2Before,
             ManagedCommittedBytes = GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes,
         };
-        File.WriteAllText(json, JsonSerializer.Serialize(result, Json));
+        File.WriteAllText(json, JsonSerializer.Serialize(result, ChildProcess.Json));
         return 0;
     }
 

@@ -153,7 +153,7 @@ internal static class TuningChild
             IntegerKernels = r.Fusion.FusedCount,
             Tuning = r.Tuning,
         };
-        File.WriteAllText(json, JsonSerializer.Serialize(result, QuantizeChild.Json));
+        File.WriteAllText(json, JsonSerializer.Serialize(result, ChildProcess.Json));
         return 0;
     }
 

@@ -484,16 +484,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
         Scenario("dynamic", folder =>
         {
             // No calibration folder anywhere: QuantizeMode=dynamic needs none.
-            var app = TestProject.Create(fixture, folder, "App", """
-                  <PropertyGroup>
-                    <QuantizeMode>dynamic</QuantizeMode>
-                    <QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>
-                  </PropertyGroup>
-                  <ItemGroup><None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
-                """);
-            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
-            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
-            File.Copy(TransformerModel, model);
+            var app = EncoderApp(folder, "<QuantizeMode>dynamic</QuantizeMode><QuantizeKeepFloatIfSlower>false</QuantizeKeepFloatIfSlower>");
 
             var build = app.Build();
             Assert.True(build.Succeeded, build.ToString());
@@ -524,16 +515,7 @@ public sealed class EndToEndTests(PackageFixture fixture)
         Scenario("weight4", folder =>
         {
             // No calibration folder; blocks of 16 so the encoder's 32-wide weights hold two blocks per column.
-            var app = TestProject.Create(fixture, folder, "App", """
-                  <PropertyGroup>
-                    <QuantizeMode>weight4</QuantizeMode>
-                    <QuantizeBlockSize>16</QuantizeBlockSize>
-                  </PropertyGroup>
-                  <ItemGroup><None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
-                """);
-            string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
-            Directory.CreateDirectory(Path.GetDirectoryName(model)!);
-            File.Copy(TransformerModel, model);
+            var app = EncoderApp(folder, "<QuantizeMode>weight4</QuantizeMode><QuantizeBlockSize>16</QuantizeBlockSize>");
 
             var build = app.Build();
             Assert.True(build.Succeeded, build.ToString());
@@ -696,6 +678,21 @@ public sealed class EndToEndTests(PackageFixture fixture)
         double mse = fp32.Zip(int8, (x, y) => (double)(x - y) * (x - y)).Average();
         double psnr = 10 * Math.Log10(1.0 / mse);
         Assert.True(psnr > 25, $"PSNR of INT8 vs FP32 output: {psnr:F1} dB");
+    }
+
+    /// <summary>An app whose Models/encoder.onnx is the test transformer block (one file), copied to the output; <paramref name="properties"/> form its property group.</summary>
+    private TestProject EncoderApp(string folder, string properties)
+    {
+        var app = TestProject.Create(fixture, folder, "App", $"""
+              <PropertyGroup>
+                {properties}
+              </PropertyGroup>
+              <ItemGroup><None Update="Models/encoder.onnx" CopyToOutputDirectory="PreserveNewest" /></ItemGroup>
+            """);
+        string model = Path.Combine(app.Directory, "Models", "encoder.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+        File.Copy(TransformerModel, model);
+        return app;
     }
 
     /// <summary>

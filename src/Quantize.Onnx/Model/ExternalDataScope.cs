@@ -70,11 +70,11 @@ internal sealed class ExternalDataScope : IDisposable
 
     private ExternalDataScope(string folder, long deferMinBytes, long inMemoryBudget, long deferFloor, long prepackMax)
     {
-        _prepackMax = prepackMax;
         _folder = folder;
         DeferMinBytes = deferMinBytes;
         _inMemoryBudget = inMemoryBudget;
         _deferFloor = deferFloor;
+        _prepackMax = prepackMax;
         _outer = Active.Value;
         Active.Value = this;
     }

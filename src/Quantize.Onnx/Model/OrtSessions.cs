@@ -22,6 +22,9 @@ internal static class OrtSessions
 
     private static readonly ConditionalWeakTable<SessionOptions, ExternalDataScope> Configured = [];
 
+    /// <summary>Whether sessions created now pre-pack weights: always, except over the active scope's limit of deferred weights.</summary>
+    public static bool PrepacksWeights => ExternalDataScope.Current is not { HasDeferredTensors: true } scope || scope.AllowsPrepacking;
+
     public static InferenceSession Create(byte[] model, SessionOptions options)
     {
         Configure(options);
@@ -48,7 +51,7 @@ internal static class OrtSessions
         if (Configured.TryAdd(options, scope))
         {
             options.AddSessionConfigEntry(ExternalFolderKey, scope.Folder);
-            if (!scope.AllowsPrepacking)
+            if (!PrepacksWeights)
             {
                 options.AddSessionConfigEntry(DisablePrepackingKey, "1");
             }

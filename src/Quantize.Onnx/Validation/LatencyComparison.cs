@@ -45,7 +45,7 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
             }
         }
 
-        return new LatencyComparison(Median(times.A), Median(times.B)) { Prepacked = ExternalDataScope.Current is not { HasDeferredTensors: true } scope || scope.AllowsPrepacking };
+        return new LatencyComparison(Median(times.A), Median(times.B)) { Prepacked = OrtSessions.PrepacksWeights };
     }
 
     private static double Time(InferenceSession session, RunOptions runOptions, IReadOnlyDictionary<string, OrtValue> feeds)
