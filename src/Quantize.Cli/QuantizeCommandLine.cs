@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Quantize.Onnx;
 using Quantize.Onnx.Calibration.Images;
+using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
@@ -84,6 +85,13 @@ internal static class QuantizeCommandLine
         {
             Description = "7-bit weights ([-63, 63]). Use it when the model will run on x86-64 CPUs without VNNI (no AVX512-VNNI/AVX-VNNI, e.g. Intel before Cascade Lake / Ice Lake / Alder Lake, AMD before Zen 4): " +
                 "their u8 x s8 multiply-add (vpmaddubsw) saturates 16-bit sums and loses accuracy. Costs one bit of weight precision; not needed on VNNI or ARM CPUs. Default false.",
+        };
+        var targets = new Option<string[]>("--target")
+        {
+            Description = "A kind of CPU the model will run on (repeat, or separate with ';'): x64 (any x86-64, VNNI or not), x64-vnni (x86-64 with AVX512-VNNI/AVX-VNNI only) or arm64. " +
+                "The recipe is right on every target: with x64, int8 weights are saturation-safe (x86 CPUs without VNNI add two u8 x s8 products in a saturating 16-bit sum), " +
+                "and the accuracy gate runs each target's integer arithmetic. Default: x64;arm64 (portable).",
+            AllowMultipleArgumentsPerToken = true,
         };
         var excludeNodes = new Option<string[]>("--exclude-nodes") { Description = "Node names to keep in float (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
         var excludeOps = new Option<string[]>("--exclude-op-types") { Description = "Op types to keep in float, e.g. Add;Concat (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
@@ -178,7 +186,7 @@ internal static class QuantizeCommandLine
         var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
-            saturationAware, reduceRange, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
+            saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
             shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue, imageOrientation,
         };
@@ -188,6 +196,7 @@ internal static class QuantizeCommandLine
             var modelPath = parse.GetValue(model)!.FullName;
             ValidationOptions gate;
             ImageOptions images;
+            IReadOnlyList<QuantizeTarget> targetList;
             try
             {
                 images = new ImageOptions
@@ -214,6 +223,7 @@ internal static class QuantizeCommandLine
                     MinSpeedup = parse.GetValue(minSpeedup),
                     BinaryThreshold = parse.GetValue(binaryThreshold),
                 };
+                targetList = ParseTargets(parse.GetValue(targets));
                 if (parse.GetValue(tuneMaxAttempts) < 1 || parse.GetValue(tuneTimeBudget) < 1)
                 {
                     throw new QuantizeException(ErrorCodes.InvalidOption, null, "--tune-max-attempts and --tune-time-budget must be at least 1.");
@@ -254,6 +264,7 @@ internal static class QuantizeCommandLine
                 SymmetricActivations = parse.GetValue(symmetricActivations),
                 SaturationAwareRanges = parse.GetValue(saturationAware),
                 ReduceRange = parse.GetValue(reduceRange),
+                Targets = targetList,
                 FloatPrecision = parse.GetValue(floatPrecision),
                 ExcludedNodes = SplitList(parse.GetValue(excludeNodes)),
                 ExcludedOpTypes = SplitList(parse.GetValue(excludeOps)),
@@ -281,6 +292,29 @@ internal static class QuantizeCommandLine
         });
 
         return new RootCommand("onnx-quantize: INT8 quantization of ONNX models for ONNX Runtime.") { quantize };
+    }
+
+    /// <summary>The declared targets; none given: portable (x64 and arm64).</summary>
+    private static IReadOnlyList<QuantizeTarget> ParseTargets(string[]? values)
+    {
+        var names = SplitList(values);
+        if (names.Count == 0)
+        {
+            return QuantizeTargets.Portable;
+        }
+
+        var parsed = new List<QuantizeTarget>();
+        foreach (var name in names)
+        {
+            if (!QuantizeTargets.TryParse(name, out var target))
+            {
+                throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--target '{name}' is not a known target; use {QuantizeTargets.Allowed}.");
+            }
+
+            parsed.Add(target);
+        }
+
+        return parsed.Distinct().Order().ToList();
     }
 
     private static HashSet<string> SplitList(string[]? values) =>

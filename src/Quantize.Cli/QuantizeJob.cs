@@ -73,7 +73,10 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
         return $" (report: {htmlReport})";
     }
 
-    internal static string Summarize(QuantizeResult r)
+    /// <summary>The summary line: what shipped, its figures, and which targets and machine they hold for.</summary>
+    internal static string Summarize(QuantizeResult r) => Outcome(r) + Hardware(r);
+
+    private static string Outcome(QuantizeResult r)
     {
         var c = CultureInfo.InvariantCulture;
         var name = Path.GetFileName(r.ModelPath);
@@ -97,6 +100,12 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             return string.Format(c, "{0}: written unchanged ({1}, {2}){3}", name, Megabytes(r.Fp32Bytes), why, fidelity);
         }
 
+        if (r.Output == OutputKind.KeptFloat && r.Warnings.FirstOrDefault(w => w.Code is ErrorCodes.NoIntegerKernels or ErrorCodes.LargerThanSource) is { } guard)
+        {
+            return string.Format(c, "{0}: kept FP32 ({1}) because {2}{3}", name, Megabytes(r.Fp32Bytes),
+                guard.Code == ErrorCodes.NoIntegerKernels ? "ONNX Runtime runs none of the quantized nodes on integer kernels" : $"INT8 would be larger ({Megabytes(r.Int8Bytes)})", fidelity);
+        }
+
         if (r.Output == OutputKind.KeptFloat)
         {
             return string.Format(c, "{0}: kept FP32 ({1}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
@@ -105,7 +114,9 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
 
         if (r.Output == OutputKind.KeptFloatFailedCheck)
         {
-            var why = r.Warnings.Any(w => w.Code == ErrorCodes.SpeedupTooLowShippedFp32) ? "INT8 was below the minimum speed-up" : "an accuracy check failed";
+            var why = r.Warnings.Any(w => w.Code == ErrorCodes.SpeedupTooLowShippedFp32) ? "INT8 was below the minimum speed-up"
+                : r.Warnings.Any(w => w.Code == ErrorCodes.FidelityTooLowShippedFp32) ? string.Format(c, "INT8 outputs were below the {0} dB SQNR floor", Quantizer.FidelityFloorDb)
+                : "an accuracy check failed";
             return string.Format(c, "{0}: kept FP32 ({1}) because {2} (INT8 would be {3:F2} ms vs {4:F2} ms, speed-up {5:F2}x){6}",
                 name, Megabytes(r.Fp32Bytes), why, r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, r.Latency.Speedup, fidelity);
         }
@@ -122,6 +133,24 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup,
             r.Latency.Prepacked ? "" : ", measured without weight pre-packing (over 1 GiB of weights): an application's session differs",
             fidelity, r.Fusion.FusedCount, how);
+    }
+
+    /// <summary>Which targets the figures hold for, and the machine they ran on (the integer kernels differ by CPU class).</summary>
+    private static string Hardware(QuantizeResult r)
+    {
+        if (r.Targets.Count == 0)
+        {
+            return $"; on {r.Machine.ClassLabel}";
+        }
+
+        var names = string.Join(", ", r.Targets.Select(t => t.Target));
+        var validated = r.Targets.All(t => t.Validated) ? $"valid for {names}" : $"validated for {string.Join(", ", r.Targets.Where(t => t.Validated).Select(t => t.Target).DefaultIfEmpty("no target"))}, NOT for {string.Join(", ", r.Targets.Where(t => !t.Validated).Select(t => t.Target))}";
+        var how = r.Int8Arithmetic == Onnx.Hardware.Int8Arithmetic.ExactReference ? " (accuracy on the exact class's reference arithmetic)"
+            : r.Settings.GetValueOrDefault("targets", "").Split(';').Contains("x64") && r.Settings.GetValueOrDefault("weight-type") == "int8" && r.Settings.GetValueOrDefault("mode") is "static" or "dynamic"
+                ? " (saturation-safe int8 weights: the same integer results on every CPU class)" : "";
+        var unmeasured = r.Targets.Where(t => !t.Target.StartsWith(r.Machine.Architecture, StringComparison.Ordinal)).Select(t => t.Target).ToList();
+        var speed = unmeasured.Count == 0 ? "" : $", speed not measured on {string.Join(", ", unmeasured)}";
+        return $"; {validated}{how}; measured on {r.Machine.ClassLabel}{speed}";
     }
 
     /// <summary>What tuning chose and why, for the summary line.</summary>

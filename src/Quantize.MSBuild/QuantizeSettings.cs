@@ -7,7 +7,7 @@ using Microsoft.Build.Framework;
 
 namespace Quantize.MSBuild
 {
-    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, Number, List, Checks, Integer, Numbers, PositiveNumbers, ImageSize }
+    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, Number, List, Checks, Integer, Numbers, PositiveNumbers, ImageSize, Choices }
 
     /// <summary>One engine option: its MSBuild name (property and item metadata alike) and its worker switch.</summary>
     internal sealed class Setting
@@ -32,6 +32,7 @@ namespace Quantize.MSBuild
             SettingKind.NonNegativeNumber => "a number, 0 or more (e.g. 0.3)",
             SettingKind.Number => "a number (e.g. 0.3)",
             SettingKind.List => "a ';'-separated list",
+            SettingKind.Choices => "a ';'-separated list of " + string.Join(", ", Allowed),
             SettingKind.Checks => AccuracyCheck.GrammarText,
             SettingKind.Integer => "a whole number (e.g. 42)",
             SettingKind.Numbers => "one number, or one per channel separated by ';' (e.g. 0.485;0.456;0.406)",
@@ -44,7 +45,7 @@ namespace Quantize.MSBuild
     /// <summary>
     /// The settings vocabulary and its rules: item metadata overrides the project property of the same
     /// name; an empty value means "the engine's default". Values are case-insensitive and normalised to
-    /// lower case (lists keep their case: they name nodes and op types).
+    /// lower case (lists of names keep their case: they name nodes and op types).
     /// </summary>
     internal static class QuantizeSettings
     {
@@ -62,6 +63,8 @@ namespace Quantize.MSBuild
             new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),
             new Setting("QuantizeSaturationAwareRanges", "--saturation-aware-ranges", SettingKind.Boolean),
             new Setting("QuantizeReduceRange", "--reduce-range", SettingKind.Boolean),
+            // The CPUs the model must be right on; empty = the engine's portable x64;arm64 (the targets default it from the RIDs).
+            new Setting("QuantizeTargets", "--target", SettingKind.Choices, "x64", "x64-vnni", "arm64"),
             new Setting("QuantizeFloatPrecision", "--float-precision", SettingKind.Choice, "fp32", "fp16"),
             new Setting("QuantizePerChannel", "--per-channel", SettingKind.Boolean),
             new Setting("QuantizeActivationType", "--activation-type", SettingKind.Choice, "uint8", "int8"),
@@ -150,8 +153,8 @@ namespace Quantize.MSBuild
                 }
                 else
                 {
-                    // For a list of checks, name the entry that is wrong (TryNormalize returns it).
-                    string shown = setting.Kind == SettingKind.Checks ? normalized : raw;
+                    // For a list of checks or choices, name the entry that is wrong (TryNormalize returns it).
+                    string shown = setting.Kind == SettingKind.Checks || setting.Kind == SettingKind.Choices ? normalized : raw;
                     problems.Add(new Problem(setting.Name, string.Format(
                         CultureInfo.InvariantCulture, Messages.InvalidValueText, shown, setting.Name, source, setting.AllowedText)));
                 }
@@ -194,6 +197,22 @@ namespace Quantize.MSBuild
                     return isNumber;
                 case SettingKind.List:
                     normalized = string.Join(";", SplitList(raw));
+                    return true;
+                case SettingKind.Choices:
+                    // Sorted and de-duplicated: the same set is the same settings file text (no needless re-run).
+                    var choices = new SortedSet<string>(StringComparer.Ordinal);
+                    foreach (string choice in SplitList(raw))
+                    {
+                        if (!setting.Allowed.Contains(choice.ToLowerInvariant(), StringComparer.Ordinal))
+                        {
+                            normalized = choice;
+                            return false;
+                        }
+
+                        choices.Add(choice.ToLowerInvariant());
+                    }
+
+                    normalized = string.Join(";", choices);
                     return true;
                 case SettingKind.Integer:
                     bool isInteger = int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int i);
@@ -269,7 +288,8 @@ namespace Quantize.MSBuild
                     continue;
                 }
 
-                IEnumerable<string> tokens = setting.Kind == SettingKind.List || setting.Kind == SettingKind.Checks ? SplitList(value) : new[] { value };
+                IEnumerable<string> tokens = setting.Kind == SettingKind.List || setting.Kind == SettingKind.Checks || setting.Kind == SettingKind.Choices
+                    ? SplitList(value) : new[] { value };
                 foreach (string token in tokens)
                 {
                     args.Add(setting.WorkerOption);

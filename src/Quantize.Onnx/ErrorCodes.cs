@@ -51,6 +51,9 @@ public static class ErrorCodes
     // Tuning and its lock file.
     public const string LockFileNotCurrent = "QNT1403";
     public const string LockFileUnreadable = "QNT1404";
+
+    // Never ship garbage: without validation data, INT8 outputs far from FP32 on the calibration samples.
+    public const string FidelityTooLow = "QNT1405";
     public const string InternalError = "QNT1901";
 
     // Dynamic quantization and already-quantized models.
@@ -67,6 +70,8 @@ public static class ErrorCodes
     public const string KeptFloatNotFaster = "QNT2002";
     public const string UnfusedGroups = "QNT2004";
     public const string StaysFloat = "QNT2005";
+    public const string NoIntegerKernels = "QNT2006";
+    public const string LargerThanSource = "QNT2007";
 
     // Sanity of calibration inputs (QNT2101-QNT2139).
     public const string CalibrationInputConstant = "QNT2101";
@@ -76,6 +81,10 @@ public static class ErrorCodes
     public const string ValidatingOnCalibration = "QNT2403";
     public const string CalibrationNotRepresentative = "QNT2404";
     public const string LockFileStale = "QNT2405";
+    public const string FidelityTooLowShippedFp32 = "QNT2406";
+
+    // Target hardware.
+    public const string TargetNotValidated = "QNT2601";
     public const string AlreadyQuantized = "QNT2501";
     public const string NothingToQuantizeDynamically = "QNT2502";
     public const string NothingToQuantizeWeight4 = "QNT2520";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Quantize.Onnx.Calibration.Images;
+using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Validation;
 
@@ -78,6 +79,20 @@ public sealed record QuantizationOptions
     /// (vpmaddubsw) saturate 16-bit sums of two 8-bit products.
     /// </summary>
     public bool ReduceRange { get; init; }
+
+    /// <summary>
+    /// The CPUs the model will run on. The recipe is chosen so that the model is right on every one: with
+    /// <see cref="QuantizeTarget.X64"/> (any x86-64, VNNI or not) int8 weights are saturation-safe (see
+    /// <see cref="SaturationSafeWeights"/>). Default: portable, x64 and arm64.
+    /// </summary>
+    public IReadOnlyList<QuantizeTarget> Targets { get; init; } = QuantizeTargets.Portable;
+
+    /// <summary>
+    /// int8 weights for u8×s8 kernels get, per channel, a scale at which the two largest magnitudes sum to at most 128,
+    /// so x86 CPUs without VNNI (vpmaddubsw: two products summed in a saturating int16) compute the exact class's bits.
+    /// A channel whose largest weight stands out keeps nearly 8 bits; an even one gets 7 (as <see cref="ReduceRange"/>).
+    /// </summary>
+    public bool SaturationSafeWeights => WeightType == QuantType.Int8 && Targets.Contains(QuantizeTarget.X64);
 
     /// <summary>How nodes that stay float (excluded, tuned float, or without an integer kernel) store their weights.</summary>
     public FloatPrecision FloatPrecision { get; init; } = FloatPrecision.Fp32;
@@ -192,6 +207,7 @@ public sealed record QuantizationOptions
         ["float-precision"] = FloatPrecision.ToString().ToLowerInvariant(),
         ["saturation-aware-ranges"] = SaturationAwareRanges ? "true" : "false",
         ["symmetric-activations"] = SymmetricActivations ? "true" : "false",
+        ["targets"] = QuantizeTargets.Text(Targets),
         ["equalize"] = Equalize ? "true" : "false",
         ["exclude-nodes"] = string.Join(";", ExcludedNodes.Order(StringComparer.Ordinal)),
         ["exclude-op-types"] = string.Join(";", ExcludedOpTypes.Order(StringComparer.Ordinal)),

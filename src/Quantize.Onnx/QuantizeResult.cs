@@ -69,6 +69,15 @@ public sealed record QuantizeResult
     /// <summary>What accuracy tuning did (lock file used, search and its attempts); null when tuning is off.</summary>
     public Tuning.TuningReport? Tuning { get; init; }
 
+    /// <summary>The build machine every latency and accuracy figure ran on: CPU and integer kernel class.</summary>
+    public Hardware.BuildMachine Machine { get; init; } = Hardware.BuildMachine.Current;
+
+    /// <summary>Per declared target: its kernel classes and whether (and how) its arithmetic was validated here; empty when nothing was quantized.</summary>
+    public IReadOnlyList<Hardware.TargetCheck> Targets { get; init; } = [];
+
+    /// <summary>How the INT8 model was run for the accuracy figures: natively, or as the exact class's reference.</summary>
+    public Hardware.Int8Arithmetic Int8Arithmetic { get; init; }
+
     /// <summary>FP32 and INT8 outputs of a few samples for image-like outputs, for the HTML report (not in the JSON report).</summary>
     [JsonIgnore]
     public IReadOnlyList<OutputSample> ImageSamples { get; init; } = [];

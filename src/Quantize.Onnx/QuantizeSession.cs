@@ -79,6 +79,9 @@ internal sealed class QuantizeSession
 
     public bool ValidationIsCalibration { get; init; }
 
+    /// <summary>How INT8 candidates are run for bias correction and validation: natively, or as the exact class when only exact targets are declared and this machine saturates.</summary>
+    public Hardware.Int8Arithmetic Arithmetic { get; set; }
+
     /// <summary>The prepared FP32 model (never equalized: candidates equalize a copy).</summary>
     public required ModelProto Prepared { get; init; }
 
@@ -260,7 +263,7 @@ internal sealed class QuantizeSession
         if (options.BiasCorrection)
         {
             var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();
-            BiasCorrector.Correct(quantized, fp32, InputNames, samples, _fp32OutputMeans);
+            BiasCorrector.Correct(quantized, fp32, InputNames, samples, _fp32OutputMeans, Arithmetic);
         }
 
         if (options.FloatPrecision == FloatPrecision.Fp16)
@@ -284,7 +287,7 @@ internal sealed class QuantizeSession
         var validation = Validation ?? throw new InvalidOperationException("No validation samples.");
         _progress?.Invoke(new QuantizeProgress("validating", 0, validation.Count));
         return AccuracyGate.Evaluate(Fp32Bytes, candidate.Int8Bytes, InputNames, validation, gate.Checks, ValidationIsCalibration, _cancellation, images, gate.BinaryThreshold,
-            Fp32ValidationOutputs(validation));
+            Fp32ValidationOutputs(validation), Arithmetic);
     }
 
     /// <summary>The FP32 model's validation outputs, computed on first use and kept when they fit the budget; null otherwise.</summary>

@@ -3,6 +3,7 @@ using System.Reflection;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
@@ -23,6 +24,9 @@ public readonly record struct QuantizeProgress(string Stage, int Done, int Total
 /// </summary>
 public sealed class Quantizer(QuantizationOptions options)
 {
+    /// <summary>Without validation data, an INT8 output below this SQNR vs FP32 on the calibration samples is noise, not a quantized model.</summary>
+    public const double FidelityFloorDb = 10;
+
     public static string ToolVersion { get; } =
         typeof(Quantizer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
@@ -86,6 +90,12 @@ public sealed class Quantizer(QuantizationOptions options)
         var (fp32Bytes, inputNames, data, validationData) = (session.Fp32Bytes, session.InputNames, session.Samples, session.Validation);
         var gate = options.Validation;
 
+        // Validate in the arithmetic of the declared targets, not only of this machine (see TargetPlan).
+        var cannotSaturate = options.SaturationSafeWeights || options.ReduceRange || options.WeightType == QuantType.UInt8 || fp16 || weight4;
+        var exactReferencePossible = options.Mode == QuantizationMode.Static && !session.Prepared.Graph.Node.Any(n => n.OpType == "LSTM");
+        var targets = TargetPlan.For(BuildMachine.Current, options.Targets, cannotSaturate, exactReferencePossible);
+        session.Arithmetic = targets.Arithmetic;
+
         // Tuning searches static configurations; the other modes have no calibrated choices to tune.
         var calibrated = !dynamic && !fp16 && !weight4;
         // Hashed at most once per run, data files included (they hold the weights of a model with external data).
@@ -140,7 +150,16 @@ public sealed class Quantizer(QuantizationOptions options)
 
         // Fidelity on real samples (calibration, else validation); a model given without any is only timed, on made-up inputs.
         var fidelitySamples = data is null ? 0 : Math.Min(options.FidelitySamples, data.Count);
-        var fidelity = data is null ? [] : MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples, validationData is null ? images : null);
+        var fidelity = data is null ? [] : MeasureFidelity(fp32Bytes, int8Bytes, inputNames, data, fidelitySamples, validationData is null ? images : null, targets.Arithmetic);
+        if (fusion.FusedCount > 0)
+        {
+            foreach (var target in targets.NotValidated)
+            {
+                warnings.Add(new Diagnostic(ErrorCodes.TargetNotValidated, modelPath,
+                    $"Target {target.Target} was not validated: its integer arithmetic ({target.Arithmetic}) was {target.How}. The figures are this machine's; validate the model on a {target.Target} machine, or add x64 to the targets (QuantizeTargets / --target) for saturation-safe weights that every CPU computes alike."));
+            }
+        }
+
         LatencyComparison latency;
         using (var feeds = new Feeds(inputNames, session.FirstSample))
         {
@@ -152,6 +171,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData!, gate!);
         }
 
+        var guard = ShipGuard(fusion, fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source), int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized), fp16 || weight4);
         if (validation is not null && !dynamic && !weight4)
         {
             // Calibration coverage, on the FP32 prepared model (after equalization) with the grids the INT8 model uses.
@@ -170,8 +190,14 @@ public sealed class Quantizer(QuantizationOptions options)
 
         var kind = OutputKind.Quantized;
         var keptResult = "kept-fp32-int8-not-faster";
+        if (guard is { } notWorthIt)
+        {
+            kind = OutputKind.KeptFloat;
+            keptResult = notWorthIt.Result;
+            warnings.Add(new Diagnostic(notWorthIt.Code, modelPath, notWorthIt.Message));
+        }
         var unfused = fusion.UnfusedNodes.Count == 0 ? "" : $" ONNX Runtime left these quantized node groups un-fused (DQ -> float op -> Q): {string.Join(", ", fusion.UnfusedNodes.Take(8))}{(fusion.UnfusedNodes.Count > 8 ? ", ..." : "")}; excluding them may make INT8 faster.";
-        if (gate?.MinSpeedup is double minSpeedup && latency.Speedup < minSpeedup)
+        if (kind == OutputKind.Quantized && gate?.MinSpeedup is double minSpeedup && latency.Speedup < minSpeedup)
         {
             var message = $"The INT8 model is {latency.Speedup:F2}x as fast as FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), below the minimum speed-up {minSpeedup:0.##}x.{unfused}";
             if (gate.OnFailure == AccuracyFailureAction.Error)
@@ -187,12 +213,32 @@ public sealed class Quantizer(QuantizationOptions options)
             keptResult = "kept-fp32-below-min-speedup";
             warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
-        else if (latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
+        else if (kind == OutputKind.Quantized && latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
         {
             kind = OutputKind.KeptFloat;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
                 $"The INT8 model is not faster than FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), so the FP32 model is shipped unchanged.{unfused} " +
                 "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
+        }
+
+        if (kind == OutputKind.Quantized && validation is null && fidelity.Count > 0 && fidelity.MinBy(f => f.SqnrDb) is { SqnrDb: < FidelityFloorDb } noise)
+        {
+            // No validation data, so nobody set a threshold: a default floor keeps noise from shipping silently.
+            var layers = WorstLayers(candidate, inputNames, data!, gate ?? new ValidationOptions());
+            var message = $"INT8 output '{noise.Output}' is {noise.SqnrDb:F1} dB SQNR from FP32 on {fidelitySamples} calibration sample(s), below the {FidelityFloorDb:0} dB floor that applies without validation data: " +
+                $"the quantized model would compute noise. Likely causes: activation ranges that the calibration samples do not represent (check that they are preprocessed as the app feeds the model), " +
+                $"or layers that do not survive 8 bits{layers}. Give validation samples with your own checks (QuantizeValidationData / --validation, --check), or keep the worst layers float (QuantizeExcludeNodes / --exclude-nodes).";
+            if (gate?.OnFailure != AccuracyFailureAction.ShipFp32)
+            {
+                throw new QuantizeException(ErrorCodes.FidelityTooLow, modelPath, message + " Nothing was written; to ship the FP32 model instead, set QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).")
+                {
+                    Result = Report(OutputKind.NotWritten),
+                };
+            }
+
+            kind = OutputKind.KeptFloatFailedCheck;
+            keptResult = "kept-fp32-fidelity-below-floor";
+            warnings.Add(new Diagnostic(ErrorCodes.FidelityTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
 
         if (kind == OutputKind.Quantized && validation is { Passed: false })
@@ -252,7 +298,45 @@ public sealed class Quantizer(QuantizationOptions options)
             Validation = validation,
             Tuning = tuning,
             ImageSamples = images.Samples,
+            Machine = targets.Machine,
+            Targets = targets.Targets,
+            Int8Arithmetic = targets.Arithmetic,
         };
+    }
+
+    /// <summary>Why an INT8 model is not worth shipping whatever its accuracy: no integer kernel runs it, or it is not smaller. Null when it is.</summary>
+    private static (string Code, string Result, string Message)? ShipGuard(FusionReport fusion, long fp32Bytes, long int8Bytes, bool floatKernelsByDesign)
+    {
+        if (fusion.FusedCount == 0 && !floatKernelsByDesign)
+        {
+            return (ErrorCodes.NoIntegerKernels, "kept-fp32-no-integer-kernels",
+                "ONNX Runtime runs none of the quantized nodes on integer kernels (every QDQ group stays DequantizeLinear -> float op -> QuantizeLinear), so INT8 would only add work; the FP32 model is shipped unchanged. " +
+                "The model's compute is in ops without an integer kernel here (e.g. inside control flow, or ConvTranspose).");
+        }
+
+        if (int8Bytes > fp32Bytes)
+        {
+            return (ErrorCodes.LargerThanSource, "kept-fp32-larger",
+                $"The quantized model ({int8Bytes / 1e6:F2} MB) is larger than its FP32 source ({fp32Bytes / 1e6:F2} MB): its quantization parameters outweigh the weights it makes smaller. The FP32 model is shipped unchanged.");
+        }
+
+        return null;
+    }
+
+    /// <summary>The layers that lose the most, for the fidelity floor's message ("" when none could be measured).</summary>
+    private static string WorstLayers(Candidate candidate, IReadOnlyList<string> inputNames, CalibrationDataSet data, ValidationOptions gate)
+    {
+        try
+        {
+            var samples = Enumerable.Range(0, Math.Min(gate.LayerSamples, data.Count)).Select(data.ReadSample).ToList();
+            var layers = LayerSensitivity.Analyze(candidate.Fp32, candidate.Quantized, candidate.QuantizedNodeNames, inputNames, samples, gate.LayerBudgetBytes);
+            var worst = layers.OrderBy(l => l.SqnrDb).Take(gate.WorstLayerCount).ToList();
+            return worst.Count == 0 ? "" : " (the worst layers, SQNR vs FP32: " + string.Join(", ", worst.Select(l => $"{l.Node} ({l.OpType}) {l.SqnrDb:F1} dB")) + ")";
+        }
+        catch (OnnxRuntimeException)
+        {
+            return "";
+        }
     }
 
     /// <summary>Block size and accuracy level are checked in every mode: a bad value in a shared project setting should not wait for a weight4 model.</summary>
@@ -403,12 +487,12 @@ public sealed class Quantizer(QuantizationOptions options)
         };
     }
 
-    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images)
+    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images, Int8Arithmetic arithmetic)
     {
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         var maxError = new Dictionary<string, double>(StringComparer.Ordinal);
         using var fp32Runner = new ModelRunner(fp32, inputNames);
-        using var int8Runner = new ModelRunner(int8, inputNames);
+        using var int8Runner = new ModelRunner(int8, inputNames, arithmetic);
         for (var s = 0; s < samples; s++)
         {
             var sample = data.ReadSample(s);

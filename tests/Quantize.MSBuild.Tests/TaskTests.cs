@@ -197,6 +197,115 @@ public sealed class TaskTests : IDisposable
         Assert.StartsWith($"{setting} '{value}' is set for 'Models/m.onnx' but {missing} is not", problem.Message);
     }
 
+    [Fact]
+    public void Declared_targets_are_normalised_and_passed_to_the_worker_as_target_options()
+    {
+        var problems = new List<QuantizeSettings.Problem>();
+        var values = QuantizeSettings.Resolve(
+            new TaskItem("Models/m.onnx"), new Dictionary<string, string> { ["QuantizeTargets"] = " X64 ;arm64;; ARM64;x64-VNNI " }, problems);
+
+        Assert.Empty(problems);
+        // Lower case, sorted, de-duplicated: the same set always writes the same settings file.
+        Assert.Equal("arm64;x64;x64-vnni", values["QuantizeTargets"]);
+        var args = QuantizeSettings.WorkerArguments("/m/m.onnx", "/o/m.onnx", null, null, values);
+        Assert.Equal(["/m/m.onnx", "--output", "/o/m.onnx", "--target", "arm64", "--target", "x64", "--target", "x64-vnni"], args);
+
+        // Unset: no --target, the engine's portable default.
+        var portable = QuantizeSettings.Resolve(new TaskItem("Models/m.onnx"), new Dictionary<string, string>(), problems);
+        Assert.Equal("", portable["QuantizeTargets"]);
+        Assert.DoesNotContain("--target", QuantizeSettings.WorkerArguments("/m/m.onnx", "/o/m.onnx", null, null, portable));
+    }
+
+    [Theory]
+    [InlineData("x64;x86", "metadata", "'x86' for QuantizeTargets (metadata on '{0}')")]
+    [InlineData("arm64; ARMv7 ", "property", "'ARMv7' for QuantizeTargets (project property, used for '{0}')")]
+    public void Unknown_target_is_a_coded_error_naming_the_model_the_entry_and_the_allowed_targets(string value, string where, string expected)
+    {
+        var prepare = Prepare(perChannel: "");
+        if (where == "metadata")
+        {
+            prepare.Models[0].SetMetadata("QuantizeTargets", value);
+        }
+        else
+        {
+            prepare.Defaults = [new TaskItem("QuantizeTargets", new Dictionary<string, string> { ["Value"] = value })];
+        }
+
+        Assert.False(prepare.Execute());
+
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal("QNT3001", error.Code);
+        Assert.Contains(string.Format(expected, ModelPath), error.Message);
+        Assert.EndsWith("Allowed values: a ';'-separated list of x64, x64-vnni, arm64.", error.Message);
+        Assert.Empty(prepare.ResolvedModels);
+        Assert.False(File.Exists(Output + ".settings"));
+    }
+
+    [Fact]
+    public void Target_metadata_overrides_the_project_property_in_the_settings_file_and_the_worker_arguments()
+    {
+        var prepare = Prepare(perChannel: "");
+        prepare.Defaults = [new TaskItem("QuantizeTargets", new Dictionary<string, string> { ["Value"] = "x64;arm64" })];
+        Assert.True(prepare.Execute(), Describe());
+        Assert.Contains("\nQuantizeTargets=arm64;x64\n", File.ReadAllText(Output + ".settings"));
+
+        var overridden = Prepare(perChannel: "");
+        overridden.Defaults = prepare.Defaults;
+        overridden.Models[0].SetMetadata("QuantizeTargets", "X64-Vnni");
+        Assert.True(overridden.Execute(), Describe());
+
+        var model = Assert.Single(overridden.ResolvedModels);
+        Assert.Equal("x64-vnni", model.GetMetadata("QuantizeTargets"));
+        Assert.Contains("\nQuantizeTargets=x64-vnni\n", File.ReadAllText(Output + ".settings"));
+        var args = QuantizeSettings.WorkerArguments(ModelPath, Output, null, null, QuantizeSettings.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
+        Assert.Equal([ModelPath, "--output", Output, "--mode", "dynamic", "--target", "x64-vnni"], args);
+    }
+
+    /// <summary>
+    /// The targets' RID default, evaluated and run by MSBuild itself (about a second: only discovery and the
+    /// prepare step run, with the task assembly this test was built with; no package, no restore, no worker).
+    /// </summary>
+    [Theory]
+    [InlineData("<RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>", "arm64;x64")]
+    [InlineData("<RuntimeIdentifiers>\n  win-x86;\n  linux-musl-x64 ;\n  linux-arm\n</RuntimeIdentifiers>", "x64")]
+    [InlineData("<RuntimeIdentifier>osx-arm64</RuntimeIdentifier><RuntimeIdentifiers>osx-arm64;osx-x64</RuntimeIdentifiers>", "arm64")]
+    [InlineData("", "")]
+    [InlineData("<RuntimeIdentifiers>linux-x64</RuntimeIdentifiers><QuantizeTargets>ARM64</QuantizeTargets>", "arm64")]
+    public void Targets_default_from_the_runtime_identifiers_and_metadata_still_wins(string properties, string expected)
+    {
+        File.WriteAllText(Path.Combine(_dir, "Directory.Build.props"), "<Project />");
+        File.WriteAllText(Path.Combine(_dir, "Directory.Build.targets"), "<Project />");
+        string project = Path.Combine(_dir, "App.csproj");
+        // The package's import order: its props before the project body, its targets after the SDK's.
+        File.WriteAllText(project, $"""
+            <Project>
+              <Import Project="Sdk.props" Sdk="Microsoft.NET.Sdk" />
+              <Import Project="{Path.Combine(Repo.Root, "build", "Quantize.MSBuild.props")}" />
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                {properties}
+              </PropertyGroup>
+              <ItemGroup>
+                <None Update="Models/a.onnx" CopyToOutputDirectory="PreserveNewest" />
+                <None Update="Models/b.onnx" CopyToOutputDirectory="PreserveNewest" QuantizeTargets="x64-vnni" />
+              </ItemGroup>
+              <Import Project="Sdk.targets" Sdk="Microsoft.NET.Sdk" />
+              <Import Project="{Path.Combine(Repo.Root, "build", "Quantize.MSBuild.targets")}" />
+            </Project>
+            """);
+        Directory.CreateDirectory(Path.Combine(_dir, "Models"));
+        File.WriteAllText(Path.Combine(_dir, "Models", "a.onnx"), "fp32");
+        File.WriteAllText(Path.Combine(_dir, "Models", "b.onnx"), "fp32");
+
+        var run = DotNet.Run(_dir, null, "msbuild", project, "-t:_QuantizeCollectModels;_QuantizePrepare", "-nodeReuse:false",
+            "-p:_QuantizeTaskAssembly=" + typeof(PrepareQuantizeModels).Assembly.Location);
+
+        Assert.True(run.ExitCode == 0, run.Output);
+        string Settings(string model) => File.ReadAllText(Directory.GetFiles(Path.Combine(_dir, "obj"), model + ".settings", SearchOption.AllDirectories).Single());
+        Assert.Contains($"\nQuantizeTargets={expected}\n", Settings("a.onnx"));
+        Assert.Contains("\nQuantizeTargets=x64-vnni\n", Settings("b.onnx"));
+    }
+
     [Theory]
     [InlineData("/x/m.onnx: warning QNT2002: kept FP32", "/x/m.onnx", false, "QNT2002", "kept FP32")]
     [InlineData(@"C:\x\m.onnx: error QNT1002: not an ONNX model: bad", @"C:\x\m.onnx", true, "QNT1002", "not an ONNX model: bad")]

@@ -25,7 +25,7 @@ internal static class BiasCorrector
     /// <param name="fp32Means">FP32 channel means by output name, filled and reused across calls on the same FP32 model and samples (the tuner builds many candidates).</param>
     /// <returns>The number of outputs corrected.</returns>
     public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples,
-        Dictionary<string, double[]>? fp32Means = null)
+        Dictionary<string, double[]>? fp32Means = null, Hardware.Int8Arithmetic arithmetic = Hardware.Int8Arithmetic.Native)
     {
         var targets = FindTargets(quantized);
         if (targets.Count == 0 || samples.Count == 0)
@@ -37,7 +37,7 @@ internal static class BiasCorrector
         var missing = targets.Select(t => t.Fp32Tensor).Where(t => !fp32Means.ContainsKey(t)).Distinct(StringComparer.Ordinal).ToList();
         if (missing.Count > 0)
         {
-            var means = ChannelMeans(fp32, missing.Select(t => (t, (string[]?)null)).ToList(), inputNames, samples);
+            var means = ChannelMeans(fp32, missing.Select(t => (t, (string[]?)null)).ToList(), inputNames, samples, Hardware.Int8Arithmetic.Native);
             for (var i = 0; i < missing.Count; i++)
             {
                 fp32Means[missing[i]] = means[i];
@@ -46,7 +46,7 @@ internal static class BiasCorrector
 
         var reference = targets.Select(t => fp32Means[t.Fp32Tensor]).ToList();
 
-        var actual = ChannelMeans(quantized, targets.Select(t => (t.Int8Tensor, (string[]?)t.Dequantize)).ToList(), inputNames, samples);
+        var actual = ChannelMeans(quantized, targets.Select(t => (t.Int8Tensor, (string[]?)t.Dequantize)).ToList(), inputNames, samples, arithmetic);
         for (var k = 0; k < targets.Count; k++)
         {
             var bias = TensorValues.ReadInt32s(targets[k].Bias);
@@ -106,7 +106,8 @@ internal static class BiasCorrector
     /// Per-channel (axis 1) means of the given tensors, averaged over the samples. A tensor given with
     /// DequantizeLinear inputs (scale, zero point) is a quantized tensor read through a new DequantizeLinear.
     /// </summary>
-    private static List<double[]> ChannelMeans(ModelProto model, List<(string Tensor, string[]? Dequantize)> tensors, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples)
+    private static List<double[]> ChannelMeans(ModelProto model, List<(string Tensor, string[]? Dequantize)> tensors, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples,
+        Hardware.Int8Arithmetic arithmetic)
     {
         var augmented = model.Clone();
         var graph = augmented.Graph;
@@ -133,7 +134,8 @@ internal static class BiasCorrector
         // into the model's biases (same inputs must give the same bytes on any machine's core count).
         using var options = new SessionOptions
         {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            // The INT8 model's offsets are those of its targets' arithmetic (an exact target's, not this machine's saturation).
+            GraphOptimizationLevel = Validation.ModelRunner.OptimizationFor(arithmetic),
             IntraOpNumThreads = 1,
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,

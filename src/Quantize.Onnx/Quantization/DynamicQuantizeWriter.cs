@@ -31,7 +31,7 @@ internal sealed class DynamicQuantizeWriter(GraphView graph, IReadOnlyList<Dynam
         var node = unit.Node;
         var prefix = node.Name.Length > 0 ? node.Name : node.Output[0];
         var weight = unit.TransposeWeight ? Transposed(unit.Weight) : unit.Weight;
-        var q = WeightQuantizer.QuantizeWeight(_names.Next(unit.Weight.Name + "_quantized"), weight, options.WeightType, perChannel ? 1 : null, null);
+        var q = WeightQuantizer.QuantizeWeight(_names.Next(unit.Weight.Name + "_quantized"), weight, options.WeightType, perChannel ? 1 : null, null, options.ReduceRange, options.SaturationSafeWeights ? KOrder.Columns : null);
         _initializers.Add(q.Data);
         var weightScale = _names.Next(unit.Weight.Name + "_scale");
         _initializers.Add(TensorValues.FromFloats(weightScale, perChannel ? [q.Scales.Length] : [], q.Scales));

@@ -45,8 +45,8 @@ internal static class LstmQuantizer
             }
 
             var prefix = node.Name.Length > 0 ? node.Name : node.Output[0];
-            var w = Quantize(view.Initializers[node.Input[1]], names, options.PerChannel, graph);
-            var r = Quantize(view.Initializers[node.Input[2]], names, options.PerChannel, graph);
+            var w = Quantize(view.Initializers[node.Input[1]], names, options, graph);
+            var r = Quantize(view.Initializers[node.Input[2]], names, options, graph);
             var quantized = new NodeProto
             {
                 OpType = "DynamicQuantizeLSTM",
@@ -86,13 +86,16 @@ internal static class LstmQuantizer
         initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Count == 3 && t.Dims.All(d => d > 0);
 
     /// <summary>[D, 4H, K] float → int8 [D, K, 4H] with scales and zero points [D, 4H] (per row) or [D] (per direction).</summary>
-    private static (string Data, string Scale, string ZeroPoint) Quantize(TensorProto weight, NameAllocator names, bool perRow, GraphProto graph)
+    private static (string Data, string Scale, string ZeroPoint) Quantize(TensorProto weight, NameAllocator names, QuantizationOptions options, GraphProto graph)
     {
+        var perRow = options.PerChannel;
+        var (qmin, qmax) = QuantMath.Limits(QuantType.Int8, symmetric: true, options.ReduceRange);
         var (directions, rows, depth) = ((int)weight.Dims[0], (int)weight.Dims[1], (int)weight.Dims[2]);
         var values = TensorValues.ReadFloats(weight);
         var groups = perRow ? directions * rows : directions;
         var groupSize = values.Length / groups;
         var scales = new float[groups];
+        var safeRows = options.SaturationSafeWeights ? SaturationBound.PairSums(values, [directions * rows, depth], KOrder.Rows) : null;
         for (var g = 0; g < groups; g++)
         {
             var absMax = 0f;
@@ -101,7 +104,13 @@ internal static class LstmQuantizer
                 absMax = Math.Max(absMax, Math.Abs(v));
             }
 
-            scales[g] = absMax > 0 ? absMax / 127f : 1f;
+            scales[g] = absMax > 0 ? absMax / qmax : 1f;
+            if (safeRows is not null && absMax > 0)
+            {
+                // Every row of the group sums its products along K (the kernel's B is this weight transposed, [K, 4H]).
+                var rowsPerGroup = rows * directions / groups;
+                scales[g] = Math.Max(scales[g], SaturationBound.SafeScale(safeRows.AsSpan(g * rowsPerGroup, rowsPerGroup).ToArray().Max()));
+            }
         }
 
         var transposed = new sbyte[values.Length];
@@ -113,7 +122,7 @@ internal static class LstmQuantizer
                 for (var k = 0; k < depth; k++)
                 {
                     var value = values[((((long)d * rows) + row) * depth) + k];
-                    transposed[((((long)d * depth) + k) * rows) + row] = (sbyte)QuantMath.Quantize(value, step, 0, -127, 127);
+                    transposed[((((long)d * depth) + k) * rows) + row] = (sbyte)QuantMath.Quantize(value, step, 0, qmin, qmax);
                 }
             }
         }

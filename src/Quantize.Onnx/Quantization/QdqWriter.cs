@@ -268,7 +268,7 @@ internal sealed class QdqWriter
 
         // Enlarge weight scales where the int32 bias would otherwise overflow.
         var minimumScales = bias is null ? null : WeightQuantizer.MinimumWeightScalesForBias(TensorValues.ReadFloats(bias), inputScale, channels);
-        var q = WeightQuantizer.QuantizeWeight(_names.Next(weight.Name + "_quantized"), weight, _options.WeightType, axis, minimumScales, _options.ReduceRange);
+        var q = WeightQuantizer.QuantizeWeight(_names.Next(weight.Name + "_quantized"), weight, _options.WeightType, axis, minimumScales, _options.ReduceRange, SaturationOrder(node));
         AddDequantizedConstant(node, rule.WeightInput, weight.Name, q);
 
         if (bias is not null)
@@ -277,6 +277,15 @@ internal sealed class QdqWriter
             AddDequantizedConstant(node, rule.BiasInput, bias.Name, qb);
         }
     }
+
+    /// <summary>How K runs in this node's weight, when the targets need saturation-safe weights (see <see cref="SaturationBound"/>).</summary>
+    private KOrder? SaturationOrder(NodeProto node) => !_options.SaturationSafeWeights ? null : node.OpType switch
+    {
+        "Conv" => KOrder.Conv,
+        "Gemm" when node.GetInt("transB", 0) == 1 => KOrder.Rows,
+        "Gemm" or "MatMul" => KOrder.Columns,
+        _ => KOrder.Rows, // ConvTranspose: no integer kernel on CPU; any order is as good
+    };
 
     private int? WeightAxis(NodeProto node, TensorProto weight)
     {

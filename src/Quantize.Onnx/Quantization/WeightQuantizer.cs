@@ -17,7 +17,11 @@ internal static class WeightQuantizer
     // Keep |bias / scale| inside int32 with a margin (ORT's quantizer uses the same 2/(2^32-2) bound).
     private const double Int32Headroom = 2147483647.0 / 1.0001;
 
-    public static QuantizedConstant QuantizeWeight(string name, TensorProto weight, QuantType type, int? axis, float[]? minimumScales, bool reduceRange = false)
+    /// <param name="saturationSafe">
+    /// How the weight's K dimension runs, when its layer must not saturate on x86 CPUs without VNNI: each channel's scale
+    /// is then at least what <see cref="SaturationBound"/> proves safe. Null: the plain 8-bit grid.
+    /// </param>
+    public static QuantizedConstant QuantizeWeight(string name, TensorProto weight, QuantType type, int? axis, float[]? minimumScales, bool reduceRange = false, KOrder? saturationSafe = null)
     {
         var values = TensorValues.ReadFloats(weight);
         var dims = weight.Dims.ToArray();
@@ -31,10 +35,16 @@ internal static class WeightQuantizer
             absMax[c] = Math.Max(absMax[c], Math.Abs(values[i]));
         }
 
+        var pairSums = saturationSafe is { } order && type == QuantType.Int8 ? PairSumsPerChannel(values, dims, order, axis, channels) : null;
         var scales = new float[channels];
         for (var c = 0; c < channels; c++)
         {
             scales[c] = absMax[c] > 0 ? 2 * absMax[c] / (qmax - qmin) : 1f;
+            if (pairSums is not null && absMax[c] > 0)
+            {
+                scales[c] = Math.Max(scales[c], SaturationBound.SafeScale(pairSums[c]));
+            }
+
             if (minimumScales is not null && scales[c] < minimumScales[c])
             {
                 scales[c] = minimumScales[c];
@@ -102,5 +112,13 @@ internal static class WeightQuantizer
             ? TensorValues.FromInt8(name, dims, q.Select(v => (sbyte)v).ToArray())
             : TensorValues.FromUInt8(name, dims, q.Select(v => (byte)v).ToArray());
         return (new QuantizedConstant(data, [qp.Scale], qp.ZeroPoint, null), qp);
+    }
+
+    /// <summary>The pair bound of each quantization channel: per output channel when the axis is the output's, else the whole tensor's.</summary>
+    private static float[] PairSumsPerChannel(float[] values, long[] dims, KOrder order, int? axis, int channels)
+    {
+        var perOutput = SaturationBound.PairSums(values, dims, order);
+        var outputAxis = order == KOrder.Columns ? dims.Length - 1 : 0;
+        return axis == outputAxis && perOutput.Length == channels ? perOutput : Enumerable.Repeat(perOutput.DefaultIfEmpty(0f).Max(), channels).ToArray();
     }
 }

@@ -17,7 +17,7 @@ public static class AccuracyGate
     internal static ValidationReport Evaluate(
         byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
         CancellationToken cancellation = default, HtmlReportSamples? images = null, double binaryThreshold = 0.5,
-        IReadOnlyList<Dictionary<string, FloatOutput>>? fp32Outputs = null)
+        IReadOnlyList<Dictionary<string, FloatOutput>>? fp32Outputs = null, Hardware.Int8Arithmetic arithmetic = Hardware.Int8Arithmetic.Native)
     {
         var topK = TopK.Requested(checks);
         var classNames = ExpectedOutputs.ReadClassNames(validation.Folder);
@@ -27,7 +27,7 @@ public static class AccuracyGate
         List<string> outputs;
         // FP32 outputs given (computed once for several INT8 candidates) spare the FP32 runs.
         using (var a = fp32Outputs is null ? new ModelRunner(fp32, inputNames) : null)
-        using (var b = new ModelRunner(int8, inputNames))
+        using (var b = new ModelRunner(int8, inputNames, arithmetic))
         {
             outputs = [.. a?.FloatOutputs ?? b.FloatOutputs];
             for (var s = 0; s < validation.Count; s++)

@@ -81,6 +81,8 @@ public static class HtmlReport
         var (verdict, verdictClass) = r.Output switch
         {
             OutputKind.Quantized => ("INT8 shipped", "ok"),
+            OutputKind.KeptFloat when r.Warnings.Any(w => w.Code == ErrorCodes.NoIntegerKernels) => ("FP32 kept: no integer kernels", "warn"),
+            OutputKind.KeptFloat when r.Warnings.Any(w => w.Code == ErrorCodes.LargerThanSource) => ("FP32 kept: INT8 not smaller", "warn"),
             OutputKind.KeptFloat => ("FP32 kept: INT8 not faster", "warn"),
             OutputKind.NotWritten => ("nothing written: the gate failed", "fail"),
             OutputKind.Unchanged => ("written unchanged: see the warnings", "warn"),
@@ -96,6 +98,7 @@ public static class HtmlReport
         html.Append(C, $"<p class=\"sub\">{E(r.ModelPath)} &rarr; {E(r.OutputPath)}{(r.Output == OutputKind.NotWritten ? " (not written)" : "")}</p>\n");
 
         Overview(html, r);
+        Targets(html, r);
         Validation(html, r);
         Tuning(html, r.Tuning);
         Images(html, r);
@@ -118,7 +121,7 @@ public static class HtmlReport
         Card(html, "Size", $"{Mb(r.Fp32Bytes)} &rarr; {Mb(r.Int8Bytes)}",
             r.Output == OutputKind.Quantized ? string.Format(C, "{0:F1}x smaller", smaller)
             : string.Format(C, "INT8 would be {0:F1}x smaller; {1}", smaller, r.Output == OutputKind.NotWritten ? "nothing written" : "FP32 shipped"));
-        Card(html, "Latency (1 thread, median)", string.Format(C, "{0:F2} &rarr; {1:F2} ms", r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds),
+        Card(html, $"Latency (1 thread, median, {r.Machine.Architecture} {r.Machine.Features})", string.Format(C, "{0:F2} &rarr; {1:F2} ms", r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds),
             string.Format(C, "speed-up {0:F2}x{1}", r.Latency.Speedup, r.Latency.Prepacked ? "" : " (measured without weight pre-packing, over 1 GiB of weights: an application's session differs)"));
         Card(html, "Integer kernels", r.Fusion.FusedCount.ToString(C),
             string.Format(C, "{0} quantized nodes, {1} un-fused group(s)", r.QuantizedNodes, r.Fusion.UnfusedNodes.Count));
@@ -142,6 +145,26 @@ public static class HtmlReport
         Card(html, "Calibration", calibration,
             string.Format(C, "{0:F1} s calibrating, {1:F1} s in total", r.CalibrationTime.TotalSeconds, r.TotalTime.TotalSeconds));
         html.Append("</div>\n");
+    }
+
+    /// <summary>The build machine every figure ran on, and per declared target whether its integer arithmetic was validated.</summary>
+    private static void Targets(StringBuilder html, QuantizeResult r)
+    {
+        html.Append("<h2>Target hardware</h2>\n");
+        html.Append(C, $"<p class=\"sub\">Every figure on this page ran on {E(r.Machine.Cpu)}: {E(r.Machine.ClassLabel)}{(r.Int8Arithmetic == Hardware.Int8Arithmetic.ExactReference ? "; INT8 accuracy figures are the exact class's reference (unfused QDQ graph), as this machine's kernels saturate" : "")}.</p>\n");
+        if (r.Targets.Count == 0)
+        {
+            return;
+        }
+
+        html.Append("<table>\n<tr><th>target</th><th>integer arithmetic</th><th>validated</th><th>how</th><th>speed</th></tr>\n");
+        foreach (var t in r.Targets)
+        {
+            var speed = t.Target.StartsWith(r.Machine.Architecture, StringComparison.Ordinal) ? "measured here" : "not measured";
+            html.Append(C, $"<tr><td>{E(t.Target)}</td><td>{E(t.Arithmetic)}</td><td>{(t.Validated ? "<span class=\"badge ok\">yes</span>" : "<span class=\"badge fail\">no</span>")}</td><td>{E(t.How)}</td><td>{speed}</td></tr>\n");
+        }
+
+        html.Append("</table>\n");
     }
 
     private static void Card(StringBuilder html, string label, string valueHtml, string detail) =>

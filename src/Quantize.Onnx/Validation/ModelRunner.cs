@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Validation;
@@ -15,9 +16,10 @@ internal sealed class ModelRunner : IDisposable
     private readonly IReadOnlyList<string> _inputNames;
     private readonly string[] _floatOutputs;
 
-    public ModelRunner(byte[] model, IReadOnlyList<string> inputNames)
+    /// <param name="arithmetic">For an INT8 model: its fused integer kernels, or the unfused QDQ graph (<see cref="Int8Arithmetic.ExactReference"/>).</param>
+    public ModelRunner(byte[] model, IReadOnlyList<string> inputNames, Int8Arithmetic arithmetic = Int8Arithmetic.Native)
     {
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var options = new SessionOptions { GraphOptimizationLevel = OptimizationFor(arithmetic) };
         _session = OrtSessions.Create(model, options);
         _inputNames = inputNames;
         _floatOutputs = _session.OutputMetadata.Where(o => o.Value.ElementDataType == TensorElementType.Float).Select(o => o.Key).ToArray();
@@ -47,6 +49,10 @@ internal sealed class ModelRunner : IDisposable
     }
 
     public void Dispose() => _session.Dispose();
+
+    /// <summary>The exact reference keeps ORT from fusing QDQ groups into integer kernels, so each runs as DQ → float op → Q.</summary>
+    public static GraphOptimizationLevel OptimizationFor(Int8Arithmetic arithmetic) =>
+        arithmetic == Int8Arithmetic.ExactReference ? GraphOptimizationLevel.ORT_DISABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_ALL;
 }
 
 /// <summary>The ORT inputs of one sample, disposed together.</summary>
