@@ -103,7 +103,7 @@ internal static class QuantizeCommandLine
         };
         var keepFloat = new Option<bool>("--keep-float-if-slower")
         {
-            Description = "Ship the unchanged FP32 model (with warning QNT2002) when INT8 is not faster on this machine. Default true.",
+            Description = "Ship the unchanged FP32 model when INT8 is not worth it: not faster on this machine (warning QNT2002), run by no integer kernel (QNT2006) or not smaller (QNT2007). Default true; false ships INT8 anyway.",
             DefaultValueFactory = _ => true,
         };
         var equalize = new Option<bool>("--equalize")

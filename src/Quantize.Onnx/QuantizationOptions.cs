@@ -133,7 +133,7 @@ public sealed record QuantizationOptions
     /// </summary>
     public bool BiasCorrection { get; init; } = true;
 
-    /// <summary>Ship the FP32 model (with a warning) when the INT8 model is not faster.</summary>
+    /// <summary>Ship the FP32 model (with a warning) when the INT8 model is not worth it: not faster, not smaller, or run by no integer kernel.</summary>
     public bool KeepFloatIfSlower { get; init; } = true;
 
     /// <summary>Timed runs per model when comparing FP32 and INT8 latency (interleaved, median).</summary>

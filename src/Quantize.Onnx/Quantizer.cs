@@ -171,7 +171,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData!, gate!);
         }
 
-        var guard = ShipGuard(fusion, fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source), int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized), fp16 || weight4);
+        var guard = !options.KeepFloatIfSlower ? null : ShipGuard(fusion, fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source), int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized), fp16 || weight4);
         if (validation is not null && !dynamic && !weight4)
         {
             // Calibration coverage, on the FP32 prepared model (after equalization) with the grids the INT8 model uses.

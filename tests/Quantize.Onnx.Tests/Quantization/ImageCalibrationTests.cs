@@ -106,8 +106,12 @@ public sealed class ImageCalibrationTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(raw)!);
         Npy.WriteFloats(raw, net.InputShape, QuantizeTestKit.Structured(7, net.InputShape).Select(v => (v + 1) * 127.5f).ToArray());
 
-        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, Path.Combine(_folder.Path, "out.onnx"));
+        // The unscaled sample stretches the input grid 255-fold, so INT8 is noise: under ship-fp32 the fidelity floor keeps FP32.
+        var options = QuantizeTestKit.Options() with { Validation = new ValidationOptions { OnFailure = AccuracyFailureAction.ShipFp32 } };
+        var result = new Quantizer(options).Run(model, calibration, Path.Combine(_folder.Path, "out.onnx"));
 
+        Assert.Equal(OutputKind.KeptFloatFailedCheck, result.Output);
+        Assert.Contains(result.Warnings, w => w.Code == ErrorCodes.FidelityTooLowShippedFp32);
         var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.CalibrationRangeOutlier);
         Assert.Equal(Path.GetDirectoryName(raw), warning.File);
         Assert.Contains("sample_zzz", warning.Message);
