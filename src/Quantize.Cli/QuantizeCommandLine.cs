@@ -155,6 +155,11 @@ internal static class QuantizeCommandLine
         {
             Description = "The quantization lock file (default: <model>.quantization.json beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
         };
+        var recordLock = new Option<bool>("--lock")
+        {
+            Description = "Write the lock file (see --lock-file) after the run, tuned or not: the recipe and what this machine measured (calibrated ranges, bias-correction shifts, " +
+                "INT8 vs FP32 by speed). With it committed every build machine, VNNI or not, loaded or idle, writes the same bytes, and calibration is skipped.",
+        };
         var tuneMaxAttempts = new Option<int>("--tune-max-attempts") { Description = "Most configurations one search builds and validates (default 48).", DefaultValueFactory = _ => 48 };
         var tuneTimeBudget = new Option<int>("--tune-time-budget") { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
 
@@ -187,7 +192,7 @@ internal static class QuantizeCommandLine
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
-            onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, tuneMaxAttempts, tuneTimeBudget,
+            onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, recordLock, tuneMaxAttempts, tuneTimeBudget,
             shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue, imageOrientation,
         };
 
@@ -281,6 +286,7 @@ internal static class QuantizeCommandLine
                 {
                     Enabled = parse.GetValue(tune),
                     Locked = parse.GetValue(tuneLocked),
+                    Record = parse.GetValue(recordLock),
                     LockFile = parse.GetValue(lockFile)?.FullName ?? TuningOptions.DefaultLockFile(modelPath),
                     MaxAttempts = parse.GetValue(tuneMaxAttempts),
                     TimeBudget = TimeSpan.FromSeconds(parse.GetValue(tuneTimeBudget)),

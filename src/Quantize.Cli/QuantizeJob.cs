@@ -160,7 +160,9 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
         var written = r.Tuning is { LockFileWritten: true, LockFile: { } path } ? $"; lock file written: {path}" : "";
         return r.Tuning switch
         {
+            { Source: "lock-file" } t when r.DecidedHere.Count == 0 => string.Format(c, ", configuration, ranges and decisions from {0} ({1} float node(s))", Path.GetFileName(t.LockFile), t.FloatNodes.Count),
             { Source: "lock-file" } t => string.Format(c, ", tuned configuration from {0} ({1} float node(s))", Path.GetFileName(t.LockFile), t.FloatNodes.Count),
+            { Source: "recorded" } => written.Length == 0 ? "" : ", " + written[2..],
             { Source: "not-needed" } => ", tuning not needed: the plain configuration passes" + written,
             { Succeeded: true } t => string.Format(c, ", tuned in {0} attempt(s) ({1:F0} s): {2}{3}", t.Attempts.Count, t.Elapsed.TotalSeconds, t.Why, written),
             _ => "",

@@ -92,6 +92,7 @@ namespace Quantize.MSBuild
             // Accuracy-driven tuning (needs validation data) and its lock file, <model>.quantization.json beside the model.
             new Setting("QuantizeTune", "--tune", SettingKind.Boolean),
             new Setting("QuantizeTuneLocked", "--tune-locked", SettingKind.Boolean),
+            new Setting("QuantizeLock", "--lock", SettingKind.Boolean),
             new Setting("QuantizeTuneMaxAttempts", "--tune-max-attempts", SettingKind.PositiveInteger),
             new Setting("QuantizeTuneTimeBudget", "--tune-time-budget", SettingKind.PositiveInteger),
 

@@ -78,6 +78,12 @@ public sealed record QuantizeResult
     /// <summary>How the INT8 model was run for the accuracy figures: natively, or as the exact class's reference.</summary>
     public Hardware.Int8Arithmetic Int8Arithmetic { get; init; }
 
+    /// <summary>
+    /// The choices this machine's measurements made, which another machine could make differently (calibrated ranges, bias
+    /// shifts, INT8 vs FP32 by speed); empty when a lock file's recorded numbers and decisions were used instead.
+    /// </summary>
+    public IReadOnlyList<string> DecidedHere { get; init; } = [];
+
     /// <summary>FP32 and INT8 outputs of a few samples for image-like outputs, for the HTML report (not in the JSON report).</summary>
     [JsonIgnore]
     public IReadOnlyList<OutputSample> ImageSamples { get; init; } = [];

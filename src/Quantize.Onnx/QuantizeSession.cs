@@ -17,7 +17,14 @@ internal sealed record Candidate(QuantizationOptions Options, ModelProto Fp32, M
     public IReadOnlyDictionary<string, (double Low, double High)> Saturation { get; init; } = new Dictionary<string, (double Low, double High)>();
 
     public IReadOnlySet<string> QuantizedNodeNames { get; } = Plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The machine-dependent numbers this candidate was built from (static mode), for the lock file; null otherwise.</summary>
+    public BuildNumbers? Numbers { get; init; }
 }
+
+/// <summary>Numbers a static candidate takes from runs on this machine: activation ranges, equalization's channel ranges, bias shifts.</summary>
+internal sealed record BuildNumbers(
+    IReadOnlyDictionary<string, TensorRange> Ranges, IReadOnlyDictionary<string, ChannelRange> Channels, IReadOnlyDictionary<string, int[]> BiasShifts);
 
 /// <summary>
 /// The loaded, checked and prepared inputs of one quantization, from which candidates are built: the
@@ -226,9 +233,10 @@ internal sealed class QuantizeSession
         $"(--calibration; in a build the folder '{Path.GetFileNameWithoutExtension(ModelPath)}.calibration' beside the model, or QuantizeCalibrationData).";
 
     /// <summary>Quantizes the prepared model with <paramref name="options"/> (calibrating first if this method has not run yet).</summary>
-    public Candidate Build(QuantizationOptions options)
+    /// <param name="replay">Numbers recorded by an earlier run (the lock file): no calibration pass and no bias-correction runs, so the bytes do not depend on this machine's float kernels.</param>
+    public Candidate Build(QuantizationOptions options, BuildNumbers? replay = null)
     {
-        var calibrated = CalibrateMinMax();
+        var calibrated = replay is null ? CalibrateMinMax() : new Calibrated([], replay.Channels.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
         var fp32 = Prepared.Clone();
         // Histogram methods calibrate the model equalized for every conv quantized (once per session), so only MinMax
         // ranges, derived per candidate, may follow the candidate's float convs.
@@ -239,7 +247,11 @@ internal sealed class QuantizeSession
         var graph = new GraphView(fp32.Graph);
         var consumers = ActivationRanges.Consumers(graph, calibrated.Ranges.Keys.Concat(calibrated.Channels.Keys), options);
         Dictionary<string, TensorRange> ranges;
-        if (options.CalibrationMethod == CalibrationMethod.MinMax)
+        if (replay is not null)
+        {
+            ranges = replay.Ranges.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        }
+        else if (options.CalibrationMethod == CalibrationMethod.MinMax)
         {
             ranges = new Dictionary<string, TensorRange>(calibrated.Ranges, StringComparer.Ordinal);
             foreach (var (tensor, channels) in calibrated.Channels)
@@ -260,10 +272,11 @@ internal sealed class QuantizeSession
         quantized.Graph = new QdqWriter(graph, plan, options, PerChannel && options.PerChannel).Write();
         EmbeddingQuantizer.Rewrite(quantized.Graph, options);
         LstmQuantizer.Rewrite(quantized, options);
+        var shifts = new Dictionary<string, int[]>(StringComparer.Ordinal);
         if (options.BiasCorrection)
         {
-            var samples = Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();
-            BiasCorrector.Correct(quantized, fp32, InputNames, samples, _fp32OutputMeans, Arithmetic);
+            var samples = replay is not null ? [] : Enumerable.Range(0, Math.Min(BiasCorrectionSamples, Data.Count)).Select(Data.ReadSample).ToList();
+            BiasCorrector.Correct(quantized, fp32, InputNames, samples, _fp32OutputMeans, Arithmetic, shifts, replay?.BiasShifts);
         }
 
         if (options.FloatPrecision == FloatPrecision.Fp16)
@@ -274,7 +287,11 @@ internal sealed class QuantizeSession
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
         var saturation = consumers.Where(kv => kv.Value.Any(r => r.Saturates))
             .ToDictionary(kv => kv.Key, kv => ConsumerResponses.SaturationBounds(kv.Value), StringComparer.Ordinal);
-        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan) { Saturation = saturation };
+        return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan)
+        {
+            Saturation = saturation,
+            Numbers = new BuildNumbers(ranges, calibrated.Channels, shifts),
+        };
     }
 
     private static IReadOnlyList<ConsumerResponse> ResponsesOf(Dictionary<string, IReadOnlyList<ConsumerResponse>> consumers, string tensor) =>

@@ -101,14 +101,15 @@ public sealed class Quantizer(QuantizationOptions options)
         // Hashed at most once per run, data files included (they hold the weights of a model with external data).
         var dataFiles = ExternalDataScope.Current?.SourceFiles ?? [];
         var modelHash = new Lazy<string>(() => LockFile.HashOf(modelPath, dataFiles));
-        var (recipe, tuning) = calibrated ? ApplyLockFile(options, modelHash, warnings) : (options, null);
+        var (recipe, tuning, recorded) = ApplyLockFile(options, modelHash, warnings, calibrated);
         var candidate = options.Mode switch
         {
             QuantizationMode.Dynamic => session.BuildDynamic(recipe, warnings),
             QuantizationMode.Fp16 => session.BuildFp16(recipe),
             QuantizationMode.Weight4 => session.BuildWeight4(recipe, warnings),
-            _ => session.Build(recipe),
+            _ => session.Build(recipe, recorded is null ? null : new BuildNumbers(recorded.Ranges, recorded.Channels, recorded.BiasShifts)),
         };
+        var replayed = recorded is null ? null : candidate;
         if (candidate is null)
         {
             return Unchanged(source, fp32Bytes, modelPath, outputPath, "kept-fp32-nothing-to-quantize", warnings, total, options.ToSettings());
@@ -126,6 +127,8 @@ public sealed class Quantizer(QuantizationOptions options)
             }
         }
 
+        // The lock's recorded decisions hold for the candidate built from its numbers, not for one tuning found instead.
+        recorded = ReferenceEquals(candidate, replayed) ? recorded : null;
         var (quantized, plan, int8Bytes) = (candidate.Quantized, candidate.Plan, candidate.Int8Bytes);
         if (StaysFloat.Describe(session.Prepared) is { } staysFloat)
         {
@@ -197,7 +200,19 @@ public sealed class Quantizer(QuantizationOptions options)
             warnings.Add(new Diagnostic(notWorthIt.Code, modelPath, notWorthIt.Message));
         }
         var unfused = fusion.UnfusedNodes.Count == 0 ? "" : $" ONNX Runtime left these quantized node groups un-fused (DQ -> float op -> Q): {string.Join(", ", fusion.UnfusedNodes.Take(8))}{(fusion.UnfusedNodes.Count > 8 ? ", ..." : "")}; excluding them may make INT8 faster.";
-        if (kind == OutputKind.Quantized && gate?.MinSpeedup is double minSpeedup && latency.Speedup < minSpeedup)
+        // With a lock file that recorded the ship decision, the speed measured here informs the report but does not decide:
+        // another machine, or this one under load, must not ship different bytes.
+        var speedDecided = recorded is not null;
+        if (speedDecided && recorded!.Ship != RecordedRun.ShipInt8 && kind == OutputKind.Quantized)
+        {
+            kind = recorded.Ship == "kept-fp32-below-min-speedup" ? OutputKind.KeptFloatFailedCheck : OutputKind.KeptFloat;
+            keptResult = recorded.Ship;
+            warnings.Add(new Diagnostic(recorded.Ship == "kept-fp32-below-min-speedup" ? ErrorCodes.SpeedupTooLowShippedFp32 : ErrorCodes.KeptFloatNotFaster, modelPath,
+                $"The lock file records that FP32 ships ({recorded.Ship}: INT8 was {recorded.Speedup:0.00}x as fast on {recorded.MeasuredOn}); this machine measured {latency.Speedup:F2}x. " +
+                "Delete the lock file, or rebuild with tuning or QuantizeLock (--lock), to decide again."));
+        }
+
+        if (!speedDecided && kind == OutputKind.Quantized && gate?.MinSpeedup is double minSpeedup && latency.Speedup < minSpeedup)
         {
             var message = $"The INT8 model is {latency.Speedup:F2}x as fast as FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), below the minimum speed-up {minSpeedup:0.##}x.{unfused}";
             if (gate.OnFailure == AccuracyFailureAction.Error)
@@ -213,7 +228,7 @@ public sealed class Quantizer(QuantizationOptions options)
             keptResult = "kept-fp32-below-min-speedup";
             warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
-        else if (kind == OutputKind.Quantized && latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
+        else if (!speedDecided && kind == OutputKind.Quantized && latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
         {
             kind = OutputKind.KeptFloat;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
@@ -258,6 +273,9 @@ public sealed class Quantizer(QuantizationOptions options)
             warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
 
+        // The lock file is written before the model, so a fresh one never looks newer than the output (incremental builds).
+        tuning = WriteLock(tuning, candidate, validation, kind == OutputKind.Quantized ? RecordedRun.ShipInt8 : keptResult, latency.Speedup, modelPath, modelHash, recorded is not null);
+
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
         if (kind == OutputKind.Quantized)
         {
@@ -299,9 +317,30 @@ public sealed class Quantizer(QuantizationOptions options)
             Tuning = tuning,
             ImageSamples = images.Samples,
             Machine = targets.Machine,
+            DecidedHere = recorded is not null ? [] : DecisionsMeasuredHere(candidate.Options, options.KeepFloatIfSlower || gate?.MinSpeedup is not null),
             Targets = targets.Targets,
             Int8Arithmetic = targets.Arithmetic,
         };
+    }
+
+    private static List<string> DecisionsMeasuredHere(QuantizationOptions used, bool speedDecides)
+    {
+        var decided = new List<string>();
+        if (used.Mode == QuantizationMode.Static)
+        {
+            decided.Add("calibrated activation ranges");
+            if (used.BiasCorrection)
+            {
+                decided.Add("bias correction");
+            }
+        }
+
+        if (speedDecides)
+        {
+            decided.Add("INT8 vs FP32 by measured speed");
+        }
+
+        return decided;
     }
 
     /// <summary>Why an INT8 model is not worth shipping whatever its accuracy: no integer kernel runs it, or it is not smaller. Null when it is.</summary>
@@ -359,11 +398,12 @@ public sealed class Quantizer(QuantizationOptions options)
     /// The recipe to build first: the lock file's when it is current. In locked mode (CI) a missing or stale
     /// lock file is an error; otherwise a stale one is re-tuned (after a failing plain build) with a warning.
     /// </summary>
-    private static (QuantizationOptions Recipe, TuningReport? Tuning) ApplyLockFile(QuantizationOptions options, Lazy<string> modelHash, List<Diagnostic> warnings)
+    /// <param name="calibrated">Static mode: the lock's recipe applies and locked mode requires it; other modes use only its recorded ship decision.</param>
+    private static (QuantizationOptions Recipe, TuningReport? Tuning, RecordedRun? Recorded) ApplyLockFile(QuantizationOptions options, Lazy<string> modelHash, List<Diagnostic> warnings, bool calibrated)
     {
-        if (options.Tuning is not { LockFile: { } path } tuning)
+        if (options.Tuning is not { LockFile: { } path } tuning || (!calibrated && !File.Exists(path)))
         {
-            return (options, null);
+            return (options, null, null);
         }
 
         var checks = options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [];
@@ -374,7 +414,7 @@ public sealed class Quantizer(QuantizationOptions options)
             stale = locked.StaleReason(modelHash.Value, checks, options);
             if (stale is null)
             {
-                var recipe = locked.Apply(options);
+                var recipe = calibrated ? locked.Apply(options) : options;
                 return (recipe, new TuningReport
                 {
                     Source = "lock-file",
@@ -384,11 +424,11 @@ public sealed class Quantizer(QuantizationOptions options)
                     FloatNodes = locked.FloatNodes,
                     Why = $"the configuration in {Path.GetFileName(path)} (model and checks unchanged): {locked.Why}",
                     LockFile = path,
-                });
+                }, locked.Recorded);
             }
         }
 
-        if (tuning.Locked)
+        if (tuning.Locked && calibrated)
         {
             throw new QuantizeException(ErrorCodes.LockFileNotCurrent, path,
                 $"Locked tuning needs a current quantization lock file, but '{path}' is not current: {stale}. " +
@@ -401,7 +441,7 @@ public sealed class Quantizer(QuantizationOptions options)
                 $"The quantization lock file '{path}' is stale ({stale}); the model is quantized with its own settings{(tuning.Enabled ? " and re-tuned if they fail, which rewrites the lock file: commit the new one" : "; enable tuning (QuantizeTune=true / --tune) to refresh it")}."));
         }
 
-        return (options, null);
+        return (options, null, null);
     }
 
     /// <summary>Searches after a failing (or first) validation and writes the lock file; returns what ships and the tuning report.</summary>
@@ -421,7 +461,7 @@ public sealed class Quantizer(QuantizationOptions options)
                 Why = "the plain configuration passes every check",
                 LockFile = tuning.LockFile,
             };
-            return (plain, plainValidation, WriteLock(report, options, plainValidation, modelPath, modelHash.Value, tuning));
+            return (plain, plainValidation, report);
         }
 
         if (fromLock is not null)
@@ -438,20 +478,43 @@ public sealed class Quantizer(QuantizationOptions options)
 
         images = new HtmlReportSamples();
         validation = session.Validate(candidate, images);
-        return (candidate, validation!, WriteLock(searched, options, validation!, modelPath, modelHash.Value, tuning));
+        return (candidate, validation!, searched);
     }
 
-    private static TuningReport WriteLock(TuningReport report, QuantizationOptions options, ValidationReport validation, string modelPath, string modelHash, TuningOptions tuning)
+    /// <summary>
+    /// Writes the lock file after a tuning search (or a plain configuration tuning found passing), or whenever
+    /// <see cref="TuningOptions.Record"/> asks: the recipe, the float set and what this machine measured. Not in locked mode,
+    /// and not when the run replayed a current lock (it would write the same text).
+    /// </summary>
+    private TuningReport? WriteLock(TuningReport? report, Candidate candidate, ValidationReport? validation, string ship, double speedup, string modelPath, Lazy<string> modelHash, bool replayed)
     {
-        if (tuning.LockFile is not { } path)
+        if (options.Tuning is not { LockFile: { } path, Locked: false } tuning || replayed
+            || !(tuning.Record || (tuning.Enabled && report is { Source: "searched" or "not-needed", Succeeded: true })))
         {
             return report;
         }
 
+        report ??= new TuningReport
+        {
+            Source = "recorded",
+            Succeeded = true,
+            Attempts = [],
+            Chosen = candidate.Options.ToSettings(),
+            FloatNodes = [],
+            Why = "recorded by QuantizeLock / --lock",
+            LockFile = path,
+        };
         var recipe = report.Chosen.Where(kv => LockFile.TunedSettings.Contains(kv.Key) && kv.Key != "exclude-nodes").ToDictionary();
-        new LockFile(Path.GetFileName(modelPath), modelHash, options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [],
-            LockFile.BaseOf(options), new SortedDictionary<string, string>(recipe, StringComparer.Ordinal), report.FloatNodes,
-            $"{report.Why} ({string.Join("; ", validation.Checks.Select(c => c.Describe()))})").Write(path);
+        var numbers = candidate.Numbers;
+        var recorded = new RecordedRun(
+            numbers?.Ranges ?? new Dictionary<string, TensorRange>(), numbers?.Channels ?? new Dictionary<string, ChannelRange>(),
+            numbers?.BiasShifts ?? new Dictionary<string, int[]>(), ship, BuildMachine.Current.ClassLabel, speedup);
+        var checks = validation is null ? "" : $" ({string.Join("; ", validation.Checks.Select(c => c.Describe()))})";
+        new LockFile(Path.GetFileName(modelPath), modelHash.Value, options.Validation?.Checks.Select(c => c.Spec).ToList() ?? [],
+            LockFile.BaseOf(options), new SortedDictionary<string, string>(recipe, StringComparer.Ordinal), report.FloatNodes, report.Why + checks)
+        {
+            Recorded = recorded,
+        }.Write(path);
         return report with { LockFileWritten = true };
     }
 

@@ -25,9 +25,21 @@ internal static class BiasCorrector
     /// <param name="fp32Means">FP32 channel means by output name, filled and reused across calls on the same FP32 model and samples (the tuner builds many candidates).</param>
     /// <returns>The number of outputs corrected.</returns>
     public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples,
-        Dictionary<string, double[]>? fp32Means = null, Hardware.Int8Arithmetic arithmetic = Hardware.Int8Arithmetic.Native)
+        Dictionary<string, double[]>? fp32Means = null, Hardware.Int8Arithmetic arithmetic = Hardware.Int8Arithmetic.Native,
+        Dictionary<string, int[]>? shiftsApplied = null, IReadOnlyDictionary<string, int[]>? replay = null)
     {
         var targets = FindTargets(quantized);
+        if (replay is not null)
+        {
+            // The shifts an earlier run measured (lock file): the same bias bytes on every machine, no runs.
+            foreach (var target in targets.Where(t => replay.ContainsKey(t.Bias.Name)))
+            {
+                Shift(target, replay[target.Bias.Name], shiftsApplied);
+            }
+
+            return targets.Count;
+        }
+
         if (targets.Count == 0 || samples.Count == 0)
         {
             return 0;
@@ -55,17 +67,37 @@ internal static class BiasCorrector
                 continue;
             }
 
+            var shifts = new int[bias.Length];
             for (var c = 0; c < bias.Length; c++)
             {
                 var scale = targets[k].BiasScales.Length == 1 ? targets[k].BiasScales[0] : targets[k].BiasScales[c];
-                var shift = Math.Round((reference[k][c] - actual[k][c]) / scale, MidpointRounding.ToEven);
-                bias[c] = (int)Math.Clamp(bias[c] + shift, int.MinValue, int.MaxValue);
+                shifts[c] = (int)Math.Clamp(Math.Round((reference[k][c] - actual[k][c]) / scale, MidpointRounding.ToEven), int.MinValue, int.MaxValue);
             }
 
-            TensorValues.ReplaceData(targets[k].Bias, TensorValues.FromInt32(targets[k].Bias.Name, targets[k].Bias.Dims.ToArray(), bias));
+            Shift(targets[k], shifts, shiftsApplied);
         }
 
         return targets.Count;
+    }
+
+    private static void Shift(Target target, int[] shifts, Dictionary<string, int[]>? applied)
+    {
+        var bias = TensorValues.ReadInt32s(target.Bias);
+        if (shifts.Length != bias.Length)
+        {
+            return;
+        }
+
+        for (var c = 0; c < bias.Length; c++)
+        {
+            bias[c] = (int)Math.Clamp((long)bias[c] + shifts[c], int.MinValue, int.MaxValue);
+        }
+
+        TensorValues.ReplaceData(target.Bias, TensorValues.FromInt32(target.Bias.Name, target.Bias.Dims.ToArray(), bias));
+        if (applied is not null)
+        {
+            applied[target.Bias.Name] = shifts;
+        }
     }
 
     /// <summary>

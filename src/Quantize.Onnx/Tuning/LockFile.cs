@@ -16,6 +16,9 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
 {
     public const string Schema = "quantize-lock/1";
 
+    /// <summary>What the run that wrote the lock measured on its machine (ranges, bias shifts, ship decision); null in lock files that predate it.</summary>
+    public RecordedRun? Recorded { get; init; }
+
     /// <summary>Settings the tuner chooses; the others must match the build's for the lock to be current.</summary>
     public static readonly IReadOnlySet<string> TunedSettings = new HashSet<string>(StringComparer.Ordinal)
     {
@@ -122,7 +125,10 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
                 root["checks"]!.AsArray().Select(c => (string)c!).ToList(),
                 Map(root["settings"]!.AsObject()), recipe,
                 root["floatNodes"]!.AsArray().Select(c => (string)c!).ToList(),
-                (string?)root["why"] ?? "");
+                (string?)root["why"] ?? "")
+            {
+                Recorded = root["recorded"] is JsonObject recorded ? RecordedRun.FromJson(recorded) : null,
+            };
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or NullReferenceException or KeyNotFoundException or IOException or UnauthorizedAccessException)
         {
@@ -137,7 +143,7 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
         var root = new JsonObject
         {
             ["schema"] = Schema,
-            ["comment"] = "Written by Quantize.MSBuild's accuracy tuning. Commit this file: builds reuse this configuration without searching while the model, the checks and the settings are unchanged.",
+            ["comment"] = "Written by Quantize.MSBuild (accuracy tuning, or QuantizeLock / --lock). Commit this file: while the model, the checks and the settings are unchanged, builds reuse this configuration without searching, and its recorded ranges and decisions, so every build machine writes the same bytes.",
             ["model"] = new JsonObject { ["file"] = ModelFile, ["sha256"] = ModelSha256 },
             ["checks"] = new JsonArray([.. Checks.Select(c => (JsonNode)c)]),
             ["settings"] = Object(BaseSettings),
@@ -145,6 +151,11 @@ internal sealed record LockFile(string ModelFile, string ModelSha256, IReadOnlyL
             ["floatNodes"] = new JsonArray([.. FloatNodes.Select(n => (JsonNode)n)]),
             ["why"] = Why,
         };
+        if (Recorded is not null)
+        {
+            root["recorded"] = Recorded.ToJson();
+        }
+
         var text = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
             .ReplaceLineEndings("\n") + "\n";
         AtomicText.Write(path, text, $"the quantization lock file '{path}'");

@@ -15,6 +15,12 @@ public sealed record TuningOptions
     /// </summary>
     public string? LockFile { get; init; }
 
+    /// <summary>
+    /// Write the lock file after every run that is not locked, tuned or not: the recipe and what this machine measured (calibrated
+    /// ranges, bias shifts, the INT8-vs-FP32 decision), so that with the file committed every build machine writes the same bytes.
+    /// </summary>
+    public bool Record { get; init; }
+
     /// <summary>CI mode: the lock file must exist and be current; never search, never write it.</summary>
     public bool Locked { get; init; }
 

@@ -152,6 +152,9 @@ public static class HtmlReport
     {
         html.Append("<h2>Target hardware</h2>\n");
         html.Append(C, $"<p class=\"sub\">Every figure on this page ran on {E(r.Machine.Cpu)}: {E(r.Machine.ClassLabel)}{(r.Int8Arithmetic == Hardware.Int8Arithmetic.ExactReference ? "; INT8 accuracy figures are the exact class's reference (unfused QDQ graph), as this machine's kernels saturate" : "")}.</p>\n");
+        html.Append(r.DecidedHere.Count == 0
+            ? "<p class=\"sub\">Ranges and the ship decision come from the lock file: every build machine writes the same bytes.</p>\n"
+            : $"<p class=\"sub\">Decided on this machine: {E(string.Join(", ", r.DecidedHere))}. Another machine may decide differently; a committed lock file (QuantizeLock / --lock) makes every machine write the same bytes.</p>\n");
         if (r.Targets.Count == 0)
         {
             return;
