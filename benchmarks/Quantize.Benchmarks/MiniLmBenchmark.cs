@@ -75,7 +75,7 @@ internal static class MiniLmBenchmark
 
         var c = CultureInfo.InvariantCulture;
         var table = new StringBuilder();
-        table.AppendLine(c, $"all-MiniLM-L6-v2 ({PackageId} {PackageVersion}), {heldOut.Count} held-out sentences of {heldOut.Min(t => t.Length)}-{heldOut.Max(t => t.Length)} tokens, ORT {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, 1 thread, {Environment.ProcessorCount} vCPU, median of {runs} passes:");
+        table.AppendLine(c, $"all-MiniLM-L6-v2 ({PackageId} {PackageVersion}), {heldOut.Count} held-out sentences of {heldOut.Min(t => t.Length)}-{heldOut.Max(t => t.Length)} tokens, ORT {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, 1 thread, {Environment.ProcessorCount} vCPU, {Quantize.Onnx.Hardware.BuildMachine.Current.ClassLabel}, median of {runs} passes:");
         table.AppendLine();
         table.AppendLine(c, $"| model | size | latency / sentence | speed-up | latency, {LongLength} tokens | speed-up | cosine vs FP32 (mean) | cosine (min) | quantize time |");
         table.AppendLine("|---|---|---|---|---|---|---|---|---|");

@@ -42,9 +42,11 @@ internal static class Recipes
         {
             Ours => new QuantizationOptions(),
             OursForced => new QuantizationOptions { KeepFloatIfSlower = false },
-            // ONNX Runtime's recipe has neither cross-layer equalization, bias correction nor saturation-aware ranges.
+            // ONNX Runtime's recipe has neither cross-layer equalization, bias correction nor saturation-aware ranges,
+            // and full 8-bit weights whatever the CPU (the targets that need no saturation-safe weights).
             Baseline => new QuantizationOptions
             {
+                Targets = [Quantize.Onnx.Hardware.QuantizeTarget.X64Vnni, Quantize.Onnx.Hardware.QuantizeTarget.Arm64],
                 PerChannel = false,
                 FastKernelsOnly = false,
                 KeepFloatIfSlower = false,

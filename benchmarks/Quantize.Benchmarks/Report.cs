@@ -15,6 +15,7 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine($"- date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; benchmark wall time {elapsed.TotalSeconds:F0} s");
         sb.AppendLine($"- machine: {CpuName()}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}; load average at start {settings.LoadAtStart}, at end {LoadAverage()} (other processes share the CPUs: compare ratios from one run, not absolute ms across runs)");
+        sb.AppendLine($"- integer kernels: {Quantize.Onnx.Hardware.BuildMachine.Current.ClassLabel} — every INT8 figure below ran on this class; ours is saturation-safe (portable targets x64;arm64: the same integer results on every CPU), the default recipe's full 8-bit weights saturate on x86 without VNNI");
         sb.AppendLine($"- runtime: {RuntimeInformation.FrameworkDescription}, ONNX Runtime {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, engine {Quantizer.ToolVersion} ({SourceRevision()})");
         sb.AppendLine($"- latency: median of {settings.Runs} timed runs after {settings.Warmup} warm-up, FP32 / ours / default recipe interleaved, 1 intra-op thread, sequential, ORT_ENABLE_ALL, on val/000");
         sb.AppendLine("- recipes: **ours** = the engine's defaults (FP32 kept if INT8 is not faster); " +

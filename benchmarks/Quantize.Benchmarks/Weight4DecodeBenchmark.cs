@@ -67,7 +67,7 @@ internal static class Weight4DecodeBenchmark
         var reference = Outputs(model);
         var c = CultureInfo.InvariantCulture;
         var table = new StringBuilder();
-        table.AppendLine(c, $"Feed-forward stack, {Blocks} blocks of hidden {Hidden} / feed-forward {FeedForward} ({Blocks * 2 * Hidden * FeedForward / 1e6:F0} M weights), ORT {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, 1 thread, {Environment.ProcessorCount} vCPU, median of {runs} runs:");
+        table.AppendLine(c, $"Feed-forward stack, {Blocks} blocks of hidden {Hidden} / feed-forward {FeedForward} ({Blocks * 2 * Hidden * FeedForward / 1e6:F0} M weights), ORT {typeof(InferenceSession).Assembly.GetName().Version?.ToString(3)}, 1 thread, {Environment.ProcessorCount} vCPU, {Quantize.Onnx.Hardware.BuildMachine.Current.ClassLabel}, median of {runs} runs:");
         table.AppendLine();
         table.AppendLine("| model | size | 1 token (decode) | speed-up | 128 tokens (prefill) | speed-up | SQNR vs FP32 |");
         table.AppendLine("|---|---|---|---|---|---|---|");
