@@ -31,6 +31,12 @@ internal static class Recipes
         ("mse", new QuantizationOptions { KeepFloatIfSlower = false, CalibrationMethod = CalibrationMethod.Mse }),
         ("minmax, symmetric activations", new QuantizationOptions { KeepFloatIfSlower = false, SymmetricActivations = true }),
         ("minmax, reduce-range", new QuantizationOptions { KeepFloatIfSlower = false, ReduceRange = true }),
+        // What the saturation-safe weights of the default (portable) targets cost on this CPU: full 8-bit weights, exact targets only.
+        ("minmax, 8-bit weights (exact targets only)", new QuantizationOptions
+        {
+            KeepFloatIfSlower = false,
+            Targets = [Quantize.Onnx.Hardware.QuantizeTarget.X64Vnni, Quantize.Onnx.Hardware.QuantizeTarget.Arm64],
+        }),
     ];
 
     public static QuantizationOptions Options(string recipe, int? maxSamples, int? latencyRuns)

@@ -116,6 +116,10 @@ internal static class QuantizeCommandLine
             Description = "Fold the mean per-channel offset of INT8 outputs vs FP32 (on calibration samples) into the bias of the layer that writes each output. Default true.",
             DefaultValueFactory = _ => true,
         };
+        var appThreads = new Option<int>("--app-threads")
+        {
+            Description = "Intra-op threads your application's ONNX Runtime session uses: INT8 vs FP32 is decided at this count (and reported at 1 thread too). Default 0: ORT's default, one per core.",
+        };
         var latencyRuns = new Option<int>("--latency-runs") { Description = "Timed runs per model for the FP32-vs-INT8 latency comparison (default 15).", DefaultValueFactory = _ => 15 };
         var validation = new Option<FileSystemInfo?>("--validation")
         {
@@ -191,7 +195,7 @@ internal static class QuantizeCommandLine
         var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
-            saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, validation, checks,
+            saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, appThreads, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, recordLock, tuneMaxAttempts, tuneTimeBudget,
             shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue, imageOrientation,
         };
@@ -229,6 +233,11 @@ internal static class QuantizeCommandLine
                     BinaryThreshold = parse.GetValue(binaryThreshold),
                 };
                 targetList = ParseTargets(parse.GetValue(targets));
+                if (parse.GetValue(appThreads) < 0)
+                {
+                    throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--app-threads must be 0 (ORT's default: one per core) or more, got {parse.GetValue(appThreads)}.");
+                }
+
                 if (parse.GetValue(tuneMaxAttempts) < 1 || parse.GetValue(tuneTimeBudget) < 1)
                 {
                     throw new QuantizeException(ErrorCodes.InvalidOption, null, "--tune-max-attempts and --tune-time-budget must be at least 1.");
@@ -281,6 +290,7 @@ internal static class QuantizeCommandLine
                 BiasCorrection = parse.GetValue(biasCorrection),
                 KeepFloatIfSlower = parse.GetValue(keepFloat),
                 LatencyRuns = parse.GetValue(latencyRuns),
+                AppThreads = parse.GetValue(appThreads),
                 Validation = gate,
                 Tuning = new TuningOptions
                 {

@@ -128,11 +128,30 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
                 r.Settings.GetValueOrDefault("weight4-asymmetric") == "true" ? ", asymmetric" : "", r.Settings.GetValueOrDefault("accuracy-level")),
             _ => string.Format(c, "{0} calibration samples", r.CalibrationSamples),
         };
-        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6:F2}x{7}){8}, {9} integer kernels, {10}",
+        return string.Format(c, "{0}: {1} -> {2} ({3:F1}x smaller), latency {4:F2} -> {5:F2} ms (speed-up {6}{7}){8}, {9} integer kernels, {10}",
             name, Megabytes(r.Fp32Bytes), Megabytes(r.Int8Bytes), (double)r.Fp32Bytes / r.Int8Bytes,
-            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, r.Latency.Speedup,
+            r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds, Speed(r.Latency),
             r.Latency.Prepacked ? "" : ", measured without weight pre-packing (over 1 GiB of weights): an application's session differs",
             fidelity, r.Fusion.FusedCount, how);
+    }
+
+    /// <summary>"2.95x [2.90, 3.01] at 2 threads; 1 thread: 3.10x", and "within noise" when the interval contains 1.</summary>
+    private static string Speed(LatencyComparison l)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = string.Format(c, "{0:F2}x", l.Speedup);
+        if (l.SpeedupInterval is { } ci)
+        {
+            text += string.Format(c, " [{0:F2}, {1:F2}]", ci.Low, ci.High);
+        }
+
+        text += $" at {l.ThreadsText}";
+        if (l.Verdict == SpeedVerdict.WithinNoise)
+        {
+            text += ", within noise";
+        }
+
+        return l.SingleThread is { } one ? text + string.Format(c, "; 1 thread: {0:F2}x", one.Speedup) : text;
     }
 
     /// <summary>Which targets the figures hold for, and the machine they ran on (the integer kernels differ by CPU class).</summary>

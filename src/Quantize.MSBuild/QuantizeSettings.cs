@@ -76,6 +76,7 @@ namespace Quantize.MSBuild
             new Setting("QuantizeEqualize", "--equalize", SettingKind.Boolean),
             new Setting("QuantizeBiasCorrection", "--bias-correction", SettingKind.Boolean),
             new Setting("QuantizeKeepFloatIfSlower", "--keep-float-if-slower", SettingKind.Boolean),
+            new Setting("QuantizeAppThreads", "--app-threads", SettingKind.Integer),
             new Setting("QuantizeShipFloatModel", null, SettingKind.Boolean),
 
             // Weight-only 4-bit mode (QuantizeMode=weight4): MatMulNBits block size, accuracy level, zero points.

@@ -139,6 +139,13 @@ public sealed record QuantizationOptions
     /// <summary>Timed runs per model when comparing FP32 and INT8 latency (interleaved, median).</summary>
     public int LatencyRuns { get; init; } = 15;
 
+    /// <summary>
+    /// Intra-op threads the application's ORT session will use, at which INT8 vs FP32 is decided (also measured at 1
+    /// thread for the report). 0: ORT's default, one per core, as most applications run. Not a setting: it changes what
+    /// is measured, never the model.
+    /// </summary>
+    public int AppThreads { get; init; }
+
     /// <summary>Calibration samples used to measure INT8-vs-FP32 fidelity.</summary>
     public int FidelitySamples { get; init; } = 8;
 

@@ -166,7 +166,7 @@ public sealed class Quantizer(QuantizationOptions options)
         LatencyComparison latency;
         using (var feeds = new Feeds(inputNames, session.FirstSample))
         {
-            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns);
+            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns, threads: options.AppThreads);
         }
 
         if (validation is not null)
@@ -212,9 +212,10 @@ public sealed class Quantizer(QuantizationOptions options)
                 "Delete the lock file, or rebuild with tuning or QuantizeLock (--lock), to decide again."));
         }
 
-        if (!speedDecided && kind == OutputKind.Quantized && gate?.MinSpeedup is double minSpeedup && latency.Speedup < minSpeedup)
+        // A speed verdict must not flip on a noisy sample: only a speed-up whose whole 95 % interval is below the bar fails it.
+        if (!speedDecided && kind == OutputKind.Quantized && gate?.MinSpeedup is double minSpeedup && (latency.SpeedupInterval?.High ?? latency.Speedup) < minSpeedup)
         {
-            var message = $"The INT8 model is {latency.Speedup:F2}x as fast as FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), below the minimum speed-up {minSpeedup:0.##}x.{unfused}";
+            var message = $"The INT8 model is {latency.Speedup:F2}x as fast as FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms, {latency.ThreadsText}, 95 % interval {latency.SpeedupInterval}), below the minimum speed-up {minSpeedup:0.##}x.{unfused}";
             if (gate.OnFailure == AccuracyFailureAction.Error)
             {
                 throw new QuantizeException(ErrorCodes.SpeedupTooLow, modelPath,
@@ -228,11 +229,11 @@ public sealed class Quantizer(QuantizationOptions options)
             keptResult = "kept-fp32-below-min-speedup";
             warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
-        else if (!speedDecided && kind == OutputKind.Quantized && latency.Speedup < 1.0 && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
+        else if (!speedDecided && kind == OutputKind.Quantized && latency.Verdict == SpeedVerdict.Slower && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
         {
             kind = OutputKind.KeptFloat;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
-                $"The INT8 model is not faster than FP32 on this machine ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms), so the FP32 model is shipped unchanged.{unfused} " +
+                $"The INT8 model is slower than FP32 on this machine beyond its timing noise ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms, {latency.ThreadsText}, speed-up {latency.Speedup:F2}x, 95 % interval {latency.SpeedupInterval}), so the FP32 model is shipped unchanged.{unfused} " +
                 "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
         }
 

@@ -121,8 +121,10 @@ public static class HtmlReport
         Card(html, "Size", $"{Mb(r.Fp32Bytes)} &rarr; {Mb(r.Int8Bytes)}",
             r.Output == OutputKind.Quantized ? string.Format(C, "{0:F1}x smaller", smaller)
             : string.Format(C, "INT8 would be {0:F1}x smaller; {1}", smaller, r.Output == OutputKind.NotWritten ? "nothing written" : "FP32 shipped"));
-        Card(html, $"Latency (1 thread, median, {r.Machine.Architecture} {r.Machine.Features})", string.Format(C, "{0:F2} &rarr; {1:F2} ms", r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds),
-            string.Format(C, "speed-up {0:F2}x{1}", r.Latency.Speedup, r.Latency.Prepacked ? "" : " (measured without weight pre-packing, over 1 GiB of weights: an application's session differs)"));
+        Card(html, $"Latency ({r.Latency.ThreadsText}, median, {r.Machine.Architecture} {r.Machine.Features})", string.Format(C, "{0:F2} &rarr; {1:F2} ms", r.Latency.Fp32Milliseconds, r.Latency.Int8Milliseconds),
+            string.Format(C, "speed-up {0:F2}x{1}{2}{3}", r.Latency.Speedup, r.Latency.SpeedupInterval is { } ci ? $" {ci}" : "",
+                r.Latency.Verdict == SpeedVerdict.WithinNoise ? ", within noise" : "",
+                r.Latency.SingleThread is { } one ? string.Format(C, "; 1 thread: {0:F2}x", one.Speedup) : "") + string.Format(C, "{0}", r.Latency.Prepacked ? "" : " (measured without weight pre-packing, over 1 GiB of weights: an application's session differs)"));
         Card(html, "Integer kernels", r.Fusion.FusedCount.ToString(C),
             string.Format(C, "{0} quantized nodes, {1} un-fused group(s)", r.QuantizedNodes, r.Fusion.UnfusedNodes.Count));
         if (r.Fidelity.Count > 0)

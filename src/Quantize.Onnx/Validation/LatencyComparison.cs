@@ -4,10 +4,42 @@ using Quantize.Onnx.Model;
 
 namespace Quantize.Onnx.Validation;
 
+/// <summary>Whether INT8 is faster than FP32 beyond the measurement's noise.</summary>
+public enum SpeedVerdict
+{
+    /// <summary>The speed-up's 95 % interval lies above 1.</summary>
+    Faster,
+
+    /// <summary>The interval contains 1: the machine's noise is larger than the difference.</summary>
+    WithinNoise,
+
+    /// <summary>The interval lies below 1.</summary>
+    Slower,
+}
+
 /// <summary>Median latency of the FP32 and INT8 models on the same input, measured in one run.</summary>
 public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milliseconds)
 {
+    /// <summary>Most timed runs per model when the first ones leave the verdict within noise (the measurement extends twice).</summary>
+    private const int MaxRounds = 3;
+
     public double Speedup => Int8Milliseconds > 0 ? Fp32Milliseconds / Int8Milliseconds : 0;
+
+    /// <summary>Intra-op threads of the sessions measured; 0 is ONNX Runtime's default (one per core), as most applications run.</summary>
+    public int Threads { get; init; } = 1;
+
+    /// <summary>Timed runs per model.</summary>
+    public int Runs { get; init; }
+
+    /// <summary>95 % bootstrap interval of <see cref="Speedup"/> over the interleaved run pairs; null when not measured.</summary>
+    public ConfidenceInterval? SpeedupInterval { get; init; }
+
+    /// <summary>Faster, slower, or within noise, from <see cref="SpeedupInterval"/>.</summary>
+    public SpeedVerdict Verdict => SpeedupInterval is not { } ci ? (Speedup >= 1 ? SpeedVerdict.Faster : SpeedVerdict.Slower)
+        : ci.Low > 1 ? SpeedVerdict.Faster : ci.High < 1 ? SpeedVerdict.Slower : SpeedVerdict.WithinNoise;
+
+    /// <summary>The same comparison at one intra-op thread (the steadiest figure on a busy machine), when <see cref="Threads"/> is not 1.</summary>
+    public LatencyComparison? SingleThread { get; init; }
 
     /// <summary>
     /// Whether ORT pre-packed the weights, as an application's session does. Not for models over 1 GiB of weights kept
@@ -16,17 +48,27 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
     /// </summary>
     public bool Prepacked { get; init; } = true;
 
+    /// <summary>"2 threads" or "1 thread" or "all cores".</summary>
+    public string ThreadsText => Threads switch { 0 => $"ORT default, {Environment.ProcessorCount} threads", 1 => "1 thread", var n => $"{n} threads" };
+
     /// <summary>
-    /// One intra-op thread and sequential execution (stable on a busy build machine), full ORT
-    /// optimisation as an application would use, warm-up runs, then runs interleaved FP32/INT8 so
-    /// that machine noise hits both models alike.
+    /// At the application's thread count (<paramref name="threads"/>, 0 = ORT's default) and, when that is not 1, at one
+    /// thread as well. Each measurement: full ORT optimisation as an application would use, warm-up runs, then FP32/INT8
+    /// runs interleaved so that machine noise hits both alike; the speed-up is the ratio of medians with a bootstrap
+    /// interval over the run pairs. A verdict within noise gets more runs (up to <see cref="MaxRounds"/>× as many).
     /// </summary>
-    public static LatencyComparison Measure(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup = 3)
+    public static LatencyComparison Measure(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup = 3, int threads = 1)
+    {
+        var app = MeasureAt(fp32, int8, feeds, runs, warmup, threads);
+        return threads == 1 ? app : app with { SingleThread = MeasureAt(fp32, int8, feeds, runs, warmup, 1) };
+    }
+
+    private static LatencyComparison MeasureAt(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup, int threads)
     {
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = 1,
+            IntraOpNumThreads = threads,
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
@@ -34,18 +76,39 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
         using var b = OrtSessions.Create(int8, options);
         using var runOptions = new RunOptions();
         var times = (A: new List<double>(), B: new List<double>());
-        for (var i = 0; i < warmup + runs; i++)
+        for (var i = 0; i < warmup; i++)
         {
-            var ta = Time(a, runOptions, feeds);
-            var tb = Time(b, runOptions, feeds);
-            if (i >= warmup)
-            {
-                times.A.Add(ta);
-                times.B.Add(tb);
-            }
+            Time(a, runOptions, feeds);
+            Time(b, runOptions, feeds);
         }
 
-        return new LatencyComparison(Median(times.A), Median(times.B)) { Prepacked = OrtSessions.PrepacksWeights };
+        LatencyComparison result;
+        var round = 0;
+        do
+        {
+            for (var i = 0; i < runs; i++)
+            {
+                times.A.Add(Time(a, runOptions, feeds));
+                times.B.Add(Time(b, runOptions, feeds));
+            }
+
+            var (fp32Times, int8Times) = (times.A.ToArray(), times.B.ToArray());
+            var interval = fp32Times.Length < 3 ? null : Bootstrap.Interval(fp32Times.Length, indices =>
+            {
+                var int8Median = Median(indices.Select(i => int8Times[i]).ToList());
+                return int8Median > 0 ? Median(indices.Select(i => fp32Times[i]).ToList()) / int8Median : 0;
+            }, resamples: 400);
+            result = new LatencyComparison(Median([.. fp32Times]), Median([.. int8Times]))
+            {
+                Threads = threads,
+                Runs = fp32Times.Length,
+                SpeedupInterval = interval,
+                Prepacked = OrtSessions.PrepacksWeights,
+            };
+        }
+        while (++round < MaxRounds && runs > 0 && result.Verdict == SpeedVerdict.WithinNoise);
+
+        return result;
     }
 
     private static double Time(InferenceSession session, RunOptions runOptions, IReadOnlyDictionary<string, OrtValue> feeds)
