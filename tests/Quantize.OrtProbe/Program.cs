@@ -1,0 +1,73 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Hardware;
+
+// Quantize.OrtProbe <input.npy> <output-folder> <model.onnx>...
+// Prints "machine <class label>", then per model "<file name> <SHA-256 of its output floats>", and writes the
+// output floats (little-endian float32, every output in order) to <output-folder>/<model file name>.bin.
+if (args.Length < 3)
+{
+    Console.Error.WriteLine("usage: Quantize.OrtProbe <input.npy> <output-folder> <model.onnx>...");
+    return 2;
+}
+
+var (shape, values) = ReadNpy(args[0]);
+Directory.CreateDirectory(args[1]);
+Console.WriteLine("machine " + BuildMachine.Current.ClassLabel);
+foreach (var model in args.Skip(2))
+{
+    // As an application runs a model: every graph optimisation (the fused integer kernels), one thread.
+    using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 1 };
+    using var session = new InferenceSession(model, options);
+    using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
+    using var runOptions = new RunOptions();
+    var names = session.OutputNames.ToArray();
+    using var outputs = session.Run(runOptions, new Dictionary<string, OrtValue> { [session.InputNames[0]] = input }, names);
+    using var bytes = new MemoryStream();
+    foreach (var output in outputs)
+    {
+        bytes.Write(MemoryMarshal.AsBytes(output.GetTensorDataAsSpan<float>())); // x64: little-endian
+    }
+
+    var name = Path.GetFileName(model);
+    File.WriteAllBytes(Path.Combine(args[1], name + ".bin"), bytes.ToArray());
+    Console.WriteLine($"{name} {Convert.ToHexStringLower(SHA256.HashData(bytes.ToArray()))}");
+}
+
+return 0;
+
+// A C-order little-endian float32 .npy (format 1, 2 or 3).
+static (long[] Shape, float[] Values) ReadNpy(string path)
+{
+    var file = File.ReadAllBytes(path);
+    if (file.Length < 10 || file[0] != 0x93 || Encoding.ASCII.GetString(file, 1, 5) != "NUMPY")
+    {
+        throw new InvalidDataException($"{path} is not a .npy file");
+    }
+
+    var (headerLength, headerStart) = file[6] == 1
+        ? (BinaryPrimitives.ReadUInt16LittleEndian(file.AsSpan(8)), 10)
+        : ((int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(8)), 12);
+    var header = Encoding.UTF8.GetString(file, headerStart, headerLength);
+    if (!header.Contains("'<f4'", StringComparison.Ordinal) || header.Contains("True", StringComparison.Ordinal))
+    {
+        throw new InvalidDataException($"{path}: only C-order little-endian float32 is supported ({header.Trim()})");
+    }
+
+    var dims = Regex.Match(header, @"'shape':\s*\(([^)]*)\)").Groups[1].Value
+        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(d => long.Parse(d, CultureInfo.InvariantCulture)).ToArray();
+    var data = file.AsSpan(headerStart + headerLength);
+    var values = new float[data.Length / 4];
+    for (var i = 0; i < values.Length; i++)
+    {
+        values[i] = BinaryPrimitives.ReadSingleLittleEndian(data[(i * 4)..]);
+    }
+
+    return (dims, values);
+}
