@@ -167,7 +167,7 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
         var how = r.Int8Arithmetic == Onnx.Hardware.Int8Arithmetic.ExactReference ? " (accuracy on the exact class's reference arithmetic)"
             : r.Settings.GetValueOrDefault("targets", "").Split(';').Contains("x64") && r.Settings.GetValueOrDefault("weight-type") == "int8" && r.Settings.GetValueOrDefault("mode") is "static" or "dynamic"
                 ? " (saturation-safe int8 weights: the same integer results on every CPU class)" : "";
-        var unmeasured = r.Targets.Where(t => !t.Target.StartsWith(r.Machine.Architecture, StringComparison.Ordinal)).Select(t => t.Target).ToList();
+        var unmeasured = r.Targets.Where(t => !t.SpeedMeasured).Select(t => t.Target).ToList();
         var speed = unmeasured.Count == 0 ? "" : $", speed not measured on {string.Join(", ", unmeasured)}";
         return $"; {validated}{how}; measured on {r.Machine.ClassLabel}{speed}";
     }

@@ -16,7 +16,11 @@ public enum Int8Arithmetic
 
 /// <summary>One declared target in the report: its kernel classes, whether its arithmetic was validated here, and how.</summary>
 /// <param name="How">In words: "native", "same integer results as native: ..." or why it was not reproduced.</param>
-public sealed record TargetCheck(string Target, string Arithmetic, bool Validated, string How);
+public sealed record TargetCheck(string Target, string Arithmetic, bool Validated, string How)
+{
+    /// <summary>Whether this machine is one of the target's CPUs, so that the latency measured here is the target's.</summary>
+    public bool SpeedMeasured { get; init; }
+}
 
 /// <summary>
 /// Which arithmetic validates a model for its declared targets on this build machine, and what the report says per target.
@@ -37,9 +41,17 @@ public sealed record TargetPlan(BuildMachine Machine, Int8Arithmetic Arithmetic,
             && targets.All(t => !QuantizeTargets.Arithmetic(t).Contains(IntegerArithmetic.Saturating))
             ? Int8Arithmetic.ExactReference
             : Int8Arithmetic.Native;
-        var checks = targets.Distinct().Order().Select(target => Check(machine, target, arithmetic, cannotSaturate)).ToList();
+        var checks = targets.Distinct().Order().Select(target => Check(machine, target, arithmetic, cannotSaturate) with { SpeedMeasured = IsOneOf(machine, target) }).ToList();
         return new TargetPlan(machine, arithmetic, checks);
     }
+
+    /// <summary>x64: any x86-64 machine; x64-vnni: one with exact (VNNI/AMX) x86 kernels; arm64: an ARM64 machine.</summary>
+    private static bool IsOneOf(BuildMachine machine, QuantizeTarget target) => target switch
+    {
+        QuantizeTarget.X64 => machine.Architecture == "x64",
+        QuantizeTarget.X64Vnni => machine.Architecture == "x64" && machine.Arithmetic == IntegerArithmetic.Exact && !machine.Features.StartsWith("SSE", StringComparison.Ordinal),
+        _ => machine.Architecture == "arm64",
+    };
 
     private static TargetCheck Check(BuildMachine machine, QuantizeTarget target, Int8Arithmetic arithmetic, bool cannotSaturate)
     {

@@ -165,7 +165,7 @@ public static class HtmlReport
         html.Append("<table>\n<tr><th>target</th><th>integer arithmetic</th><th>validated</th><th>how</th><th>speed</th></tr>\n");
         foreach (var t in r.Targets)
         {
-            var speed = t.Target.StartsWith(r.Machine.Architecture, StringComparison.Ordinal) ? "measured here" : "not measured";
+            var speed = t.SpeedMeasured ? "measured here" : "not measured";
             html.Append(C, $"<tr><td>{E(t.Target)}</td><td>{E(t.Arithmetic)}</td><td>{(t.Validated ? "<span class=\"badge ok\">yes</span>" : "<span class=\"badge fail\">no</span>")}</td><td>{E(t.How)}</td><td>{speed}</td></tr>\n");
         }
 
