@@ -157,9 +157,10 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
     /// <summary>Which targets the figures hold for, and the machine they ran on (the integer kernels differ by CPU class).</summary>
     private static string Hardware(QuantizeResult r)
     {
-        if (r.Targets.Count == 0)
+        // A shipped FP32 model runs float kernels: which CPUs its INT8 alternative suited says nothing about it.
+        if (r.Targets.Count == 0 || r.Output != OutputKind.Quantized)
         {
-            return $"; on {r.Machine.ClassLabel}";
+            return $"; measured on {r.Machine.ClassLabel}";
         }
 
         var names = string.Join(", ", r.Targets.Select(t => t.Target));

@@ -236,7 +236,10 @@ internal sealed class QuantizeSession
     /// <param name="replay">Numbers recorded by an earlier run (the lock file): no calibration pass and no bias-correction runs, so the bytes do not depend on this machine's float kernels.</param>
     public Candidate Build(QuantizationOptions options, BuildNumbers? replay = null)
     {
-        var calibrated = replay is null ? CalibrateMinMax() : new Calibrated([], replay.Channels.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
+        // Replayed: the recorded ranges name every calibrated tensor, so consumers (and their saturation bounds) are found as in the recording run.
+        var calibrated = replay is null ? CalibrateMinMax() : new Calibrated(
+            replay.Ranges.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            replay.Channels.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
         var fp32 = Prepared.Clone();
         // Histogram methods calibrate the model equalized for every conv quantized (once per session), so only MinMax
         // ranges, derived per candidate, may follow the candidate's float convs.

@@ -5,11 +5,39 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx;
 using Quantize.Onnx.Hardware;
+using Quantize.Onnx.Tuning;
 
 // Quantize.OrtProbe <input.npy> <output-folder> <model.onnx>...
 // Prints "machine <class label>", then per model "<file name> <SHA-256 of its output floats>", and writes the
 // output floats (little-endian float32, every output in order) to <output-folder>/<model file name>.bin.
+//
+// Quantize.OrtProbe quantize <model.onnx> <calibration-folder> <output.onnx> <lock-file>
+// Quantizes the model with the engine's defaults and the lock file (replayed when it is current; a missing file is no
+// lock, and the probe never writes one), and prints "machine <class label>", then "key value" lines: output (the kind
+// shipped), sha256 (of the written file), decided-here (";"-separated, "-" when none), calibration-ms, total-ms,
+// warnings (codes, "-" when none).
+if (args is ["quantize", ..])
+{
+    if (args.Length != 5)
+    {
+        Console.Error.WriteLine("usage: Quantize.OrtProbe quantize <model.onnx> <calibration-folder> <output.onnx> <lock-file>");
+        return 2;
+    }
+
+    try
+    {
+        return Quantize(args[1], args[2], args[3], args[4]);
+    }
+    catch (Exception e)
+    {
+        // Exit 1, not the runtime's abort on an unhandled exception (SIGABRT, 134), which the tests take for a qemu crash and retry.
+        Console.Error.WriteLine(e);
+        return 1;
+    }
+}
+
 if (args.Length < 3)
 {
     Console.Error.WriteLine("usage: Quantize.OrtProbe <input.npy> <output-folder> <model.onnx>...");
@@ -40,6 +68,20 @@ foreach (var model in args.Skip(2))
 }
 
 return 0;
+
+static int Quantize(string model, string calibration, string output, string lockFile)
+{
+    Console.WriteLine("machine " + BuildMachine.Current.ClassLabel);
+    var options = new QuantizationOptions { Tuning = new TuningOptions { LockFile = lockFile }, LatencyRuns = 1, FidelitySamples = 1 };
+    var result = new Quantizer(options).Run(model, calibration, output);
+    Console.WriteLine("output " + result.Output);
+    Console.WriteLine("sha256 " + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(output))));
+    Console.WriteLine("decided-here " + (result.DecidedHere.Count == 0 ? "-" : string.Join(";", result.DecidedHere)));
+    Console.WriteLine("calibration-ms " + result.CalibrationTime.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture));
+    Console.WriteLine("total-ms " + result.TotalTime.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture));
+    Console.WriteLine("warnings " + (result.Warnings.Count == 0 ? "-" : string.Join(";", result.Warnings.Select(w => w.Code))));
+    return 0;
+}
 
 // A C-order little-endian float32 .npy (format 1, 2 or 3).
 static (long[] Shape, float[] Values) ReadNpy(string path)

@@ -28,42 +28,42 @@ internal static class SaturationBound
         switch (order)
         {
             case KOrder.Columns when dims.Length >= 2:
-            {
-                var (k, n) = ((int)dims[^2], (int)dims[^1]);
-                var sums = new float[n];
-                for (long i = 0; i + n < values.Length; i++)
                 {
-                    if ((i / n % k) < k - 1)
+                    var (k, n) = ((int)dims[^2], (int)dims[^1]);
+                    var sums = new float[n];
+                    for (long i = 0; i + n < values.Length; i++)
                     {
-                        var c = (int)(i % n);
-                        sums[c] = Math.Max(sums[c], SameSign(values[(int)i], values[(int)(i + n)]));
-                    }
-                }
-
-                return sums;
-            }
-
-            case KOrder.Conv when dims.Length >= 3:
-            {
-                var (channels, inputs) = ((int)dims[0], (int)dims[1]);
-                var positions = (int)dims.Skip(2).Aggregate(1L, (a, b) => a * b);
-                var sums = Rows(values, channels);
-                for (var c = 0; c < channels; c++)
-                {
-                    var row = values.Slice(c * inputs * positions, inputs * positions);
-                    for (var p = 0; p < positions; p++)
-                    {
-                        for (var i = 0; i < inputs; i++)
+                        if ((i / n % k) < k - 1)
                         {
-                            // NHWC order: (p, i) then (p, i + 1), or the last input at p then the first at p + 1.
-                            var next = i + 1 < inputs ? row[((i + 1) * positions) + p] : p + 1 < positions ? row[p + 1] : 0f;
-                            sums[c] = Math.Max(sums[c], SameSign(row[(i * positions) + p], next));
+                            var c = (int)(i % n);
+                            sums[c] = Math.Max(sums[c], SameSign(values[(int)i], values[(int)(i + n)]));
                         }
                     }
+
+                    return sums;
                 }
 
-                return sums;
-            }
+            case KOrder.Conv when dims.Length >= 3:
+                {
+                    var (channels, inputs) = ((int)dims[0], (int)dims[1]);
+                    var positions = (int)dims.Skip(2).Aggregate(1L, (a, b) => a * b);
+                    var sums = Rows(values, channels);
+                    for (var c = 0; c < channels; c++)
+                    {
+                        var row = values.Slice(c * inputs * positions, inputs * positions);
+                        for (var p = 0; p < positions; p++)
+                        {
+                            for (var i = 0; i < inputs; i++)
+                            {
+                                // NHWC order: (p, i) then (p, i + 1), or the last input at p then the first at p + 1.
+                                var next = i + 1 < inputs ? row[((i + 1) * positions) + p] : p + 1 < positions ? row[p + 1] : 0f;
+                                sums[c] = Math.Max(sums[c], SameSign(row[(i * positions) + p], next));
+                            }
+                        }
+                    }
+
+                    return sums;
+                }
 
             default:
                 return Rows(values, dims.Length == 0 ? 1 : (int)dims[0]);

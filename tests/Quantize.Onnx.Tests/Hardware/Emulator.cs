@@ -56,8 +56,46 @@ internal static class Emulator
         return new FileInfo(host).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? host;
     }
 
-    /// <summary>Runs <paramref name="arguments"/> under <c>qemu-x86_64 -cpu <paramref name="cpu"/></c>; returns standard output (QEMU's feature warnings on standard error are ignored).</summary>
-    public static string Run(string cpu, IEnumerable<string> arguments, TimeSpan timeout)
+    /// <summary>Most runs of one emulated command: qemu-user still crashes now and then (a signal, not the program's own failure).</summary>
+    public const int MaxAttempts = 3;
+
+    /// <summary>
+    /// Runs <paramref name="arguments"/> under <c>qemu-x86_64 -cpu <paramref name="cpu"/></c>; returns standard output (QEMU's feature
+    /// warnings on standard error are ignored). The emulated .NET runs with W^X off (DOTNET_EnableWriteXorExecute=0: with it, the
+    /// runtime's double-mapped code pages crash some paths under qemu-user with SIGSEGV). A run that ends on a signal (exit code
+    /// 128 + signal, or negative) is retried, up to <see cref="MaxAttempts"/> runs in all; each failed attempt is passed to <paramref name="log"/>.
+    /// </summary>
+    public static string Run(string cpu, IEnumerable<string> arguments, TimeSpan timeout, Action<string>? log = null)
+    {
+        var argumentList = arguments.ToList();
+        for (var attempt = 1; ; attempt++)
+        {
+            var (exitCode, stdout, stderr) = RunOnce(cpu, argumentList, timeout);
+            if (exitCode == 0)
+            {
+                if (attempt > 1)
+                {
+                    log?.Invoke($"qemu-x86_64 -cpu {cpu}: succeeded on attempt {attempt} of {MaxAttempts}");
+                }
+
+                return stdout;
+            }
+
+            var errors = string.Join('\n', stderr.Split('\n').Where(l => !l.Contains("TCG doesn't support requested feature", StringComparison.Ordinal)));
+            var failure = $"qemu-x86_64 -cpu {cpu} exited with {exitCode} (attempt {attempt} of {MaxAttempts}):\n{stdout}\n{errors}";
+            if (!IsSignal(exitCode) || attempt == MaxAttempts)
+            {
+                throw new InvalidOperationException(failure);
+            }
+
+            log?.Invoke($"{failure.TrimEnd()}\n(a signal: retrying)");
+        }
+    }
+
+    /// <summary>A process killed by a signal: 128 + its number as the shell reports it (139 SIGSEGV, 134 SIGABRT, 132 SIGILL), or negative.</summary>
+    public static bool IsSignal(int exitCode) => exitCode is < 0 or > 128 and < 160;
+
+    private static (int ExitCode, string Stdout, string Stderr) RunOnce(string cpu, IReadOnlyList<string> arguments, TimeSpan timeout)
     {
         var start = new ProcessStartInfo(Qemu ?? throw new InvalidOperationException("qemu-x86_64 is not installed"))
         {
@@ -65,6 +103,7 @@ internal static class Emulator
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
         start.ArgumentList.Add("-cpu");
         start.ArgumentList.Add(cpu);
         foreach (var argument in arguments)
@@ -82,13 +121,7 @@ internal static class Emulator
         }
 
         process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            var errors = string.Join('\n', stderr.Result.Split('\n').Where(l => !l.Contains("TCG doesn't support requested feature", StringComparison.Ordinal)));
-            throw new InvalidOperationException($"qemu-x86_64 -cpu {cpu} exited with {process.ExitCode}:\n{stdout.Result}\n{errors}");
-        }
-
-        return stdout.Result;
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     private static string? FindQemu()
