@@ -174,7 +174,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = AccuracyGate.WithLayers(validation, candidate.Fp32, quantized, plan.QuantizedNodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), inputNames, validationData!, gate!);
         }
 
-        var guard = !options.KeepFloatIfSlower ? null : ShipGuard(fusion, fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source), int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized), fp16 || weight4);
+        var guard = !options.KeepFloatIfSlower ? null : ShipGuards.NotWorthShipping(fusion, fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source), int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized), fp16 || weight4);
         if (validation is not null && !dynamic && !weight4)
         {
             // Calibration coverage, on the FP32 prepared model (after equalization) with the grids the INT8 model uses.
@@ -240,7 +240,7 @@ public sealed class Quantizer(QuantizationOptions options)
         if (kind == OutputKind.Quantized && validation is null && fidelity.Count > 0 && fidelity.MinBy(f => f.SqnrDb) is { SqnrDb: < FidelityFloorDb } noise)
         {
             // No validation data, so nobody set a threshold: a default floor keeps noise from shipping silently.
-            var layers = WorstLayers(candidate, inputNames, data!, gate ?? new ValidationOptions());
+            var layers = ShipGuards.WorstLayers(candidate, inputNames, data!, gate ?? new ValidationOptions());
             var message = $"INT8 output '{noise.Output}' is {noise.SqnrDb:F1} dB SQNR from FP32 on {fidelitySamples} calibration sample(s), below the {FidelityFloorDb:0} dB floor that applies without validation data: " +
                 $"the quantized model would compute noise. Likely causes: activation ranges that the calibration samples do not represent (check that they are preprocessed as the app feeds the model), " +
                 $"or layers that do not survive 8 bits{layers}. Give validation samples with your own checks (QuantizeValidationData / --validation, --check), or keep the worst layers float (QuantizeExcludeNodes / --exclude-nodes).";
@@ -342,41 +342,6 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         return decided;
-    }
-
-    /// <summary>Why an INT8 model is not worth shipping whatever its accuracy: no integer kernel runs it, or it is not smaller. Null when it is.</summary>
-    private static (string Code, string Result, string Message)? ShipGuard(FusionReport fusion, long fp32Bytes, long int8Bytes, bool floatKernelsByDesign)
-    {
-        if (fusion.FusedCount == 0 && !floatKernelsByDesign)
-        {
-            return (ErrorCodes.NoIntegerKernels, "kept-fp32-no-integer-kernels",
-                "ONNX Runtime runs none of the quantized nodes on integer kernels (every QDQ group stays DequantizeLinear -> float op -> QuantizeLinear), so INT8 would only add work; the FP32 model is shipped unchanged. " +
-                "The model's compute is in ops without an integer kernel here (e.g. inside control flow, or ConvTranspose).");
-        }
-
-        if (int8Bytes > fp32Bytes)
-        {
-            return (ErrorCodes.LargerThanSource, "kept-fp32-larger",
-                $"The quantized model ({int8Bytes / 1e6:F2} MB) is larger than its FP32 source ({fp32Bytes / 1e6:F2} MB): its quantization parameters outweigh the weights it makes smaller. The FP32 model is shipped unchanged.");
-        }
-
-        return null;
-    }
-
-    /// <summary>The layers that lose the most, for the fidelity floor's message ("" when none could be measured).</summary>
-    private static string WorstLayers(Candidate candidate, IReadOnlyList<string> inputNames, CalibrationDataSet data, ValidationOptions gate)
-    {
-        try
-        {
-            var samples = Enumerable.Range(0, Math.Min(gate.LayerSamples, data.Count)).Select(data.ReadSample).ToList();
-            var layers = LayerSensitivity.Analyze(candidate.Fp32, candidate.Quantized, candidate.QuantizedNodeNames, inputNames, samples, gate.LayerBudgetBytes);
-            var worst = layers.OrderBy(l => l.SqnrDb).Take(gate.WorstLayerCount).ToList();
-            return worst.Count == 0 ? "" : " (the worst layers, SQNR vs FP32: " + string.Join(", ", worst.Select(l => $"{l.Node} ({l.OpType}) {l.SqnrDb:F1} dB")) + ")";
-        }
-        catch (OnnxRuntimeException)
-        {
-            return "";
-        }
     }
 
     /// <summary>Block size and accuracy level are checked in every mode: a bad value in a shared project setting should not wait for a weight4 model.</summary>
