@@ -57,10 +57,11 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
     /// runs interleaved so that machine noise hits both alike; the speed-up is the ratio of medians with a bootstrap
     /// interval over the run pairs. A verdict within noise gets more runs (up to <see cref="MaxRounds"/>× as many).
     /// </summary>
-    public static LatencyComparison Measure(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup = 3, int threads = 1)
+    /// <param name="singleThreadToo">Also measure at 1 thread for the report (the tuner's attempts need only the deciding figure).</param>
+    public static LatencyComparison Measure(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup = 3, int threads = 1, bool singleThreadToo = true)
     {
         var app = MeasureAt(fp32, int8, feeds, runs, warmup, threads);
-        return threads == 1 ? app : app with { SingleThread = MeasureAt(fp32, int8, feeds, runs, warmup, 1) };
+        return threads == 1 || !singleThreadToo ? app : app with { SingleThread = MeasureAt(fp32, int8, feeds, runs, warmup, 1) };
     }
 
     private static LatencyComparison MeasureAt(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup, int threads)
