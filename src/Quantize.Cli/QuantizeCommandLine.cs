@@ -233,6 +233,11 @@ internal static class QuantizeCommandLine
                     BinaryThreshold = parse.GetValue(binaryThreshold),
                 };
                 targetList = ParseTargets(parse.GetValue(targets));
+                if (parse.GetValue(latencyRuns) < 1)
+                {
+                    throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--latency-runs must be at least 1 (timed runs per model for the FP32-vs-INT8 comparison), got {parse.GetValue(latencyRuns)}.");
+                }
+
                 if (parse.GetValue(appThreads) < 0)
                 {
                     throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--app-threads must be 0 (ORT's default: one per core) or more, got {parse.GetValue(appThreads)}.");

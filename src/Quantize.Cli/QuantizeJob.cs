@@ -1,5 +1,6 @@
 using System.Globalization;
 using Quantize.Onnx;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Cli;
@@ -17,6 +18,8 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
     {
         try
         {
+            // Every path this run writes is checked before calibration: a bad one must not cost the run, or the source model.
+            OutputLocations.Check(model, [calibration, options.Validation?.Folder], PlannedOutputs());
             var progress = new ProgressPrinter(stdout, Console.IsOutputRedirected);
             var result = new Quantizer(options).Run(model, calibration, output, progress.Report, cancellation);
             progress.Finish();
@@ -54,6 +57,27 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             stderr.WriteLine($"{model}: error {ErrorCodes.InternalError}: Internal error in the quantizer; please report it with the model if you can. {e}");
             return 2;
         }
+    }
+
+    private List<PlannedOutput> PlannedOutputs()
+    {
+        var planned = new List<PlannedOutput> { new(output, "the output model") };
+        if (report is not null)
+        {
+            planned.Add(new(report, "the JSON report"));
+        }
+
+        if (htmlReport is not null)
+        {
+            planned.Add(new(htmlReport, "the HTML report"));
+        }
+
+        if (options.Tuning is { LockFile: { } lockFile, Locked: false } tuning && (tuning.Record || tuning.Enabled))
+        {
+            planned.Add(new(lockFile, "the lock file"));
+        }
+
+        return planned;
     }
 
     /// <summary>Writes the JSON and HTML reports asked for; returns " (report: &lt;html&gt;)" when the HTML report was written.</summary>

@@ -10,7 +10,7 @@ internal static class AtomicText
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        var temp = TempNames.Beside(path, ".tmp");
         try
         {
             File.WriteAllText(temp, text, new UTF8Encoding(false));

@@ -160,7 +160,7 @@ public static class ModelWriter
         {
             if (File.Exists(full))
             {
-                previous = Path.Combine(folder, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.old");
+                previous = TempNames.Beside(full, ".old");
                 File.Move(full, previous);
             }
         }
@@ -236,8 +236,7 @@ public static class ModelWriter
     /// <summary>Writes a temporary file beside <paramref name="target"/> and flushes it to disk; returns its path.</summary>
     private static string WriteTemp(string target, string pathForErrors, Action<Stream> write)
     {
-        string folder = Path.GetDirectoryName(target) ?? ".";
-        string temp = Path.Combine(folder, $".{Path.GetFileName(target)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        string temp = TempNames.Beside(target, ".tmp");
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
