@@ -68,6 +68,8 @@ internal static class ExternalDataResolver
 
         if (!handles.TryGetValue(dataPath, out var handle))
         {
+            RegularFile.Require(dataPath, why => new QuantizeException(ErrorCodes.ExternalDataUnreadable, dataPath,
+                $"The external data file '{location}' of tensor '{tensorName}' in '{modelPath}' cannot be read: {why}"));
             try
             {
                 handle = File.OpenHandle(dataPath, FileMode.Open, FileAccess.Read, FileShare.Read);
