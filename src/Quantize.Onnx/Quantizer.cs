@@ -192,22 +192,24 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         var kind = OutputKind.Quantized;
-        var keptResult = "kept-fp32-int8-not-faster";
+        var keptResult = RecordedRun.KeptNotFaster;
         if (guard is { } notWorthIt)
         {
             kind = OutputKind.KeptFloat;
             keptResult = notWorthIt.Result;
             warnings.Add(new Diagnostic(notWorthIt.Code, modelPath, notWorthIt.Message));
         }
+
         var unfused = fusion.UnfusedNodes.Count == 0 ? "" : $" ONNX Runtime left these quantized node groups un-fused (DQ -> float op -> Q): {string.Join(", ", fusion.UnfusedNodes.Take(8))}{(fusion.UnfusedNodes.Count > 8 ? ", ..." : "")}; excluding them may make INT8 faster.";
         // With a lock file that recorded the ship decision, the speed measured here informs the report but does not decide:
         // another machine, or this one under load, must not ship different bytes.
         var speedDecided = recorded is not null;
-        if (speedDecided && recorded!.Ship != RecordedRun.ShipInt8 && kind == OutputKind.Quantized)
+        var speedShip = RecordedRun.ShipInt8;
+        if (speedDecided && recorded!.KeepsFp32ForSpeed && kind == OutputKind.Quantized)
         {
-            kind = recorded.Ship == "kept-fp32-below-min-speedup" ? OutputKind.KeptFloatFailedCheck : OutputKind.KeptFloat;
-            keptResult = recorded.Ship;
-            warnings.Add(new Diagnostic(recorded.Ship == "kept-fp32-below-min-speedup" ? ErrorCodes.SpeedupTooLowShippedFp32 : ErrorCodes.KeptFloatNotFaster, modelPath,
+            kind = recorded.Ship == RecordedRun.KeptBelowMinSpeedup ? OutputKind.KeptFloatFailedCheck : OutputKind.KeptFloat;
+            keptResult = speedShip = recorded.Ship;
+            warnings.Add(new Diagnostic(recorded.Ship == RecordedRun.KeptBelowMinSpeedup ? ErrorCodes.SpeedupTooLowShippedFp32 : ErrorCodes.KeptFloatNotFaster, modelPath,
                 $"The lock file records that FP32 ships ({recorded.Ship}: INT8 was {recorded.Speedup:0.00}x as fast on {recorded.MeasuredOn}); this machine measured {latency.Speedup:F2}x. " +
                 "Delete the lock file, or rebuild with tuning or QuantizeLock (--lock), to decide again."));
         }
@@ -226,12 +228,13 @@ public sealed class Quantizer(QuantizationOptions options)
             }
 
             kind = OutputKind.KeptFloatFailedCheck;
-            keptResult = "kept-fp32-below-min-speedup";
+            keptResult = speedShip = RecordedRun.KeptBelowMinSpeedup;
             warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
         else if (!speedDecided && kind == OutputKind.Quantized && latency.Verdict == SpeedVerdict.Slower && options.KeepFloatIfSlower && !fp16 && !weight4) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
         {
             kind = OutputKind.KeptFloat;
+            speedShip = RecordedRun.KeptNotFaster;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
                 $"The INT8 model is slower than FP32 on this machine beyond its timing noise ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms, {latency.ThreadsText}, speed-up {latency.Speedup:F2}x, 95 % interval {latency.SpeedupInterval}), so the FP32 model is shipped unchanged.{unfused} " +
                 "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
@@ -275,7 +278,7 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         // The lock file is written before the model, so a fresh one never looks newer than the output (incremental builds).
-        tuning = WriteLock(tuning, candidate, validation, kind == OutputKind.Quantized ? RecordedRun.ShipInt8 : keptResult, latency.Speedup, modelPath, modelHash, recorded is not null);
+        tuning = WriteLock(tuning, candidate, validation, speedShip, latency.Speedup, modelPath, modelHash, recorded is not null);
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
         if (kind == OutputKind.Quantized)

@@ -24,6 +24,14 @@ internal sealed record RecordedRun(
 {
     public const string ShipInt8 = "int8";
 
+    /// <summary>The only decisions taken on measured speed, which are all a lock file decides; every other check is deterministic and runs again.</summary>
+    public const string KeptNotFaster = "kept-fp32-int8-not-faster";
+
+    public const string KeptBelowMinSpeedup = "kept-fp32-below-min-speedup";
+
+    /// <summary>Whether <see cref="Ship"/> is a speed decision that keeps FP32.</summary>
+    public bool KeepsFp32ForSpeed => Ship is KeptNotFaster or KeptBelowMinSpeedup;
+
     public JsonObject ToJson()
     {
         var ranges = new JsonObject();
