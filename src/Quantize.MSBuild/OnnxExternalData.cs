@@ -30,6 +30,11 @@ namespace Quantize.MSBuild
         public static IReadOnlyCollection<string> Locations(string modelPath)
         {
             var found = new SortedSet<string>(StringComparer.Ordinal);
+            if (Quantize.Common.RegularFile.SpecialKind(modelPath) != null)
+            {
+                return found; // a FIFO would block the build node; the worker reports it with its code (QNT1001)
+            }
+
             try
             {
                 using (var stream = new FileStream(modelPath, FileMode.Open, FileAccess.Read, FileShare.Read, 4096))

@@ -198,6 +198,11 @@ namespace Quantize.MSBuild
         {
             string folder = Path.GetDirectoryName(Path.GetFullPath(list))!;
             var files = new List<string> { list };
+            if (Quantize.Common.RegularFile.SpecialKind(list) != null)
+            {
+                return files; // a FIFO would block the build node; the worker reports it with its code
+            }
+
             foreach (string raw in File.ReadAllLines(list))
             {
                 string line = raw.Trim();

@@ -38,6 +38,61 @@ public static class FuzzCampaign
         return results;
     }
 
+    /// <summary>Which runner data cases use: the case's own choice (one in <see cref="DataMutator.CliEvery"/> the CLI), the library for all, or only the CLI cases.</summary>
+    public enum DataRunners
+    {
+        AsGenerated,
+        LibraryOnly,
+        CliOnly,
+    }
+
+    /// <summary>
+    /// Runs user-data cases <paramref name="from"/> .. <paramref name="from"/> + <paramref name="count"/> - 1 (<see cref="DataMutator"/>),
+    /// as <see cref="Run"/> does model cases. <paramref name="skip"/> leaves out cases (they are not run nor counted).
+    /// </summary>
+    public static List<CaseResult> RunData(
+        IReadOnlyList<FuzzSeed> seeds, int campaignSeed, int from, int count, string workFolder, TimeSpan bound,
+        DataRunners runners = DataRunners.AsGenerated, Func<DataCase, bool>? skip = null, Action<CaseResult>? report = null)
+    {
+        Directory.CreateDirectory(workFolder);
+        var runner = new DataFuzzCase(workFolder);
+        var results = new List<CaseResult>();
+        for (int index = from; index < from + count; index++)
+        {
+            var c = DataMutator.Generate(seeds, campaignSeed, index);
+            if ((runners == DataRunners.CliOnly && !c.ViaCli) || (skip?.Invoke(c) ?? false))
+            {
+                continue;
+            }
+
+            bool? viaCli = runners == DataRunners.LibraryOnly ? false : null;
+            CaseResult? result = null;
+            var thread = new Thread(() => result = runner.Run(c, bound, viaCli), 16 << 20) { IsBackground = true };
+            thread.Start();
+            if (!thread.Join(bound + TimeSpan.FromSeconds(5)))
+            {
+                result = new CaseResult(index, c.Seed, (c with { ViaCli = viaCli ?? c.ViaCli }).Label, CaseOutcome.Hang, $"still running after {bound.TotalSeconds:F0} s", bound);
+                results.Add(result);
+                report?.Invoke(result);
+                break;
+            }
+
+            results.Add(result!);
+            report?.Invoke(result!);
+        }
+
+        return results;
+    }
+
+    /// <summary>Data cases per kind and per runner (library, CLI), then <see cref="Summarize"/>.</summary>
+    public static string SummarizeData(IReadOnlyCollection<CaseResult> results)
+    {
+        var kinds = results.GroupBy(r => r.Mutation.Split(':')[0].Replace("+cli", "", StringComparison.Ordinal)).ToDictionary(g => g.Key, g => g.Count());
+        int cli = results.Count(r => r.Mutation.Split(':')[0].EndsWith("+cli", StringComparison.Ordinal));
+        return "per kind: " + string.Join(", ", DataMutator.Kinds.Select(k => $"{k} {kinds.GetValueOrDefault(k)}")) +
+            $"; through the CLI process {cli}, the library {results.Count - cli}" + Environment.NewLine + Summarize(results);
+    }
+
     /// <summary>Counts per outcome and per error code, the slowest case, and every unacceptable case in full.</summary>
     public static string Summarize(IReadOnlyCollection<CaseResult> results)
     {

@@ -33,6 +33,20 @@ public sealed class FindOnnxExternalDataTests : IDisposable
         Assert.Equal("None", quantized.GetMetadata("QuantizeItemType"));
     }
 
+    [FifoFact]
+    public async System.Threading.Tasks.Task A_named_pipe_as_the_model_is_left_to_the_worker_instead_of_blocking_the_build_node()
+    {
+        using (var mkfifo = System.Diagnostics.Process.Start("/usr/bin/mkfifo", [Path.Combine(_dir, "Models", "pipe.onnx")]))
+        {
+            await mkfifo.WaitForExitAsync();
+        }
+
+        // Opening a FIFO for reading blocks until a writer comes: in the build node, forever (issue 15, item 2).
+        var run = System.Threading.Tasks.Task.Run(() => Run(Model("Models/pipe.onnx")));
+        Assert.True(await System.Threading.Tasks.Task.WhenAny(run, System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(20))) == run, "the task blocked on the named pipe");
+        Assert.Empty((await run).SourceDataFiles);
+    }
+
     [Fact]
     public void An_fp32_copy_of_a_model_with_external_data_is_withheld_with_QNT3104_and_one_of_an_inline_model_is_not()
     {

@@ -42,7 +42,7 @@ public static class NpyReader
     /// </summary>
     internal static FileStream OpenRead(string path)
     {
-        Model.RegularFile.Require(path, why => Unreadable(path, why));
+        Common.RegularFile.Require(path, why => Unreadable(path, why));
         try
         {
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);

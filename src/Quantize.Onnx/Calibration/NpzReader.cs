@@ -67,7 +67,7 @@ public static class NpzReader
 
     private static ZipArchive Open(string path)
     {
-        Model.RegularFile.Require(path, why => new QuantizeException(ErrorCodes.CalibrationFileUnreadable, path, $"Archive '{path}' cannot be read: {why}"));
+        Common.RegularFile.Require(path, why => new QuantizeException(ErrorCodes.CalibrationFileUnreadable, path, $"Archive '{path}' cannot be read: {why}"));
         try
         {
             return ZipFile.OpenRead(path);

@@ -15,7 +15,7 @@ public static class SampleListFile
         ArgumentNullException.ThrowIfNull(listPath);
         string folder = Path.GetDirectoryName(Path.GetFullPath(listPath))!;
         string[] lines;
-        Model.RegularFile.Require(listPath, why => new QuantizeException(ErrorCodes.CalibrationFolderMissing, listPath, $"Sample list '{listPath}' cannot be read: {why}"));
+        Common.RegularFile.Require(listPath, why => new QuantizeException(ErrorCodes.CalibrationFolderMissing, listPath, $"Sample list '{listPath}' cannot be read: {why}"));
         try
         {
             lines = File.ReadAllLines(listPath);

@@ -19,7 +19,7 @@ public static class TensorProtoReader
     {
         ArgumentNullException.ThrowIfNull(path);
         TensorProto proto;
-        Model.RegularFile.Require(path, why => Unreadable(path, why));
+        Common.RegularFile.Require(path, why => Unreadable(path, why));
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);

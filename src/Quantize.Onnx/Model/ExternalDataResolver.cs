@@ -68,7 +68,7 @@ internal static class ExternalDataResolver
 
         if (!handles.TryGetValue(dataPath, out var handle))
         {
-            RegularFile.Require(dataPath, why => new QuantizeException(ErrorCodes.ExternalDataUnreadable, dataPath,
+            Common.RegularFile.Require(dataPath, why => new QuantizeException(ErrorCodes.ExternalDataUnreadable, dataPath,
                 $"The external data file '{location}' of tensor '{tensorName}' in '{modelPath}' cannot be read: {why}"));
             try
             {

@@ -43,7 +43,7 @@ public static class ModelLoader
         }
 
         ModelProto model;
-        RegularFile.Require(full, why => new QuantizeException(ErrorCodes.ModelNotFound, path, $"Model file '{path}' cannot be read: {why}"));
+        Common.RegularFile.Require(full, why => new QuantizeException(ErrorCodes.ModelNotFound, path, $"Model file '{path}' cannot be read: {why}"));
         try
         {
             using var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);

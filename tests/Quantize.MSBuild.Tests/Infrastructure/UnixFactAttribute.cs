@@ -23,3 +23,15 @@ public sealed class UnixTheoryAttribute : TheoryAttribute
         }
     }
 }
+
+/// <summary>Tests that make named pipes (FIFOs), which the special-file check knows on Linux only.</summary>
+public sealed class FifoFactAttribute : FactAttribute
+{
+    public FifoFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/mkfifo"))
+        {
+            Skip = "needs Linux and /usr/bin/mkfifo";
+        }
+    }
+}

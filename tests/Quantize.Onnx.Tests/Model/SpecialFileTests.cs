@@ -71,9 +71,9 @@ public sealed class SpecialFileTests : IDisposable
     [FifoFact]
     public void A_regular_file_and_a_device_are_told_apart()
     {
-        Assert.Null(Onnx.Model.RegularFile.SpecialKind(typeof(SpecialFileTests).Assembly.Location));
-        Assert.Equal("a device", Onnx.Model.RegularFile.SpecialKind("/dev/zero"));
-        Assert.Null(Onnx.Model.RegularFile.SpecialKind(_folder.File("missing")));
+        Assert.Null(Quantize.Common.RegularFile.SpecialKind(typeof(SpecialFileTests).Assembly.Location));
+        Assert.Equal("a device", Quantize.Common.RegularFile.SpecialKind("/dev/zero"));
+        Assert.Null(Quantize.Common.RegularFile.SpecialKind(_folder.File("missing")));
     }
 
     /// <summary>Runs <paramref name="act"/> off the test thread, so that a regression hangs 20 s, not the suite.</summary>

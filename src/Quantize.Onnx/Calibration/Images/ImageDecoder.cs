@@ -66,7 +66,7 @@ public static class ImageDecoder
                 throw Unreadable(path, "the file does not exist.");
             }
 
-            Model.RegularFile.Require(path, why => Unreadable(path, why));
+            Common.RegularFile.Require(path, why => Unreadable(path, why));
             stream = new SKFileStream(path);
             if (!((SKFileStream)stream).IsValid)
             {
