@@ -1,3 +1,5 @@
 using Quantize.Cli;
 
+// Started by a build: end with it (see ParentWatch).
+ParentWatch.Start(Console.Error);
 return QuantizeCommandLine.Build().Parse(args).Invoke();

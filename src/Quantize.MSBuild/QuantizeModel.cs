@@ -118,7 +118,9 @@ namespace Quantize.MSBuild
             AtomicFile.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
 
             // ORT writes telemetry files under the user's home unless told not to.
-            EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>()).Concat(new[] { "ORT_DISABLE_TELEMETRY=1" }).ToArray();
+            // The worker ends itself when this process is gone (a killed build must not leave it calibrating, orphaned).
+            EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>())
+                .Concat(new[] { "ORT_DISABLE_TELEMETRY=1", "QUANTIZE_PARENT_PID=" + Process.GetCurrentProcess().Id.ToString(CultureInfo.InvariantCulture) }).ToArray();
             bool ok = base.Execute();
 
             // ToolTask kills a tool that overruns Timeout (warning MSB5002) and returns false without an

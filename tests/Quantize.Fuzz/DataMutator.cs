@@ -41,7 +41,7 @@ public static class DataMutator
     /// <summary>Case <paramref name="index"/> of a data campaign: depends only on the campaign seed, the index and the seeds.</summary>
     public static DataCase Generate(IReadOnlyList<FuzzSeed> seeds, int campaignSeed, int index)
     {
-        var random = new Random(unchecked((campaignSeed * 7_000_003) + index + 0x5EED));
+        var random = new Random(Mix(campaignSeed, index));
         var data = DataSeeds(seeds);
         var seed = data[random.Next(data.Count)];
         var builder = new Builder(seed, random);
@@ -59,6 +59,15 @@ public static class DataMutator
         };
         return new DataCase(index, kind, seed.Name, description, index % CliEvery == CliEvery - 1, builder.Entries.Values.ToList(), "model.onnx",
             builder.Calibration, builder.Validation, builder.OutputPath, builder.Report, builder.CliArgs, builder.Apply);
+    }
+
+    /// <summary>SplitMix64 of the campaign seed and the index: consecutive indexes give unrelated generators (Random's own seeding does not).</summary>
+    private static int Mix(int campaignSeed, int index)
+    {
+        ulong z = unchecked(((ulong)(uint)campaignSeed << 32) + (uint)index + 0x9E3779B97F4A7C15UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
     }
 
     private static T Pick<T>(IReadOnlyList<T> items, Random random) => items[random.Next(items.Count)];

@@ -96,6 +96,36 @@ public sealed class FaultTests(PackageFixture fixture)
         });
     }
 
+    [LinuxFact]
+    public void Killing_only_the_build_process_ends_its_worker_at_once_and_the_next_build_recovers()
+    {
+        Scenario("orphan", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body);
+            TestProject.CopySampleModel(Path.Combine(app.Directory, "Models", "waifu2x.onnx"), samples: 8);
+            string shipped = Path.Combine(app.BinDir, "Models", "waifu2x.onnx");
+
+            // The build process alone is killed (SIGKILL: no chance to stop its tool) while the worker quantizes. The
+            // worker used to calibrate on, orphaned, to the end; it now sees its parent gone and ends within a second.
+            var (build, _) = app.StartBuild();
+            using (build)
+            {
+                WaitForWorker(app.Directory, build);
+                build.Process.Kill(entireProcessTree: false);
+                build.Process.WaitForExit();
+            }
+
+            var watch = Stopwatch.StartNew();
+            WaitUntilNoWorker(app.Directory);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"the orphaned worker ran {watch.Elapsed.TotalSeconds:F1} s after its build was killed");
+            AssertNoPartialModels(app);
+
+            var next = app.Build();
+            Assert.True(next.Succeeded, next.ToString());
+            AssertLoads(shipped);
+        });
+    }
+
     [Fact]
     public void Two_builds_of_one_project_at_once_both_succeed_with_the_same_bytes_as_one_build()
     {

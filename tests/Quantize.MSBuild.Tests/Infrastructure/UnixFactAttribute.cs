@@ -35,3 +35,15 @@ public sealed class FifoFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>Tests that find processes through /proc.</summary>
+public sealed class LinuxFactAttribute : FactAttribute
+{
+    public LinuxFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Skip = "finds processes through /proc (Linux only)";
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Quantize.Cli;
+
+/// <summary>
+/// Ends the worker when the build process that started it is gone. A build killed outright (or an MSBuild node that
+/// crashed) cannot stop its tool, and the worker would otherwise calibrate on, orphaned, for minutes. The task names
+/// itself in <see cref="Variable"/>; the output is never half-written (it is published by a rename), and the next run
+/// sweeps what an ended worker leaves in temporary files.
+/// </summary>
+internal static class ParentWatch
+{
+    /// <summary>The id of the process whose end ends the worker (its start time, read once, guards against id reuse).</summary>
+    public const string Variable = "QUANTIZE_PARENT_PID";
+
+    private const int ExitCode = 3;
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
+
+    public static void Start(TextWriter stderr)
+    {
+        if (Environment.GetEnvironmentVariable(Variable) is not { Length: > 0 } value
+            || !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+        {
+            return;
+        }
+
+        var started = StartTime(pid);
+        if (started is null)
+        {
+            return; // gone already, or not inspectable: nothing to watch
+        }
+
+        var thread = new Thread(() =>
+        {
+            while (true)
+            {
+                Thread.Sleep(Interval);
+                if (StartTime(pid) != started)
+                {
+                    stderr.WriteLine($"The build process {pid} that started this worker has ended; stopping.");
+                    stderr.Flush();
+                    Environment.Exit(ExitCode);
+                }
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "Quantize parent watch",
+        };
+        thread.Start();
+    }
+
+    /// <summary>The process's start time, or null when no such process runs.</summary>
+    private static DateTime? StartTime(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.HasExited ? null : process.StartTime;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            return null;
+        }
+    }
+}
