@@ -23,14 +23,9 @@ public sealed class FaultTests(PackageFixture fixture)
           </ItemGroup>
         """;
 
-    [Fact]
+    [LinuxFact]
     public void Killed_build_or_worker_leaves_the_previous_model_or_none_and_the_next_build_recovers()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return; // finds the worker through /proc
-        }
-
         Scenario("killed", folder =>
         {
             var app = TestProject.Create(fixture, folder, "App", Body);
@@ -123,6 +118,71 @@ public sealed class FaultTests(PackageFixture fixture)
             var next = app.Build();
             Assert.True(next.Succeeded, next.ToString());
             AssertLoads(shipped);
+        });
+    }
+
+    /// <summary>
+    /// Fault injection across the whole worker run: kills spread evenly from the worker's start to its end (calibration,
+    /// validation, the write), alternately the whole build tree and the build process alone. After each, every model in
+    /// obj/ and bin/ is complete with the reference bytes (the output is deterministic), no worker runs, and the next build
+    /// writes the reference bytes. QUANTIZE_FAULT_POINTS sets the number of kill points (CI: 4; a campaign: 20).
+    /// </summary>
+    [LinuxFact]
+    public void Builds_killed_at_points_across_the_worker_run_leave_complete_models_no_worker_and_recover()
+    {
+        int points = int.TryParse(Environment.GetEnvironmentVariable("QUANTIZE_FAULT_POINTS"), out int n) && n > 0 ? n : 4;
+        Scenario("kill-points", folder =>
+        {
+            var app = TestProject.Create(fixture, folder, "App", Body);
+            TestProject.CopySampleModel(Path.Combine(app.Directory, "Models", "waifu2x.onnx"), samples: 8);
+            string quantized = Path.Combine(app.QuantizeDir, "Models", "waifu2x.onnx");
+            string shipped = Path.Combine(app.BinDir, "Models", "waifu2x.onnx");
+            string calibrationFile = Path.Combine(app.Directory, "Models", "waifu2x.calibration", "001", "input.npy");
+            var first = app.Build();
+            Assert.True(first.Succeeded, first.ToString());
+            string reference = TestProject.Sha256(quantized);
+
+            // How long the worker runs here, to spread the kill points over it.
+            TestProject.Touch(calibrationFile);
+            TimeSpan workerRun;
+            var (timed, _) = app.StartBuild();
+            using (timed)
+            {
+                WaitForWorker(app.Directory, timed);
+                var watch = Stopwatch.StartNew();
+                WaitUntilNoWorker(app.Directory);
+                workerRun = watch.Elapsed;
+                timed.Process.WaitForExit();
+            }
+
+            for (int point = 1; point <= points; point++)
+            {
+                bool wholeTree = point % 2 == 1;
+                var delay = workerRun * point / (points + 1);
+                TestProject.Touch(calibrationFile);
+                var (build, _) = app.StartBuild();
+                using (build)
+                {
+                    WaitForWorker(app.Directory, build);
+                    Thread.Sleep(delay);
+                    build.Process.Kill(entireProcessTree: wholeTree);
+                    build.Process.WaitForExit();
+                }
+
+                string at = $"kill point {point}/{points} ({delay.TotalSeconds:F1} s of {workerRun.TotalSeconds:F1} s, {(wholeTree ? "whole tree" : "build process only")})";
+                var gone = Stopwatch.StartNew();
+                WaitUntilNoWorker(app.Directory);
+                Assert.True(gone.Elapsed < TimeSpan.FromSeconds(5), $"{at}: a worker ran on {gone.Elapsed.TotalSeconds:F1} s");
+                AssertNoPartialModels(app);
+                foreach (string model in new[] { quantized, shipped }.Where(File.Exists))
+                {
+                    Assert.True(TestProject.Sha256(model) == reference, $"{at}: {model} is not the reference model");
+                }
+
+                var next = app.Build();
+                Assert.True(next.Succeeded, $"{at}: {next}");
+                Assert.True(TestProject.Sha256(shipped) == reference, $"{at}: the next build shipped other bytes");
+            }
         });
     }
 
