@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using Quantize.Fuzz;
 
-// The long fuzz campaign (the test suite runs a short one in process, FuzzCampaignTests):
-//   dotnet run -c Release --project tests/Quantize.Fuzz -- --cases 5000 --seed 1 [--kind models|data|all] [--timeout 60] [--seeds <folder>]...
+// The long fuzz campaign (the test suite runs short ones in process, FuzzCampaignTests and DataFuzzCampaignTests):
+//   dotnet run -c Release --project tests/Quantize.Fuzz -- --cases 5000 --seed 1 [--kind models|data|all] [--first <n>] [--timeout 60] [--seeds <folder>]...
 // --kind models: mutated models (ModelMutator); data: what users hand us besides the model (DataMutator: samples,
 // lists, folder layouts, option values, paths; one case in 10 through the CLI as a process); all (default): both,
 // --cases of each, the model campaign first.
@@ -25,6 +25,9 @@ for (int i = 0; i + 1 < args.Length; i += 2)
 
 int Int(string name, int fallback) => options.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 int cases = Int("--cases", 5000), campaignSeed = Int("--seed", 1), batch = Int("--batch", 200);
+
+// --first <n>: start at case n (cases n .. n + --cases - 1), e.g. to reproduce one case with --cases 1; its folder stays under --work.
+int firstCase = Int("--first", 0);
 var bound = TimeSpan.FromSeconds(Int("--timeout", 60));
 if (seedFolders.Count == 0)
 {
@@ -85,10 +88,10 @@ bool Campaign(string caseKind)
         : $"Fuzz campaign: {cases} cases, seed {campaignSeed}, per-case bound {bound.TotalSeconds:F0} s, seeds: {string.Join(", ", seeds.Select(s => s.Name))}");
     var total = Stopwatch.StartNew();
     var results = new List<CaseResult>();
-    int next = 0;
-    while (next < cases)
+    int next = firstCase;
+    while (next < firstCase + cases)
     {
-        int count = Math.Min(batch, cases - next);
+        int count = Math.Min(batch, firstCase + cases - next);
         var child = StartChild(next, count, caseKind);
         var lines = new System.Collections.Concurrent.BlockingCollection<string>();
         child.OutputDataReceived += (_, e) =>

@@ -93,23 +93,31 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
                 times.B.Add(Time(b, runOptions, feeds));
             }
 
-            var (fp32Times, int8Times) = (times.A.ToArray(), times.B.ToArray());
-            var interval = fp32Times.Length < 3 ? null : Bootstrap.Interval(fp32Times.Length, indices =>
-            {
-                var int8Median = Median(indices.Select(i => int8Times[i]).ToList());
-                return int8Median > 0 ? Median(indices.Select(i => fp32Times[i]).ToList()) / int8Median : 0;
-            }, resamples: 400);
-            result = new LatencyComparison(Median([.. fp32Times]), Median([.. int8Times]))
-            {
-                Threads = threads,
-                Runs = fp32Times.Length,
-                SpeedupInterval = interval,
-                Prepacked = OrtSessions.PrepacksWeights,
-            };
+            result = FromRuns(times.A, times.B, threads) with { Prepacked = OrtSessions.PrepacksWeights };
         }
         while (++round < MaxRounds && runs > 0 && result.Verdict == SpeedVerdict.WithinNoise);
 
         return result;
+    }
+
+    /// <summary>
+    /// The comparison of interleaved run pairs: medians (a run slowed by the machine's load moves neither much) and the 95 %
+    /// bootstrap interval of their ratio, resampling pairs so that noise hitting both models alike cancels.
+    /// </summary>
+    internal static LatencyComparison FromRuns(IReadOnlyList<double> fp32Runs, IReadOnlyList<double> int8Runs, int threads)
+    {
+        var (fp32Times, int8Times) = (fp32Runs.ToArray(), int8Runs.ToArray());
+        var interval = fp32Times.Length < 3 ? null : Bootstrap.Interval(fp32Times.Length, indices =>
+        {
+            var int8Median = Median(indices.Select(i => int8Times[i]).ToList());
+            return int8Median > 0 ? Median(indices.Select(i => fp32Times[i]).ToList()) / int8Median : 0;
+        }, resamples: 400);
+        return new LatencyComparison(Median([.. fp32Times]), Median([.. int8Times]))
+        {
+            Threads = threads,
+            Runs = fp32Times.Length,
+            SpeedupInterval = interval,
+        };
     }
 
     private static double Time(InferenceSession session, RunOptions runOptions, IReadOnlyDictionary<string, OrtValue> feeds)
