@@ -580,7 +580,7 @@ public static class DataMutator
                 Image("--image-std", Pick(["0", "-1", "nan", "1e-320", "1;0;1", "1e309"], _random), s => new ImageOptions { Std = ImageOptions.ParseValues("image std", s, positive: true) }),
                 Image("--image-resize", Pick(["bogus", "", "letterbox", "FIT"], _random), s => new ImageOptions { Resize = ImageOptions.Names.Parse<ImageResize>("image resize", s) }),
                 Image("--image-layout", Pick(["nhwc", "nchw", "x"], _random), s => new ImageOptions { Layout = ImageOptions.Names.Parse<ImageLayout>("image layout", s) }),
-                Percentile(Pick(["1e309", "nan", "-1", "0", "100", "50", "1e-300", "-inf"], _random)),
+                Percentile(Pick(["1e309", "nan", "-1", "0", "100", "50", "1e-300", "-Infinity"], _random)),
                 Check(Pick(["sqnr>=nan", "sqnr>=", ">=3", "foo>=1", "sqnr>=1e309", "top1-agreement>=2", "sqnr", "sqnr>=-inf", "max-abs-error<=0", "top0>=1"], _random)),
                 Int("--max-calibration-samples", Pick([-1, 0, int.MaxValue, 1], _random), (o, v) => o with { MaxCalibrationSamples = v }),
                 Target(Pick(["x86", "", "x64;arm64", "avx512", "arm64", "X64", ";;"], _random)),

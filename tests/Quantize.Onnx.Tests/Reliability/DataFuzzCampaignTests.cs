@@ -1,5 +1,6 @@
 using Quantize.Fuzz;
 using Quantize.Onnx.Tests.Calibration;
+using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Reliability;
 
@@ -10,7 +11,7 @@ namespace Quantize.Onnx.Tests.Reliability;
 /// in a coded error or a model ONNX Runtime loads, within a time bound, with the source model unchanged. The long
 /// campaign is <c>dotnet run -c Release --project tests/Quantize.Fuzz -- --kind data --cases 10000 --seed 15</c>.
 /// </summary>
-public sealed class DataFuzzCampaignTests
+public sealed class DataFuzzCampaignTests(ITestOutputHelper output)
 {
     private const int LibraryCases = 200;
     private const int CliWindow = 100;
@@ -32,11 +33,16 @@ public sealed class DataFuzzCampaignTests
         // Directory.CreateDirectory in Quantizer.RunCore (src/Quantize.Onnx/Quantizer.cs), not QNT1006 (the CLI checks it first).
         "output folder is a file",
 
-        // A PNG whose IHDR declares 100000x100000 (or 2^31-1 squared) pixels with a valid CRC: the process dies (SIGSEGV,
-        // exit code 139) in the image decoder instead of a coded error; in process it would take the test host down.
-        "PNG declaring",
+        // A PNG whose IHDR declares 100000x100000 pixels (valid CRC): SKImageInfo.BytesSize (int) overflows in
+        // ImageDecoder.Decode (src/Quantize.Onnx/Calibration/Images/ImageDecoder.cs), a 1.3 GB buffer is allocated and
+        // SKCodec.GetPixels writes 40 GB into it: SIGSEGV (exit code 139); in process it would take the test host down.
+        "PNG declaring 100000x100000",
 
-        // --app-threads 1000000 is accepted and ORT is asked for a million intra-op threads: the case runs past any bound.
+        // Same at 65535x65535: System.OverflowException from ImageDecoder.Decode (line 31) instead of a coded error.
+        "PNG declaring 65535x65535",
+
+        // --app-threads 1000000 (QuantizationOptions.AppThreads) is accepted (only < 0 is refused) and ORT is asked for a
+        // million intra-op threads: the case runs past any bound (20 s in the long campaign), library and CLI alike.
         "--app-threads 1000000",
     ];
 
@@ -73,6 +79,7 @@ public sealed class DataFuzzCampaignTests
 
         var all = library.Concat(cli).ToList();
         string summary = FuzzCampaign.SummarizeData(all);
+        output.WriteLine(summary);
         Assert.True(all.All(r => r.Acceptable), summary);
         Assert.True(library.Count >= LibraryCases - 20, summary);
         Assert.True(cli.Count >= 8, summary);
