@@ -27,6 +27,9 @@ public sealed class Quantizer(QuantizationOptions options)
     /// <summary>Without validation data, an INT8 output below this SQNR vs FP32 on the calibration samples is noise, not a quantized model.</summary>
     public const double FidelityFloorDb = 10;
 
+    /// <summary>Most intra-op threads an app may declare; latency is measured at no more than this machine's cores.</summary>
+    public const int MaxAppThreads = 1024;
+
     public static string ToolVersion { get; } =
         typeof(Quantizer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
@@ -49,10 +52,13 @@ public sealed class Quantizer(QuantizationOptions options)
     {
         var total = Stopwatch.StartNew();
         var warnings = new List<Diagnostic>();
-        if (string.Equals(Path.GetFullPath(modelPath), Path.GetFullPath(outputPath), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal))
+        // Before anything long runs: the output is not an input, names a file, and its folder can be written (QNT1006).
+        OutputLocations.Check(modelPath, [calibrationFolder, options.Validation?.Folder], [new PlannedOutput(outputPath, "the output model")]);
+
+        if (options.AppThreads is < 0 or > MaxAppThreads)
         {
-            throw new QuantizeException(ErrorCodes.OutputNotWritable, modelPath,
-                "The output path is the source model itself; the source model is never overwritten. Choose another output path.");
+            throw new QuantizeException(ErrorCodes.InvalidOption, null,
+                $"The app's thread count must be 0 (ORT's default, one per core) to {MaxAppThreads}, got {options.AppThreads}. Set --app-threads (QuantizeAppThreads) to the intra-op threads your application's session uses.");
         }
 
         if (options.CalibrationMethod == CalibrationMethod.Percentile && !(options.CalibrationPercentile is > 50 and <= 100))
@@ -166,7 +172,8 @@ public sealed class Quantizer(QuantizationOptions options)
         LatencyComparison latency;
         using (var feeds = new Feeds(inputNames, session.FirstSample))
         {
-            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns, threads: options.AppThreads);
+            // More threads than this machine has cores would measure contention, not the app.
+            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns, threads: Math.Min(options.AppThreads, Environment.ProcessorCount));
         }
 
         if (validation is not null)

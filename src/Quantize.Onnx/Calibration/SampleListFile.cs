@@ -35,6 +35,12 @@ public static class SampleListFile
                 continue;
             }
 
+            if (line.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new QuantizeException(ErrorCodes.SampleListEntryMissing, listPath,
+                    $"Sample list '{listPath}' line {n + 1} contains a NUL character, which no path can hold; fix or remove the line.");
+            }
+
             string path = Path.GetFullPath(Path.Combine(folder, line.Replace('\\', Path.DirectorySeparatorChar)));
             if (!File.Exists(path) && !Directory.Exists(path))
             {

@@ -24,9 +24,19 @@ public static class ImageDecoder
     }
 
     /// <summary>Decodes the whole image to 8-bit RGB (unpremultiplied; alpha dropped), turned by its EXIF orientation unless told to ignore it.</summary>
+    /// <summary>Most pixels of one image (8192 × 8192): its RGBA buffer, 256 MiB, stays far inside int and inside memory.</summary>
+    public const long MaxPixels = 8192L * 8192;
+
     public static RgbImage Decode(string path, ImageOrientation orientation = ImageOrientation.Exif)
     {
         using var codec = OpenCodec(path);
+        // A header may declare any size: check it before Skia computes a buffer size in int (it overflows, and a native
+        // decoder then writes past the buffer) or we allocate gigabytes for one sample.
+        if ((long)codec.Info.Width * codec.Info.Height > MaxPixels)
+        {
+            throw Unreadable(path, $"it declares {codec.Info.Width}x{codec.Info.Height} pixels, more than the {MaxPixels / 1_000_000} million a calibration image may have; resize it.");
+        }
+
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize];
         SKCodecResult result;
