@@ -14,8 +14,7 @@ internal static class ParentWatch
     /// <summary>The id of the process whose end ends the worker (its start time, read once, guards against id reuse).</summary>
     public const string Variable = "QUANTIZE_PARENT_PID";
 
-    private const int ExitCode = 3;
-    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
 
     public static void Start(TextWriter stderr)
     {
@@ -40,7 +39,10 @@ internal static class ParentWatch
                 {
                     stderr.WriteLine($"The build process {pid} that started this worker has ended; stopping.");
                     stderr.Flush();
-                    Environment.Exit(ExitCode);
+                    // At once: an orderly exit waits for native threads mid-kernel on a loaded machine (seconds, measured),
+                    // and nothing is lost — outputs are published by rename, temporary files are swept by the next run.
+                    using var self = Process.GetCurrentProcess();
+                    self.Kill();
                 }
             }
         })

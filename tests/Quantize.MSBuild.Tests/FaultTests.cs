@@ -96,7 +96,9 @@ public sealed class FaultTests(PackageFixture fixture)
     {
         Scenario("orphan", folder =>
         {
-            var app = TestProject.Create(fixture, folder, "App", Body);
+            // Entropy calibration keeps the worker busy for several seconds, well past the bound below.
+            var app = TestProject.Create(fixture, folder, "App", Body.Replace(
+                "<QuantizeMaxCalibrationSamples>", "<QuantizeCalibrationMethod>entropy</QuantizeCalibrationMethod><QuantizeMaxCalibrationSamples>", StringComparison.Ordinal));
             TestProject.CopySampleModel(Path.Combine(app.Directory, "Models", "waifu2x.onnx"), samples: 8);
             string shipped = Path.Combine(app.BinDir, "Models", "waifu2x.onnx");
 
@@ -112,7 +114,7 @@ public sealed class FaultTests(PackageFixture fixture)
 
             var watch = Stopwatch.StartNew();
             WaitUntilNoWorker(app.Directory);
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"the orphaned worker ran {watch.Elapsed.TotalSeconds:F1} s after its build was killed");
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"the orphaned worker ran {watch.Elapsed.TotalSeconds:F1} s after its build was killed");
             AssertNoPartialModels(app);
 
             var next = app.Build();
@@ -172,7 +174,7 @@ public sealed class FaultTests(PackageFixture fixture)
                 string at = $"kill point {point}/{points} ({delay.TotalSeconds:F1} s of {workerRun.TotalSeconds:F1} s, {(wholeTree ? "whole tree" : "build process only")})";
                 var gone = Stopwatch.StartNew();
                 WaitUntilNoWorker(app.Directory);
-                Assert.True(gone.Elapsed < TimeSpan.FromSeconds(5), $"{at}: a worker ran on {gone.Elapsed.TotalSeconds:F1} s");
+                Assert.True(gone.Elapsed < TimeSpan.FromSeconds(3), $"{at}: a worker ran on {gone.Elapsed.TotalSeconds:F1} s");
                 AssertNoPartialModels(app);
                 foreach (string model in new[] { quantized, shipped }.Where(File.Exists))
                 {
