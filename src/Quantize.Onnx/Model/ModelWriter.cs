@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Google.Protobuf;
 using Quantize.Onnx.Model.Proto;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
