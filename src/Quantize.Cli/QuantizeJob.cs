@@ -190,8 +190,7 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
         var names = string.Join(", ", r.Targets.Select(t => t.Target));
         var validated = r.Targets.All(t => t.Validated) ? $"valid for {names}" : $"validated for {string.Join(", ", r.Targets.Where(t => t.Validated).Select(t => t.Target).DefaultIfEmpty("no target"))}, NOT for {string.Join(", ", r.Targets.Where(t => !t.Validated).Select(t => t.Target))}";
         var how = r.Int8Arithmetic == Onnx.Hardware.Int8Arithmetic.ExactReference ? " (accuracy on the exact class's reference arithmetic)"
-            : r.Settings.GetValueOrDefault("targets", "").Split(';').Contains("x64") && r.Settings.GetValueOrDefault("weight-type") == "int8" && r.Settings.GetValueOrDefault("mode") is "static" or "dynamic"
-                ? " (saturation-safe int8 weights: the same integer results on every CPU class)" : "";
+            : r.SaturationSafeWeights ? " (saturation-safe int8 weights: the same integer results on every CPU class)" : "";
         var unmeasured = r.Targets.Where(t => !t.SpeedMeasured).Select(t => t.Target).ToList();
         var speed = unmeasured.Count == 0 ? "" : $", speed not measured on {string.Join(", ", unmeasured)}";
         return $"; {validated}{how}; measured on {r.Machine.ClassLabel}{speed}";

@@ -72,6 +72,9 @@ public sealed record QuantizeResult
     /// <summary>The build machine every latency and accuracy figure ran on: CPU and integer kernel class.</summary>
     public Hardware.BuildMachine Machine { get; init; } = Hardware.BuildMachine.Current;
 
+    /// <summary>The int8 weights were made saturation-safe (x64 among the targets, static or dynamic mode): every CPU class computes the same integers.</summary>
+    public bool SaturationSafeWeights { get; init; }
+
     /// <summary>Per declared target: its kernel classes and whether (and how) its arithmetic was validated here; empty when nothing was quantized.</summary>
     public IReadOnlyList<Hardware.TargetCheck> Targets { get; init; } = [];
 

@@ -172,8 +172,7 @@ public sealed class Quantizer(QuantizationOptions options)
         LatencyComparison latency;
         using (var feeds = new Feeds(inputNames, session.FirstSample))
         {
-            // More threads than this machine has cores would measure contention, not the app.
-            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns, threads: Math.Min(options.AppThreads, Environment.ProcessorCount));
+            latency = LatencyComparison.Measure(fp32Bytes, int8Bytes, feeds.Values, options.LatencyRuns, threads: options.AppThreads);
         }
 
         if (validation is not null)
@@ -247,6 +246,7 @@ public sealed class Quantizer(QuantizationOptions options)
             Tuning = tuning,
             ImageSamples = images.Samples,
             Machine = targets.Machine,
+            SaturationSafeWeights = options.SaturationSafeWeights && !fp16 && !weight4,
             DecidedHere = recorded is not null ? [] : DecisionsMeasuredHere(candidate.Options, options.KeepFloatIfSlower || gate?.MinSpeedup is not null),
             Targets = targets.Targets,
             Int8Arithmetic = targets.Arithmetic,

@@ -20,22 +20,30 @@ public static class FuzzCampaign
         for (int index = from; index < from + count; index++)
         {
             var (seed, mutated) = FuzzCase.Generate(seeds, campaignSeed, index);
-            CaseResult? result = null;
-            var thread = new Thread(() => result = runner.Run(index, seed, mutated), 16 << 20) { IsBackground = true };
-            thread.Start();
-            if (!thread.Join(bound))
+            if (!RunBounded(() => runner.Run(index, seed, mutated), bound,
+                () => new CaseResult(index, seed.Name, mutated.Description, CaseOutcome.Hang, $"still running after {bound.TotalSeconds:F0} s", bound), results, report))
             {
-                result = new CaseResult(index, seed.Name, mutated.Description, CaseOutcome.Hang, $"still running after {bound.TotalSeconds:F0} s", bound);
-                results.Add(result);
-                report?.Invoke(result);
                 break;
             }
-
-            results.Add(result!);
-            report?.Invoke(result!);
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Runs one case on a thread of its own (16 MiB stack: deep protobuf recursion), records its result, or a hang when it
+    /// outlives <paramref name="limit"/>; false after a hang (the stuck thread keeps its state: the batch ends there).
+    /// </summary>
+    private static bool RunBounded(Func<CaseResult> run, TimeSpan limit, Func<CaseResult> hang, List<CaseResult> results, Action<CaseResult>? report)
+    {
+        CaseResult? result = null;
+        var thread = new Thread(() => result = run(), 16 << 20) { IsBackground = true };
+        thread.Start();
+        var finished = thread.Join(limit);
+        result = finished ? result! : hang();
+        results.Add(result);
+        report?.Invoke(result);
+        return finished;
     }
 
     /// <summary>Which runner data cases use: the case's own choice (one in <see cref="DataMutator.CliEvery"/> the CLI), the library for all, or only the CLI cases.</summary>
@@ -66,19 +74,11 @@ public static class FuzzCampaign
             }
 
             bool? viaCli = runners == DataRunners.LibraryOnly ? false : null;
-            CaseResult? result = null;
-            var thread = new Thread(() => result = runner.Run(c, bound, viaCli), 16 << 20) { IsBackground = true };
-            thread.Start();
-            if (!thread.Join(bound + TimeSpan.FromSeconds(5)))
+            if (!RunBounded(() => runner.Run(c, bound, viaCli), bound + TimeSpan.FromSeconds(5),
+                () => new CaseResult(index, c.Seed, (c with { ViaCli = viaCli ?? c.ViaCli }).Label, CaseOutcome.Hang, $"still running after {bound.TotalSeconds:F0} s", bound), results, report))
             {
-                result = new CaseResult(index, c.Seed, (c with { ViaCli = viaCli ?? c.ViaCli }).Label, CaseOutcome.Hang, $"still running after {bound.TotalSeconds:F0} s", bound);
-                results.Add(result);
-                report?.Invoke(result);
                 break;
             }
-
-            results.Add(result!);
-            report?.Invoke(result!);
         }
 
         return results;

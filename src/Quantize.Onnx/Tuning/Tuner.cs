@@ -470,7 +470,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     {
         using var feeds = new Feeds(session.InputNames, session.Data.ReadSample(0));
         // At the app's thread count, where the final gate decides: a set fast at 1 thread may not be at 2.
-        return LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, runs, warmup: 2, threads: Math.Min(baseOptions.AppThreads, Environment.ProcessorCount), singleThreadToo: false).Speedup;
+        return LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, runs, warmup: 2, threads: baseOptions.AppThreads, singleThreadToo: false).Speedup;
     }
 
     private (Candidate?, ValidationReport?, TuningReport) Done(Candidate candidate, ValidationReport validation, IReadOnlyList<string> floatNodes, string why) =>

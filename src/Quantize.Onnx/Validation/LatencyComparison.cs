@@ -60,6 +60,8 @@ public sealed record LatencyComparison(double Fp32Milliseconds, double Int8Milli
     /// <param name="singleThreadToo">Also measure at 1 thread for the report (the tuner's attempts need only the deciding figure).</param>
     public static LatencyComparison Measure(byte[] fp32, byte[] int8, IReadOnlyDictionary<string, OrtValue> feeds, int runs, int warmup = 3, int threads = 1, bool singleThreadToo = true)
     {
+        // More threads than this machine has cores would measure contention, not the app.
+        threads = Math.Min(threads, Environment.ProcessorCount);
         var app = MeasureAt(fp32, int8, feeds, runs, warmup, threads);
         return threads == 1 || !singleThreadToo ? app : app with { SingleThread = MeasureAt(fp32, int8, feeds, runs, warmup, 1) };
     }
