@@ -24,10 +24,11 @@ internal static class ParentWatch
             return;
         }
 
+        // Gone before this worker got here (killed while the runtime started): nothing to work for.
         var started = StartTime(pid);
         if (started is null)
         {
-            return; // gone already, or not inspectable: nothing to watch
+            Stop(pid, stderr);
         }
 
         var thread = new Thread(() =>
@@ -37,12 +38,7 @@ internal static class ParentWatch
                 Thread.Sleep(Interval);
                 if (StartTime(pid) != started)
                 {
-                    stderr.WriteLine($"The build process {pid} that started this worker has ended; stopping.");
-                    stderr.Flush();
-                    // At once: an orderly exit waits for native threads mid-kernel on a loaded machine (seconds, measured),
-                    // and nothing is lost — outputs are published by rename, temporary files are swept by the next run.
-                    using var self = Process.GetCurrentProcess();
-                    self.Kill();
+                    Stop(pid, stderr);
                 }
             }
         })
@@ -51,6 +47,16 @@ internal static class ParentWatch
             Name = "Quantize parent watch",
         };
         thread.Start();
+    }
+
+    private static void Stop(int pid, TextWriter stderr)
+    {
+        stderr.WriteLine($"The build process {pid} that started this worker has ended; stopping.");
+        stderr.Flush();
+        // At once: an orderly exit waits for native threads mid-kernel on a loaded machine (seconds, measured), and
+        // nothing is lost — outputs are published by rename, temporary files are swept by the next run.
+        using var self = Process.GetCurrentProcess();
+        self.Kill();
     }
 
     /// <summary>The process's start time, or null when no such process runs.</summary>
