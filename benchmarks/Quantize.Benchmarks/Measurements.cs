@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Benchmarks;
@@ -172,7 +173,7 @@ internal static class Measurements
             {
                 var expected = outputs.ToDictionary(
                     o => o,
-                    o => NpyReader.Read(Path.Combine(sample, "expected", CalibrationDataSet.SafeFileName(o) + ".npy")).AsFloats().ToArray(),
+                    o => NpyReader.Read(Path.Combine(sample, "expected", SampleSet.SafeFileName(o) + ".npy")).AsFloats().ToArray(),
                     StringComparer.Ordinal);
                 using var feeds = Feeds.Read(sessions[0], sample);
                 var results = new List<Dictionary<string, float[]>>();
@@ -286,7 +287,7 @@ internal static class Measurements
             var feeds = new Feeds();
             foreach (var input in session.InputNames)
             {
-                feeds.Values[input] = NpyReader.Read(Path.Combine(folder, CalibrationDataSet.SafeFileName(input) + ".npy")).ToOrtValue();
+                feeds.Values[input] = NpyReader.Read(Path.Combine(folder, SampleSet.SafeFileName(input) + ".npy")).ToOrtValue();
             }
 
             return feeds;

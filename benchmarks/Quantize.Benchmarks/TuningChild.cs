@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Quantize.Onnx;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 

@@ -1,8 +1,9 @@
 using System.CommandLine;
 using Quantize.Onnx;
-using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Quantize.Onnx;
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Cli;

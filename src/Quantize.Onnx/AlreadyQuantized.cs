@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
@@ -20,7 +21,7 @@ internal static class AlreadyQuantized
 {
     public static QuantizeResult Ship(
         ModelProto source, IReadOnlyDictionary<string, int> found, string modelPath, string outputPath, IReadOnlyList<string> inputNames,
-        CalibrationDataSet? validationData, QuantizationOptions options, List<Diagnostic> warnings, Stopwatch total, CancellationToken cancellation)
+        SampleSet? validationData, QuantizationOptions options, List<Diagnostic> warnings, Stopwatch total, CancellationToken cancellation)
     {
         // It ships as it is, so ONNX Runtime must at least load it (a broken export is an error, not a warning).
         var bytes = source.ToByteArray();

@@ -1,7 +1,8 @@
 using System.Globalization;
-using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;

@@ -5,6 +5,8 @@ using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
@@ -70,19 +72,19 @@ internal sealed class QuantizeSession
     public required IReadOnlyList<string> InputNames { get; init; }
 
     /// <summary>The calibration samples (static mode needs them; dynamic mode uses them, when given, only to measure).</summary>
-    public CalibrationDataSet Data => CalibrationData ?? throw new InvalidOperationException("No calibration data (dynamic mode).");
+    public SampleSet Data => CalibrationData ?? throw new InvalidOperationException("No calibration data (dynamic mode).");
 
     /// <summary>The calibration samples; null when none were given (dynamic mode).</summary>
-    public CalibrationDataSet? CalibrationData { get; init; }
+    public SampleSet? CalibrationData { get; init; }
 
     /// <summary>Real samples to measure fidelity on: calibration, else validation; null when there are none.</summary>
-    public CalibrationDataSet? Samples => CalibrationData ?? Validation;
+    public SampleSet? Samples => CalibrationData ?? Validation;
 
     /// <summary>The first real sample, or made-up inputs (<see cref="SyntheticSample"/>) to time a model given without samples.</summary>
-    public required CalibrationSample FirstSample { get; init; }
+    public required InputSample FirstSample { get; init; }
 
     /// <summary>The accuracy gate's samples; null without a validation folder.</summary>
-    public CalibrationDataSet? Validation { get; init; }
+    public SampleSet? Validation { get; init; }
 
     public bool ValidationIsCalibration { get; init; }
 
@@ -119,10 +121,10 @@ internal sealed class QuantizeSession
                 $"'{modelPath}' has no graph inputs (other than initializers), so there is nothing to calibrate with; check that the model was exported with its inputs.");
         }
 
-        CalibrationDataSet? data = null;
+        SampleSet? data = null;
         if (calibrationFolder is not null)
         {
-            var calibration = data = CalibrationDataSet.Open(calibrationFolder, inputs, new CalibrationDataSetOptions
+            var calibration = data = SampleSet.Open(calibrationFolder, inputs, new SampleSetOptions
             {
                 MaxSamples = options.MaxCalibrationSamples,
                 ShuffleSeed = options.CalibrationShuffleSeed,
@@ -311,7 +313,7 @@ internal sealed class QuantizeSession
     }
 
     /// <summary>The FP32 model's validation outputs, computed on first use and kept when they fit the budget; null otherwise.</summary>
-    private IReadOnlyList<Dictionary<string, FloatOutput>>? Fp32ValidationOutputs(CalibrationDataSet validation)
+    private IReadOnlyList<Dictionary<string, FloatOutput>>? Fp32ValidationOutputs(SampleSet validation)
     {
         if (_fp32Validation is not null || _fp32ValidationTooBig)
         {
@@ -398,9 +400,9 @@ internal sealed class QuantizeSession
     }
 
     /// <summary>The validation samples of the accuracy gate, checked up front like the calibration samples; null without a validation folder.</summary>
-    internal static CalibrationDataSet? OpenValidation(
+    internal static SampleSet? OpenValidation(
         ValidationOptions? gate, string? calibrationFolder, IReadOnlyList<InputSpec> inputs, IReadOnlyList<string> outputs, string modelPath, List<Diagnostic> warnings,
-        Calibration.Images.ImageOptions? images, out bool sameAsCalibration)
+        Samples.Images.ImageOptions? images, out bool sameAsCalibration)
     {
         sameAsCalibration = false;
         if (gate?.Folder is not { } folder)
@@ -421,7 +423,7 @@ internal sealed class QuantizeSession
                 $"Validation folder '{folder}' does not exist. Point it at a folder holding one sub-folder per sample (the calibration layout, optionally with expected/<output>.npy).");
         }
 
-        var data = CalibrationDataSet.Open(folder, inputs, new CalibrationDataSetOptions { MaxSamples = gate.MaxSamples, Images = images });
+        var data = SampleSet.Open(folder, inputs, new SampleSetOptions { MaxSamples = gate.MaxSamples, Images = images });
         data.Validate();
         sameAsCalibration = calibrationFolder is not null && string.Equals(
             Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(calibrationFolder)),

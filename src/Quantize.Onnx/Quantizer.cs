@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Reflection;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 
@@ -445,7 +446,7 @@ public sealed class Quantizer(QuantizationOptions options)
         };
     }
 
-    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet data, int samples, HtmlReportSamples? images, Int8Arithmetic arithmetic)
+    private static List<OutputFidelity> MeasureFidelity(byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, SampleSet data, int samples, HtmlReportSamples? images, Int8Arithmetic arithmetic)
     {
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         var maxError = new Dictionary<string, double>(StringComparer.Ordinal);

@@ -4,9 +4,10 @@ using System.IO.Compression;
 using System.Text;
 using Google.Protobuf;
 using Quantize.Onnx;
-using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Validation;
 using SkiaSharp;
 

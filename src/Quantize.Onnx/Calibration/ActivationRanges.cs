@@ -1,4 +1,5 @@
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 

@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 
@@ -8,7 +9,7 @@ namespace Quantize.Onnx.Calibration;
 /// model input, allocated once (again only when a sample's type or shape differs from the previous
 /// one) and filled in place. <c>.npy</c> data is read straight from the file into the tensor, so a
 /// sample costs no managed array and no copy; <c>.pb</c> files, archives and images are read, then copied in. Every
-/// tensor is checked as <see cref="CalibrationDataSet.Enumerate"/> checks it (type, shape, finite values).
+/// tensor is checked as <see cref="SampleSet.Enumerate"/> checks it (type, shape, finite values).
 /// </summary>
 /// <remarks>
 /// Reading each sample into fresh arrays (a 64 KiB FileStream buffer and a large-object-heap array per
@@ -17,7 +18,7 @@ namespace Quantize.Onnx.Calibration;
 /// </remarks>
 internal sealed class CalibrationFeeds : IDisposable
 {
-    private readonly CalibrationDataSet _data;
+    private readonly SampleSet _data;
     private readonly string[] _names;
     private readonly OrtValue?[] _values;
     private readonly TensorElementType[] _types;
@@ -27,7 +28,7 @@ internal sealed class CalibrationFeeds : IDisposable
     /// <param name="data">The samples.</param>
     /// <param name="names">The feed name of each of <paramref name="data"/>'s inputs, in model input order.</param>
     /// <param name="statistics">Receives each loaded input's range (sanity checks); null: none.</param>
-    public CalibrationFeeds(CalibrationDataSet data, IReadOnlyList<string> names, InputStatistics? statistics = null)
+    public CalibrationFeeds(SampleSet data, IReadOnlyList<string> names, InputStatistics? statistics = null)
     {
         _statistics = statistics;
         ArgumentNullException.ThrowIfNull(data);

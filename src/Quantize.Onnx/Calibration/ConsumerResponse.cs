@@ -1,5 +1,6 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 

@@ -1,7 +1,7 @@
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 
@@ -22,7 +22,7 @@ internal static class HistogramCalibrator
         ModelProto model,
         IReadOnlyList<string> inputNames,
         IReadOnlyList<string> tensors,
-        CalibrationDataSet samples,
+        SampleSet samples,
         long budgetBytes,
         Action<int, int>? onProgress,
         CancellationToken cancellation,

@@ -1,7 +1,7 @@
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 
@@ -23,7 +23,7 @@ internal static class MinMaxCalibrator
         IReadOnlyList<string> inputNames,
         IReadOnlyCollection<string> tensors,
         IReadOnlyCollection<string> channelTensors,
-        CalibrationDataSet samples,
+        SampleSet samples,
         Action<int>? onSampleDone,
         CancellationToken cancellation,
         InputStatistics? statistics = null)

@@ -1,3 +1,4 @@
+using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Calibration;
 
 /// <summary>

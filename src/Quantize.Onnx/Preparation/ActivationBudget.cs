@@ -1,7 +1,8 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Preparation;
 
@@ -18,7 +19,7 @@ internal static class ActivationBudget
     /// <summary>Far above any activation of a model a build quantizes (a 1024×1024 segmentation net's are hundreds of MB).</summary>
     public const long MaxTensorBytes = 4L << 30;
 
-    public static void Check(ModelProto model, IReadOnlyList<string> inputNames, CalibrationSample sample, string modelPath)
+    public static void Check(ModelProto model, IReadOnlyList<string> inputNames, InputSample sample, string modelPath)
     {
         var probe = model.Clone();
         for (int i = 0; i < inputNames.Count; i++)

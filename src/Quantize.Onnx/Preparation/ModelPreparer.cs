@@ -1,8 +1,11 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Preparation;
@@ -17,7 +20,7 @@ internal static class ModelPreparer
     /// that cannot be raised keeps its opset and gets per-tensor weights, with warning QNT2001.
     /// </summary>
     public static ModelProto Prepare(
-        ModelProto source, string modelPath, bool wantPerChannel, byte[] fp32Bytes, IReadOnlyList<string> inputNames, CalibrationSample sample,
+        ModelProto source, string modelPath, bool wantPerChannel, byte[] fp32Bytes, IReadOnlyList<string> inputNames, InputSample sample,
         List<Diagnostic> warnings, out bool perChannel, out TensorTypes types)
     {
         var named = source.Clone();
@@ -90,7 +93,7 @@ internal static class ModelPreparer
     /// The opset upgrade must not change what the model computes: compare it with the source on a real
     /// sample. Returns why they differ, or null. (BatchNorm folding alone stays far above 60 dB.)
     /// </summary>
-    private static string? DifferenceFrom(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, CalibrationSample sample)
+    private static string? DifferenceFrom(byte[] original, byte[] upgraded, IReadOnlyList<string> inputNames, InputSample sample)
     {
         var a = ModelRunner.RunOnce(original, inputNames, sample);
         var b = ModelRunner.RunOnce(upgraded, inputNames, sample);

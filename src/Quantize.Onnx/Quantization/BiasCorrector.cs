@@ -1,8 +1,9 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Quantization;
@@ -24,7 +25,7 @@ internal static class BiasCorrector
 
     /// <param name="fp32Means">FP32 channel means by output name, filled and reused across calls on the same FP32 model and samples (the tuner builds many candidates).</param>
     /// <returns>The number of outputs corrected.</returns>
-    public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples,
+    public static int Correct(ModelProto quantized, ModelProto fp32, IReadOnlyList<string> inputNames, IReadOnlyList<InputSample> samples,
         Dictionary<string, double[]>? fp32Means = null, Hardware.Int8Arithmetic arithmetic = Hardware.Int8Arithmetic.Native,
         Dictionary<string, int[]>? shiftsApplied = null, IReadOnlyDictionary<string, int[]>? replay = null)
     {
@@ -138,7 +139,7 @@ internal static class BiasCorrector
     /// Per-channel (axis 1) means of the given tensors, averaged over the samples. A tensor given with
     /// DequantizeLinear inputs (scale, zero point) is a quantized tensor read through a new DequantizeLinear.
     /// </summary>
-    private static List<double[]> ChannelMeans(ModelProto model, List<(string Tensor, string[]? Dequantize)> tensors, IReadOnlyList<string> inputNames, IReadOnlyList<CalibrationSample> samples,
+    private static List<double[]> ChannelMeans(ModelProto model, List<(string Tensor, string[]? Dequantize)> tensors, IReadOnlyList<string> inputNames, IReadOnlyList<InputSample> samples,
         Hardware.Int8Arithmetic arithmetic)
     {
         var augmented = model.Clone();

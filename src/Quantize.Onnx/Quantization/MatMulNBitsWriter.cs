@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 

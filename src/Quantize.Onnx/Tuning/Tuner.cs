@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Tuning;
@@ -297,7 +298,7 @@ internal sealed class Tuner(QuantizeSession session, QuantizationOptions baseOpt
     /// </summary>
     private IEnumerable<(string Step, QuantizationOptions Options)> WholeModelVariants()
     {
-        if (Preparation.CrossLayerEqualizer.FindPairs(session.Prepared.Graph).Count > 0)
+        if (CrossLayerEqualizer.FindPairs(session.Prepared.Graph).Count > 0)
         {
             yield return ($"equalize={!baseOptions.Equalize}".ToLowerInvariant(), baseOptions with { Equalize = !baseOptions.Equalize });
         }

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;
 
@@ -15,7 +17,7 @@ public static class AccuracyGate
 {
     /// <summary>Measures and checks; throws <see cref="ErrorCodes.InvalidOption"/> for a check that does not apply to this model.</summary>
     internal static ValidationReport Evaluate(
-        byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, CalibrationDataSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
+        byte[] fp32, byte[] int8, IReadOnlyList<string> inputNames, SampleSet validation, IReadOnlyList<AccuracyCheck> checks, bool sameAsCalibration,
         CancellationToken cancellation = default, HtmlReportSamples? images = null, double binaryThreshold = 0.5,
         IReadOnlyList<Dictionary<string, FloatOutput>>? fp32Outputs = null, Hardware.Int8Arithmetic arithmetic = Hardware.Int8Arithmetic.Native)
     {
@@ -119,7 +121,7 @@ public static class AccuracyGate
     /// <summary>Adds the per-layer SQNR (worst first) to a report.</summary>
     internal static ValidationReport WithLayers(
         ValidationReport report, ModelProto fp32Prepared, ModelProto int8, IReadOnlySet<string> quantizedNodes, IReadOnlyList<string> inputNames,
-        CalibrationDataSet validation, ValidationOptions options)
+        SampleSet validation, ValidationOptions options)
     {
         var samples = Enumerable.Range(0, Math.Min(options.LayerSamples, validation.Count)).Select(validation.ReadSample).ToList();
         try
@@ -173,7 +175,7 @@ public static class AccuracyGate
         if (metric is null)
         {
             var why = needsTruth && !metrics.Any(m => m.Output == output && m.Kind == "task")
-                ? $"it needs ground truth, and no validation sample has expected/{CalibrationDataSet.SafeFileName(output)}.npy (or .pb)"
+                ? $"it needs ground truth, and no validation sample has expected/{SampleSet.SafeFileName(output)}.npy (or .pb)"
                 : $"'{check.Metric}' does not apply to output '{output}' (top-1 metrics need a class axis: the last axis of a rank-1 to rank-3 output, with at least 2 classes; top-k needs more than k classes; class-label ground truth supports only top-k)";
             throw new QuantizeException(ErrorCodes.InvalidOption, null, $"Accuracy check '{check.Spec}' cannot be evaluated: {why}.");
         }

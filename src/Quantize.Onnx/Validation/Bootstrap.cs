@@ -1,4 +1,6 @@
 using System.Globalization;
+using Quantize.Onnx.Decision;
+using Quantize.Onnx.Reporting;
 
 namespace Quantize.Onnx.Validation;
 

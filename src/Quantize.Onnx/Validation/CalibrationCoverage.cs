@@ -3,9 +3,12 @@ using System.Text.Json.Serialization;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;
 
@@ -92,7 +95,7 @@ public static class CalibrationCoverage
     /// <paramref name="saturation"/>: per tensor, where all its consumers saturate; a grid cut at such a bound clips nothing that matters there.
     /// </summary>
     internal static CoverageReport? Measure(
-        ModelProto fp32Prepared, IReadOnlyDictionary<string, QuantParams> grids, IReadOnlyList<string> inputNames, CalibrationDataSet validation,
+        ModelProto fp32Prepared, IReadOnlyDictionary<string, QuantParams> grids, IReadOnlyList<string> inputNames, SampleSet validation,
         CancellationToken cancellation = default, IReadOnlyDictionary<string, (double Low, double High)>? saturation = null)
     {
         var timer = Stopwatch.StartNew();

@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;
 
@@ -89,7 +91,7 @@ public static class ExpectedOutputs
             return null;
         }
 
-        foreach (var stem in new[] { output, CalibrationDataSet.SafeFileName(output) }.Distinct(StringComparer.Ordinal))
+        foreach (var stem in new[] { output, SampleSet.SafeFileName(output) }.Distinct(StringComparer.Ordinal))
         {
             foreach (var ext in new[] { ".npy", ".pb" })
             {
@@ -106,7 +108,7 @@ public static class ExpectedOutputs
 
     private static string? FindLabelText(string sampleSource, string output, bool firstClassifier)
     {
-        foreach (var stem in new[] { output, CalibrationDataSet.SafeFileName(output) }.Distinct(StringComparer.Ordinal))
+        foreach (var stem in new[] { output, SampleSet.SafeFileName(output) }.Distinct(StringComparer.Ordinal))
         {
             var path = Path.Combine(sampleSource, "expected", stem + ".txt");
             if (File.Exists(path))

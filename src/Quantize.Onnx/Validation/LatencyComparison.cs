@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Reporting;
 
 namespace Quantize.Onnx.Validation;
 

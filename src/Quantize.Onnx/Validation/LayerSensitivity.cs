@@ -1,8 +1,11 @@
 using Google.Protobuf;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
+using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Validation;
 
@@ -19,7 +22,7 @@ internal static class LayerSensitivity
 
     public static List<LayerError> Analyze(
         ModelProto fp32, ModelProto int8, IReadOnlySet<string> quantizedNodes, IReadOnlyList<string> inputNames,
-        IReadOnlyList<CalibrationSample> samples, long budgetBytes)
+        IReadOnlyList<InputSample> samples, long budgetBytes)
     {
         if (samples.Count == 0)
         {
@@ -154,7 +157,7 @@ internal static class LayerSensitivity
 
     /// <summary>Bytes of each float tensor on a sample like <paramref name="sample"/> (input shapes fixed, then ORT's inference).</summary>
     /// <summary>Bytes of every float tensor on one sample (shapes inferred with the sample's input shapes); tensors ORT cannot size are missing.</summary>
-    internal static Dictionary<string, long> Sizes(ModelProto model, CalibrationSample sample)
+    internal static Dictionary<string, long> Sizes(ModelProto model, InputSample sample)
     {
         var probe = model.Clone();
         foreach (var input in probe.Graph.Input)

@@ -1,8 +1,10 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;
 
@@ -28,7 +30,7 @@ internal sealed class ModelRunner : IDisposable
     /// <summary>The model's float outputs, in model order.</summary>
     public IReadOnlyList<string> FloatOutputs => _floatOutputs;
 
-    public Dictionary<string, FloatOutput> Run(CalibrationSample sample)
+    public Dictionary<string, FloatOutput> Run(InputSample sample)
     {
         using var feeds = new Feeds(_inputNames, sample);
         using var runOptions = new RunOptions();
@@ -42,7 +44,7 @@ internal sealed class ModelRunner : IDisposable
         return map;
     }
 
-    public static Dictionary<string, FloatOutput> RunOnce(byte[] model, IReadOnlyList<string> inputNames, CalibrationSample sample)
+    public static Dictionary<string, FloatOutput> RunOnce(byte[] model, IReadOnlyList<string> inputNames, InputSample sample)
     {
         using var runner = new ModelRunner(model, inputNames);
         return runner.Run(sample);
@@ -58,7 +60,7 @@ internal sealed class ModelRunner : IDisposable
 /// <summary>The ORT inputs of one sample, disposed together.</summary>
 internal sealed class Feeds : IDisposable
 {
-    public Feeds(IReadOnlyList<string> names, CalibrationSample sample)
+    public Feeds(IReadOnlyList<string> names, InputSample sample)
     {
         for (var i = 0; i < names.Count; i++)
         {

@@ -1,5 +1,6 @@
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Calibration;

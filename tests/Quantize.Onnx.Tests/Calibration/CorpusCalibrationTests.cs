@@ -1,5 +1,5 @@
-using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Tests.Calibration;
 
@@ -63,7 +63,7 @@ public sealed class CorpusCalibrationTests
                     continue;
                 }
 
-                var set = CalibrationDataSet.Open(folder, inputs);
+                var set = SampleSet.Open(folder, inputs);
                 set.Validate();
                 int expected = Directory.GetDirectories(folder).Length;
                 Assert.Equal(expected, set.Count);

@@ -1,4 +1,5 @@
 using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Tests.Calibration;
 

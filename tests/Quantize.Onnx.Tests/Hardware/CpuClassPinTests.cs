@@ -1,10 +1,10 @@
-using System.Security.Cryptography;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;
 

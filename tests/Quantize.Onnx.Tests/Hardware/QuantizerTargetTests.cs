@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Quantize.Onnx.Hardware;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
-using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Hardware;

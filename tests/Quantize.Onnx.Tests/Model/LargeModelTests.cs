@@ -1,10 +1,8 @@
 using System.Security.Cryptography;
-using Google.Protobuf;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
-using Quantize.Onnx.Validation;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
 
 namespace Quantize.Onnx.Tests.Model;

@@ -1,7 +1,6 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Model.Proto;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
 
 namespace Quantize.Onnx.Tests.Model;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Quantize.Onnx.Calibration;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Model;
@@ -54,7 +54,7 @@ public sealed class SpecialFileTests : IDisposable
             var pb = Fifo(Path.Combine(root, "input_0.pb"));
             var png = Fifo(Path.Combine(root, "photo.png"));
             Assert.Equal(ErrorCodes.CalibrationFileUnreadable, Assert.Throws<QuantizeException>(() => TensorProtoReader.Read(pb)).Code);
-            Onnx.Calibration.Images.ImageDecoder.Decode(png);
+            Onnx.Samples.Images.ImageDecoder.Decode(png);
         });
 
     [FifoFact]

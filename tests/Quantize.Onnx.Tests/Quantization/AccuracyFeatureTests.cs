@@ -1,7 +1,7 @@
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Preparation;
+using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;
 using static Quantize.Onnx.Tests.TestModels.TestModelBuilder;

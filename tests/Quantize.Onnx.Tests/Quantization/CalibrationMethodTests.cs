@@ -1,7 +1,7 @@
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Quantization;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;
 
@@ -115,7 +115,7 @@ public sealed class CalibrationMethodTests(ITestOutputHelper output) : IDisposab
         var net = TestNets.ConvNet();
         var (_, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
         var inputs = net.Model.Graph.Input.Select(InputSpec.FromValueInfo).ToList();
-        var data = CalibrationDataSet.Open(calibration, inputs, new CalibrationDataSetOptions { MaxSamples = 4 });
+        var data = SampleSet.Open(calibration, inputs, new SampleSetOptions { MaxSamples = 4 });
         var tensors = net.Model.Graph.Node.SelectMany(n => n.Output).Prepend(net.InputName).ToList();
 
         var one = HistogramCalibrator.Collect(net.Model, [net.InputName], tensors, data, long.MaxValue, null, default);

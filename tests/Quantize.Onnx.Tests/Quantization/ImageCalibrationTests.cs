@@ -1,9 +1,10 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Tests.Calibration;
-using Quantize.Onnx.Tests.Calibration.Images;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
+using Quantize.Onnx.Samples.Images;
+using Quantize.Onnx.Tests.Samples;
+using Quantize.Onnx.Tests.Samples.Images;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 
@@ -48,7 +49,7 @@ public sealed class ImageCalibrationTests : IDisposable
         foreach (int seed in QuantizeTestKit.CalibrationSeeds.Take(8))
         {
             var png = TestImages.Write(Path.Combine(images, $"{seed}.png"), Photo(seed));
-            var tensor = ImageTensorizer.ToTensor(Onnx.Calibration.Images.ImageDecoder.Decode(png), shape, png);
+            var tensor = ImageTensorizer.ToTensor(Onnx.Samples.Images.ImageDecoder.Decode(png), shape, png);
             Npy.WriteFloats(Path.Combine(npy, $"{seed}.npy"), tensor.Shape, tensor.AsFloats().ToArray());
         }
 

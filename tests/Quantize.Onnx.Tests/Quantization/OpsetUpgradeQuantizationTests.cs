@@ -1,5 +1,6 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Preparation;
+using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;
 

@@ -199,7 +199,7 @@ public sealed class QuantizerBehaviourTests(ITestOutputHelper output) : IDisposa
         var bad = Path.Combine(calibration, "sample_005", net.InputName + ".npy");
         var values = QuantizeTestKit.Structured(1, net.InputShape);
         values[77] = float.NaN;
-        Calibration.Npy.WriteFloats(bad, net.InputShape, values);
+        Samples.Npy.WriteFloats(bad, net.InputShape, values);
         var events = new List<QuantizeProgress>();
         var path = OutputPath("streaming.onnx");
 

@@ -1,8 +1,7 @@
 using System.IO.Compression;
 using Google.Protobuf;
-using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Quantization;
@@ -55,8 +54,8 @@ public sealed class SampleSourceQuantizationTests : IDisposable
     public void A_list_or_a_seeded_shuffle_with_a_limit_calibrates_like_a_folder_of_just_those_samples()
     {
         var all = QuantizeTestKit.WriteCalibration(Path.Combine(_folder.Path, "all"), _net.InputName, _net.InputShape, QuantizeTestKit.CalibrationSeeds);
-        var picked = CalibrationDataSet.Open(all, [new InputSpec(_net.InputName, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [1, 3, 16, 16])],
-            new CalibrationDataSetOptions { ShuffleSeed = 7, MaxSamples = 4 }).Sources;
+        var picked = SampleSet.Open(all, [new InputSpec(_net.InputName, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [1, 3, 16, 16])],
+            new SampleSetOptions { ShuffleSeed = 7, MaxSamples = 4 }).Sources;
         var subset = Directory.CreateDirectory(Path.Combine(_folder.Path, "subset")).FullName;
         foreach (var sample in picked)
         {

@@ -1,5 +1,5 @@
 using Quantize.Fuzz;
-using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.Samples;
 using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Reliability;

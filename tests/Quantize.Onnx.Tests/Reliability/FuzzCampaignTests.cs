@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Quantize.Fuzz;
-using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Reliability;

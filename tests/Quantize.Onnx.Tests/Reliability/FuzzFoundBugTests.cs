@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
-using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Calibration.Images;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
+using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Tests.Model;
 using Quantize.Onnx.Tests.TestModels;
-using Quantize.Onnx.Validation;
 using SkiaSharp;
 
 namespace Quantize.Onnx.Tests.Reliability;

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using AttributeType = Quantize.Onnx.Model.Proto.AttributeProto.Types.AttributeType;
 using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;

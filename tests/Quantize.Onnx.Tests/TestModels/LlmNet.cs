@@ -77,7 +77,7 @@ internal static class LlmNet
         foreach (var seed in seeds)
         {
             var sample = Directory.CreateDirectory(Path.Combine(folder, $"sample_{seed}")).FullName;
-            Calibration.Npy.WriteInt64(Path.Combine(sample, Input + ".npy"), InputShape, TokenIds(seed));
+            Samples.Npy.WriteInt64(Path.Combine(sample, Input + ".npy"), InputShape, TokenIds(seed));
         }
 
         return folder;

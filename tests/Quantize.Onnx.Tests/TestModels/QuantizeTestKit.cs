@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.Samples;
 
 namespace Quantize.Onnx.Tests.TestModels;
 

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Model.Proto;
 using static Quantize.Onnx.Tests.TestModels.TestModelBuilder;
 
 namespace Quantize.Onnx.Tests.TestModels;

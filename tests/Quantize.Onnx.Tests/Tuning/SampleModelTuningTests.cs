@@ -1,6 +1,7 @@
-using Quantize.Onnx.Calibration.Images;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;

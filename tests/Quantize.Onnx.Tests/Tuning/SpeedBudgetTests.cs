@@ -1,4 +1,5 @@
 using System.Globalization;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;

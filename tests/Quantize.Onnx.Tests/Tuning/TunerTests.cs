@@ -1,4 +1,5 @@
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;

@@ -1,3 +1,5 @@
+using Quantize.Onnx.Decision;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Tests.Validation;

@@ -1,4 +1,6 @@
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;

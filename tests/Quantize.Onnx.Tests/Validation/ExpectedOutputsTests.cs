@@ -1,4 +1,6 @@
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.Calibration;
+using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Tests.Validation;
@@ -14,7 +16,7 @@ public sealed class ExpectedOutputsTests : IDisposable
     {
         var sample = _folder.Sub("s0");
         var expected = _folder.Sub("s0", "expected");
-        Calibration.Pb.Write(Path.Combine(expected, "out_probs.pb"), Calibration.Pb.Floats([1, 2], 0.25f, 0.75f));
+        Samples.Pb.Write(Path.Combine(expected, "out_probs.pb"), Samples.Pb.Floats([1, 2], 0.25f, 0.75f));
         Npy.WriteFloats(Path.Combine(expected, "image.npy"), [1, 1, 2, 2], 1f, 2f, 3f, 4f);
 
         var probs = ExpectedOutputs.Read(sample, "out:probs", [1, 2])!;

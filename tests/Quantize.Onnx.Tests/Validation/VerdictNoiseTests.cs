@@ -1,3 +1,5 @@
+using Quantize.Onnx.Decision;
+using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;

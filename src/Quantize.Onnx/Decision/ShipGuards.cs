@@ -1,0 +1,45 @@
+using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Samples;
+using Quantize.Onnx.Validation;
+
+namespace Quantize.Onnx.Decision;
+
+/// <summary>What keeps an INT8 model from shipping whatever the user's checks say: no integer kernel, no size win, or noise.</summary>
+internal static class ShipGuards
+{
+    /// <summary>Why an INT8 model is not worth shipping whatever its accuracy: no integer kernel runs it, or it is not smaller. Null when it is.</summary>
+    public static (string Code, string Result, string Message)? NotWorthShipping(FusionReport fusion, long fp32Bytes, long int8Bytes, bool floatKernelsByDesign)
+    {
+        if (fusion.FusedCount == 0 && !floatKernelsByDesign)
+        {
+            return (ErrorCodes.NoIntegerKernels, "kept-fp32-no-integer-kernels",
+                "ONNX Runtime runs none of the quantized nodes on integer kernels (every QDQ group stays DequantizeLinear -> float op -> QuantizeLinear), so INT8 would only add work; the FP32 model is shipped unchanged. " +
+                "The model's compute is in ops without an integer kernel here (e.g. inside control flow, or ConvTranspose).");
+        }
+
+        if (int8Bytes > fp32Bytes)
+        {
+            return (ErrorCodes.LargerThanSource, "kept-fp32-larger",
+                $"The quantized model ({int8Bytes / 1e6:F2} MB) is larger than its FP32 source ({fp32Bytes / 1e6:F2} MB): its quantization parameters outweigh the weights it makes smaller. The FP32 model is shipped unchanged.");
+        }
+
+        return null;
+    }
+
+    /// <summary>The layers that lose the most, for the fidelity floor's message ("" when none could be measured).</summary>
+    public static string WorstLayers(Candidate candidate, IReadOnlyList<string> inputNames, SampleSet data, ValidationOptions gate)
+    {
+        try
+        {
+            var samples = Enumerable.Range(0, Math.Min(gate.LayerSamples, data.Count)).Select(data.ReadSample).ToList();
+            var layers = LayerSensitivity.Analyze(candidate.Fp32, candidate.Quantized, candidate.QuantizedNodeNames, inputNames, samples, gate.LayerBudgetBytes);
+            var worst = layers.OrderBy(l => l.SqnrDb).Take(gate.WorstLayerCount).ToList();
+            return worst.Count == 0 ? "" : " (the worst layers, SQNR vs FP32: " + string.Join(", ", worst.Select(l => $"{l.Node} ({l.OpType}) {l.SqnrDb:F1} dB")) + ")";
+        }
+        catch (OnnxRuntimeException)
+        {
+            return "";
+        }
+    }
+}
