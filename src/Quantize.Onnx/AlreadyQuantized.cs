@@ -1,11 +1,10 @@
 using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
-using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
@@ -13,16 +12,23 @@ namespace Quantize.Onnx;
 /// <summary>
 /// A model that already holds quantized ops (a QAT/QDQ export, QLinear* or integer ops) is not
 /// quantized a second time: it is written unchanged apart from provenance, with warning QNT2501 naming
-/// what was found. With validation samples its accuracy is still checked. There is no FP32 reference,
-/// so the model is compared with itself: fidelity checks pass trivially, and the ground-truth metrics
-/// (expected/&lt;output&gt;.npy) are the ones that say something.
+/// what was found. With validation samples its accuracy is still checked, by the same verdicts as an INT8
+/// candidate's (<see cref="ShipDecision"/>). There is no FP32 reference, so the model is compared with itself:
+/// fidelity checks pass trivially, and the ground-truth metrics (expected/&lt;output&gt;.npy) are the ones that say something.
 /// </summary>
 internal static class AlreadyQuantized
 {
+    /// <summary>What provenance says of such a model.</summary>
+    public const string Result = "unchanged-already-quantized";
+
     public static QuantizeResult Ship(
-        ModelProto source, IReadOnlyDictionary<string, int> found, string modelPath, string outputPath, IReadOnlyList<string> inputNames,
-        SampleSet? validationData, QuantizationOptions options, List<Diagnostic> warnings, Stopwatch total, CancellationToken cancellation)
+        ModelProto source, IReadOnlyDictionary<string, int> found, string modelPath, string outputPath, string? calibrationFolder,
+        QuantizationOptions options, List<Diagnostic> warnings, Stopwatch total, CancellationToken cancellation)
     {
+        var modelInputs = QuantizeSession.ModelInputs(source);
+        var inputNames = modelInputs.Select(i => i.Name).ToList();
+        var validationData = QuantizeSession.OpenValidation(options.Validation, calibrationFolder, modelInputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, options.Images, out _);
+
         // It ships as it is, so ONNX Runtime must at least load it (a broken export is an error, not a warning).
         var bytes = source.ToByteArray();
         try
@@ -39,25 +45,15 @@ internal static class AlreadyQuantized
             $"The model is already quantized ({QuantizedOps.Describe(found)}), so it is written unchanged instead of being quantized twice. " +
             "Give the FP32 model to quantize it with these settings, or set Quantize=\"false\" on the item to copy it without this warning."));
 
-        ValidationReport? validation = null;
-        if (validationData is not null)
-        {
-            var gate = options.Validation!;
-            validation = AccuracyGate.Evaluate(bytes, bytes, inputNames, validationData, gate.Checks, sameAsCalibration: false, cancellation, binaryThreshold: gate.BinaryThreshold);
-            if (!validation.Passed)
-            {
-                var message = $"The already-quantized model fails its accuracy checks on {validation.Samples} validation sample(s): " +
-                    string.Join(", ", validation.Checks.Where(c => !c.Passed).Select(c => c.Describe())) + ".";
-                if (gate.OnFailure == AccuracyFailureAction.Error)
-                {
-                    throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message + " Nothing was written.");
-                }
+        var validation = validationData is null ? null
+            : AccuracyGate.Evaluate(bytes, bytes, inputNames, validationData, options.Validation!.Checks, sameAsCalibration: false, cancellation, binaryThreshold: options.Validation.BinaryThreshold);
+        var settings = options.ToSettings();
+        var measurements = new Measurements(new FusionReport(new Dictionary<string, int>(), [], 0, 0), bytes.LongLength, bytes.LongLength, new LatencyComparison(0, 0), [], 0, validation);
+        var verdict = new ShipDecision(options, modelPath, warnings, Report).Decide(new Measured(null, measurements, null, inputNames, validationData, ""));
+        ShippedModel.WriteSource(source, settings, verdict.KeptResult, outputPath);
+        return Report(verdict.Kind);
 
-                warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " There is no FP32 model to ship instead; it is written unchanged."));
-            }
-        }
-
-        var result = Quantizer.Unchanged(source, bytes, modelPath, outputPath, "unchanged-already-quantized", warnings, total, options.ToSettings());
-        return result with { Validation = validation };
+        QuantizeResult Report(OutputKind kind) =>
+            QuantizeResult.Unchanged(modelPath, outputPath, bytes.LongLength, warnings, total.Elapsed, settings) with { Output = kind, Validation = validation };
     }
 }

@@ -107,6 +107,10 @@ public sealed record QuantizationOptions
     /// <summary>Whether the user (or the tuner) keeps <paramref name="node"/> float, by name or by op type.</summary>
     internal bool Excludes(Model.Proto.NodeProto node) => ExcludedNodes.Contains(node.Name) || ExcludedOpTypes.Contains(node.OpType);
 
+    /// <summary>These options with <paramref name="nodes"/> kept float too (the tuner's float sets).</summary>
+    internal QuantizationOptions WithFloatNodes(IEnumerable<string> nodes) =>
+        this with { ExcludedNodes = ExcludedNodes.Union(nodes, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal) };
+
     /// <summary>Use at most this many calibration samples (in folder order, or shuffled by <see cref="CalibrationShuffleSeed"/>).</summary>
     public int? MaxCalibrationSamples { get; init; }
 
@@ -183,6 +187,46 @@ public sealed record QuantizationOptions
 
     /// <summary>Up to this many bytes of deferred source tensors ORT sessions pre-pack weights (internal).</summary>
     internal long PrepackMaxBytes { get; init; } = Model.ExternalDataScope.DefaultPrepackMaxBytes;
+
+    /// <summary>Most intra-op threads an app may declare; latency is measured at no more than this machine's cores.</summary>
+    public const int MaxAppThreads = 1024;
+
+    /// <summary>
+    /// Rejects values no run can use (QNT1201 and the option's own codes) before anything is read. Block size and
+    /// accuracy level are checked in every mode: a bad value in a shared project setting should not wait for a weight4 model.
+    /// </summary>
+    internal void Check()
+    {
+        if (AppThreads is < 0 or > MaxAppThreads)
+        {
+            throw new QuantizeException(ErrorCodes.InvalidOption, null,
+                $"The app's thread count must be 0 (ORT's default, one per core) to {MaxAppThreads}, got {AppThreads}. Set --app-threads (QuantizeAppThreads) to the intra-op threads your application's session uses.");
+        }
+
+        if (CalibrationMethod == CalibrationMethod.Percentile && !(CalibrationPercentile is > 50 and <= 100))
+        {
+            throw new QuantizeException(ErrorCodes.InvalidCalibrationPercentile, null,
+                $"The calibration percentile must be above 50 and at most 100 (the share of values kept, in %), got {CalibrationPercentile.ToString(CultureInfo.InvariantCulture)}. Typical values: 99.9 to 99.999.");
+        }
+
+        if (Mode == QuantizationMode.Dynamic && ActivationType != QuantType.UInt8)
+        {
+            throw new QuantizeException(ErrorCodes.DynamicActivationType, null,
+                "Dynamic quantization quantizes activations to uint8 at run time (DynamicQuantizeLinear has no int8 form); remove --activation-type int8 (QuantizeActivationType) or use static mode.");
+        }
+
+        if (!Block4Quantizer.IsSupportedBlockSize(BlockSize))
+        {
+            throw new QuantizeException(ErrorCodes.InvalidBlockSize, null,
+                $"The 4-bit block size must be a power of two from 16 to 256 (16, 32, 64, 128 or 256; ONNX Runtime's MatMulNBits kernels support no others), got {BlockSize}. Set --block-size (QuantizeBlockSize); 32 is the default.");
+        }
+
+        if (AccuracyLevel is < 0 or > 4)
+        {
+            throw new QuantizeException(ErrorCodes.InvalidAccuracyLevel, null,
+                $"The MatMulNBits accuracy level must be 0 (unset), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8 compute), got {AccuracyLevel}. Set --accuracy-level (QuantizeAccuracyLevel).");
+        }
+    }
 
     /// <summary>The settings as stable key/value pairs, for provenance and reports.</summary>
     public IReadOnlyDictionary<string, string> ToSettings()

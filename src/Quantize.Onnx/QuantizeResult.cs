@@ -91,4 +91,25 @@ public sealed record QuantizeResult
     /// <summary>FP32 and INT8 outputs of a few samples for image-like outputs, for the HTML report (not in the JSON report).</summary>
     [JsonIgnore]
     public IReadOnlyList<OutputSample> ImageSamples { get; init; } = [];
+
+    /// <summary>The result of a model written unchanged (nothing to quantize, or already quantized): its own size on both sides, nothing measured.</summary>
+    internal static QuantizeResult Unchanged(string modelPath, string outputPath, long bytes, List<Diagnostic> warnings, TimeSpan total, IReadOnlyDictionary<string, string> settings) => new()
+    {
+        ModelPath = modelPath,
+        OutputPath = outputPath,
+        Output = OutputKind.Unchanged,
+        Fp32Bytes = bytes,
+        Int8Bytes = bytes,
+        CalibrationSamples = 0,
+        CalibrationTime = TimeSpan.Zero,
+        TotalTime = total,
+        Latency = new LatencyComparison(0, 0),
+        Fidelity = [],
+        FidelitySamples = 0,
+        Fusion = new FusionReport(new Dictionary<string, int>(), [], 0, 0),
+        QuantizedNodes = 0,
+        PerChannel = false,
+        Warnings = warnings,
+        Settings = settings,
+    };
 }

@@ -1,15 +1,16 @@
 using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Decision;
 
-/// <summary>What the measure stage found, for the verdicts.</summary>
+/// <summary>What the verdicts are made from.</summary>
+/// <param name="Candidate">The INT8 candidate; null for a model that came already quantized and ships as it is.</param>
 /// <param name="TuningFailure">What a failed tuning search tried, appended to a failing gate's message ("" otherwise).</param>
 internal sealed record Measured(
-    Candidate Candidate, FusionReport Fusion, long Fp32Bytes, long Int8Bytes, LatencyComparison Latency, IReadOnlyList<OutputFidelity> Fidelity, int FidelitySamples,
-    ValidationReport? Validation, RecordedRun? Recorded, IReadOnlyList<string> InputNames, SampleSet? Data, string TuningFailure);
+    Candidate? Candidate, Measurements Measurements, RecordedRun? Recorded, IReadOnlyList<string> InputNames, SampleSet? Data, string TuningFailure);
 
 /// <summary>What ships: INT8, or FP32 and why (<paramref name="KeptResult"/>, stamped in provenance), and the speed decision a lock file records.</summary>
 internal sealed record ShipVerdict(OutputKind Kind, string KeptResult, string SpeedShip);
@@ -17,19 +18,21 @@ internal sealed record ShipVerdict(OutputKind Kind, string KeptResult, string Sp
 /// <summary>
 /// The decide stage of one run, in order: ship guards (no integer kernel, not smaller), speed (the lock's recorded
 /// decision, else the minimum speed-up and "slower beyond noise" at the app's thread count), the fidelity floor without
-/// validation data, the accuracy gate. A failing verdict under <see cref="AccuracyFailureAction.Error"/> throws with the
+/// validation data, the accuracy gate. An already-quantized model meets only the gate (there is nothing else to
+/// ship). A failing verdict under <see cref="AccuracyFailureAction.Error"/> throws with the
 /// run's report (<paramref name="report"/>); under ship-fp32 it keeps FP32 with a warning.
 /// </summary>
 internal sealed class ShipDecision(QuantizationOptions options, string modelPath, List<Diagnostic> warnings, Func<OutputKind, QuantizeResult> report)
 {
     public ShipVerdict Decide(Measured m)
     {
-        var kind = OutputKind.Quantized;
-        var keptResult = RecordedRun.KeptNotFaster;
-        var (fusion, latency, fidelity, validation, recorded, candidate) = (m.Fusion, m.Latency, m.Fidelity, m.Validation, m.Recorded, m.Candidate);
+        var candidate = m.Candidate;
+        var kind = candidate is null ? OutputKind.Unchanged : OutputKind.Quantized;
+        var keptResult = candidate is null ? AlreadyQuantized.Result : RecordedRun.KeptNotFaster;
+        var (fusion, latency, fidelity, validation, recorded) = (m.Measurements.Fusion, m.Measurements.Latency, m.Measurements.Fidelity, m.Measurements.Validation, m.Recorded);
         var gate = options.Validation;
         var floatByDesign = options.Mode is QuantizationMode.Fp16 or QuantizationMode.Weight4;
-        var guard = !options.KeepFloatIfSlower ? null : ShipGuards.NotWorthShipping(fusion, m.Fp32Bytes, m.Int8Bytes, floatByDesign);
+        var guard = !options.KeepFloatIfSlower || candidate is null ? null : ShipGuards.NotWorthShipping(fusion, m.Measurements.Fp32Bytes, m.Measurements.Int8Bytes, floatByDesign);
         if (guard is { } notWorthIt)
         {
             kind = OutputKind.KeptFloat;
@@ -80,8 +83,8 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
         if (kind == OutputKind.Quantized && validation is null && fidelity.Count > 0 && fidelity.MinBy(f => f.SqnrDb) is { SqnrDb: < Quantizer.FidelityFloorDb } noise)
         {
             // No validation data, so nobody set a threshold: a default floor keeps noise from shipping silently.
-            var layers = ShipGuards.WorstLayers(candidate, m.InputNames, m.Data!, gate ?? new ValidationOptions());
-            var message = $"INT8 output '{noise.Output}' is {noise.SqnrDb:F1} dB SQNR from FP32 on {m.FidelitySamples} calibration sample(s), below the {Quantizer.FidelityFloorDb:0} dB floor that applies without validation data: " +
+            var layers = ShipGuards.WorstLayers(candidate!, m.InputNames, m.Data!, gate ?? new ValidationOptions());
+            var message = $"INT8 output '{noise.Output}' is {noise.SqnrDb:F1} dB SQNR from FP32 on {m.Measurements.FidelitySamples} calibration sample(s), below the {Quantizer.FidelityFloorDb:0} dB floor that applies without validation data: " +
                 $"the quantized model would compute noise. Likely causes: activation ranges that the calibration samples do not represent (check that they are preprocessed as the app feeds the model), " +
                 $"or layers that do not survive 8 bits{layers}. Give validation samples with your own checks (QuantizeValidationData / --validation, --check), or keep the worst layers float (QuantizeExcludeNodes / --exclude-nodes).";
             if (gate?.OnFailure != AccuracyFailureAction.ShipFp32)
@@ -97,21 +100,30 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
             warnings.Add(new Diagnostic(ErrorCodes.FidelityTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
         }
 
-        if (kind == OutputKind.Quantized && validation is { Passed: false })
+        if (kind is OutputKind.Quantized or OutputKind.Unchanged && validation is { Passed: false })
         {
-            var message = AccuracyGate.FailureMessage(modelPath, validation, candidate.Options.ExcludedNodes, gate!.WorstLayerCount) + m.TuningFailure;
-            if (gate.OnFailure == AccuracyFailureAction.Error)
+            var message = candidate is null
+                ? $"The already-quantized model fails its accuracy checks on {validation.Samples} validation sample(s): " + string.Join(", ", validation.Checks.Where(c => !c.Passed).Select(c => c.Describe())) + "."
+                : AccuracyGate.FailureMessage(modelPath, validation, candidate.Options.ExcludedNodes, gate!.WorstLayerCount) + m.TuningFailure;
+            if (gate!.OnFailure == AccuracyFailureAction.Error)
             {
-                throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message +
-                    " Nothing was written. To ship the FP32 model instead, set QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32).")
+                throw new QuantizeException(ErrorCodes.AccuracyCheckFailed, modelPath, message + (candidate is null ? " Nothing was written."
+                    : " Nothing was written. To ship the FP32 model instead, set QuantizeOnAccuracyFailure=ship-fp32 (--on-accuracy-failure ship-fp32)."))
                 {
                     Result = report(OutputKind.NotWritten),
                 };
             }
 
-            kind = OutputKind.KeptFloatFailedCheck;
-            keptResult = "kept-fp32-accuracy-check-failed";
-            warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
+            if (candidate is null)
+            {
+                warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " There is no FP32 model to ship instead; it is written unchanged."));
+            }
+            else
+            {
+                kind = OutputKind.KeptFloatFailedCheck;
+                keptResult = "kept-fp32-accuracy-check-failed";
+                warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
+            }
         }
 
         return new ShipVerdict(kind, keptResult, speedShip);

@@ -31,11 +31,6 @@ public static class ElementTypes
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Not a fixed-size numeric element type."),
     };
 
-    /// <summary>True for the floating-point types (the ones that can hold NaN or infinity).</summary>
-    public static bool IsFloatingPoint(TensorElementType type) =>
-        type is TensorElementType.Float or TensorElementType.Double or TensorElementType.Float16
-            or TensorElementType.BFloat16;
-
     /// <summary>The NumPy-style name used in messages: float32, int64, bool, bfloat16, ...</summary>
     public static string Describe(TensorElementType type) => type switch
     {

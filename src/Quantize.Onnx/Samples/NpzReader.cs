@@ -9,14 +9,6 @@ namespace Quantize.Onnx.Samples;
 /// </summary>
 public static class NpzReader
 {
-    /// <summary>The names of the arrays in the archive (member names without <c>.npy</c>).</summary>
-    public static IReadOnlyList<string> ArrayNames(string path)
-    {
-        using var zip = Open(path);
-        return zip.Entries.Where(e => e.FullName.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
-            .Select(e => e.FullName[..^4]).ToList();
-    }
-
     /// <summary>
     /// The array named <paramref name="inputName"/> (or, if absent, its file-safe form or a unique
     /// case-insensitive match); error QNT1103 naming the archive and its arrays when there is none.
