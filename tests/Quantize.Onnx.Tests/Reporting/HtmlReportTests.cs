@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
 using Quantize.Onnx.Reporting;
+using Quantize.Onnx.Tests.Infrastructure;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
@@ -176,19 +177,7 @@ public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposa
         AssertValidPng(File.ReadAllBytes(png), 1280, 2000);
     }
 
-    private static string RenderScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var script = Path.Combine(dir.FullName, "build", "render-report.sh");
-            if (File.Exists(script))
-            {
-                return script;
-            }
-        }
-
-        throw new FileNotFoundException("build/render-report.sh not found above " + AppContext.BaseDirectory);
-    }
+    private static string RenderScript() => Path.Combine(Repository.Root, "build", "render-report.sh");
 
     private static int CountOf(string text, string value) => Regex.Matches(text, Regex.Escape(value)).Count;
 
