@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Tests.TestModels;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
 using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
 
@@ -15,8 +16,8 @@ internal static class ModelTestKit
     public static ModelProto MatMulModel()
     {
         var graph = new GraphProto { Name = "matmul" };
-        graph.Input.Add(FloatValue("X", Size, Size));
-        graph.Output.Add(FloatValue("Y", Size, Size));
+        graph.Input.Add(TestModelBuilder.FloatValueInfo("X", Size, Size));
+        graph.Output.Add(TestModelBuilder.FloatValueInfo("Y", Size, Size));
         graph.Initializer.Add(TensorValues.FromFloats("W", [Size, Size], Weights()));
         graph.Node.Add(new NodeProto
         {
@@ -71,21 +72,6 @@ internal static class ModelTestKit
         }
 
         return y;
-    }
-
-    public static ValueInfoProto FloatValue(string name, params long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (long d in dims)
-        {
-            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        }
-
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float, Shape = shape } },
-        };
     }
 
     /// <summary>Turns <paramref name="tensor"/> into a reference to external data.</summary>
