@@ -1,6 +1,5 @@
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Samples;
-using Quantize.Onnx.Tests.Infrastructure;
 
 namespace Quantize.Onnx.Tests.Calibration;
 

@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Tests.Infrastructure;
 
 namespace Quantize.Onnx.Tests.Model;
 

@@ -7,7 +7,7 @@ using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
 
 namespace Quantize.Onnx.Tests.Model;
 
-/// <summary>Small models built in code, and a temporary folder, for the model I/O tests.</summary>
+/// <summary>Small models built in code for the model I/O tests.</summary>
 internal static class ModelTestKit
 {
     public const int Size = 16;
@@ -96,30 +96,4 @@ internal static class ModelTestKit
     public static byte[] WeightBytes() => TensorValues.FromFloats("W", [Size, Size], Weights()).RawData.ToByteArray();
 
     public static void WriteModel(ModelProto model, string path) => File.WriteAllBytes(path, model.ToByteArray());
-}
-
-/// <summary>A fresh folder under the temp folder, deleted afterwards.</summary>
-internal sealed class TempFolder : IDisposable
-{
-    public TempFolder()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qnt-model-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Leftover temp folders are harmless.
-        }
-    }
 }

@@ -11,7 +11,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Models that are already quantized are recognised and written unchanged; models dynamic mode cannot help are said so.</summary>
 public sealed class AlreadyQuantizedTests : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

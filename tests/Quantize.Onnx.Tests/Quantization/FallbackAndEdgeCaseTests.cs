@@ -9,7 +9,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Per-tensor fallback when the opset cannot be raised, slow kernels kept float, and edge cases of the entry point.</summary>
 public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

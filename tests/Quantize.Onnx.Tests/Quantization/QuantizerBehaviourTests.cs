@@ -10,7 +10,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Options, determinism, provenance, file handling and streaming of <see cref="Quantizer.Run"/>.</summary>
 public sealed class QuantizerBehaviourTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Reliability;

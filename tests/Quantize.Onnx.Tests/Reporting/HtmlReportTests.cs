@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
 using Quantize.Onnx.Reporting;
-using Quantize.Onnx.Tests.Infrastructure;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
@@ -13,7 +12,7 @@ namespace Quantize.Onnx.Tests.Reporting;
 /// <summary>The HTML report: self-contained structure, escaping, valid embedded PNGs, and a render in headless Chromium where it is installed.</summary>
 public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

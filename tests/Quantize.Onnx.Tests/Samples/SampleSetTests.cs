@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Samples;
-using Quantize.Onnx.Tests.Infrastructure;
 
 namespace Quantize.Onnx.Tests.Samples;
 

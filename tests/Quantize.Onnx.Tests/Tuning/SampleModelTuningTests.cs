@@ -2,7 +2,6 @@ using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples.Images;
-using Quantize.Onnx.Tests.Infrastructure;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
@@ -16,7 +15,7 @@ namespace Quantize.Onnx.Tests.Tuning;
 /// </summary>
 public sealed class SampleModelTuningTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -11,7 +11,7 @@ namespace Quantize.Onnx.Tests.Tuning;
 /// </summary>
 public sealed class TunedGateFixture : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
     private readonly List<string> _log = [];
 
     public TunedGateFixture()

@@ -11,12 +11,12 @@ namespace Quantize.Onnx.Tests.Tuning;
 /// </summary>
 public sealed class TunerTests : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 
     /// <summary>The conv net, its calibration samples and held-out validation samples, written to <paramref name="folder"/>.</summary>
-    internal static (string Model, string Calibration, string Validation) Prepare(Model.TempFolder folder)
+    internal static (string Model, string Calibration, string Validation) Prepare(TempFolder folder)
     {
         var net = TestNets.ConvNet();
         var (model, calibration) = QuantizeTestKit.Prepare(net, folder.Path);
