@@ -3,30 +3,20 @@ using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Tests.Calibration;
 
-/// <summary>Reads every calibration and validation sample of ../shared/corpus, when it is present on this machine.</summary>
+/// <summary>Reads every calibration and validation sample of ../shared/corpus (skipped where the corpus is absent).</summary>
 public sealed class CorpusCalibrationTests
 {
-    private static string? FindCorpus()
+    /// <summary>Each model folder of the corpus with each of its sample folders: the layout has calib/ and val/ in every one.</summary>
+    public static TheoryData<string, string> Splits()
     {
-        foreach (string candidate in new[] { "/work/shared/corpus" })
+        var data = new TheoryData<string, string>();
+        foreach (string model in Corpus.Models())
         {
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
+            data.Add(model, "calib");
+            data.Add(model, "val");
         }
 
-        // Walk up from the test binaries to a sibling "shared/corpus" of the repository.
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "shared", "corpus");
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
+        return data;
     }
 
     private static List<InputSpec> ModelInputs(string modelPath)
@@ -36,58 +26,35 @@ public sealed class CorpusCalibrationTests
         return model.Graph.Input.Where(i => !initializers.Contains(i.Name)).Select(InputSpec.FromValueInfo).ToList();
     }
 
-    [Fact]
-    public void ReadsEveryCorpusSample()
+    [CorpusTheory]
+    [MemberData(nameof(Splits))]
+    public void ReadsEveryCorpusSample(string model, string split)
     {
-        string? corpus = FindCorpus();
-        if (corpus is null)
-        {
-            return; // The shared corpus is not on this machine.
-        }
+        string modelDir = Path.Combine(Corpus.Folder, model);
+        var inputs = ModelInputs(Assert.Single(Directory.GetFiles(modelDir, "*.onnx")));
+        string folder = Path.Combine(modelDir, split);
+        Assert.True(Directory.Exists(folder), $"{folder} is missing (every corpus model has calib/ and val/)");
+        int expected = Directory.GetDirectories(folder).Length;
+        Assert.True(expected > 0, $"no sample folders in {folder}");
 
-        int models = 0;
-        foreach (string modelDir in Directory.GetDirectories(corpus).Order(StringComparer.Ordinal))
+        var set = SampleSet.Open(folder, inputs);
+        set.Validate();
+        Assert.Equal(expected, set.Count);
+
+        int read = 0;
+        foreach (var sample in set.Enumerate())
         {
-            string? modelPath = Directory.GetFiles(modelDir, "*.onnx").SingleOrDefault();
-            if (modelPath is null)
+            Assert.Equal(inputs.Count, sample.Inputs.Count);
+            for (int i = 0; i < inputs.Count; i++)
             {
-                continue;
+                Assert.Equal(inputs[i].ElementType, sample.Inputs[i].ElementType);
+                Assert.True(inputs[i].Accepts(sample.Inputs[i].Shape));
+                Assert.True(sample.Inputs[i].ElementCount > 0);
             }
 
-            var inputs = ModelInputs(modelPath);
-            foreach (string split in new[] { "calib", "val" })
-            {
-                string folder = Path.Combine(modelDir, split);
-                if (!Directory.Exists(folder))
-                {
-                    continue;
-                }
-
-                var set = SampleSet.Open(folder, inputs);
-                set.Validate();
-                int expected = Directory.GetDirectories(folder).Length;
-                Assert.Equal(expected, set.Count);
-
-                int read = 0;
-                foreach (var sample in set.Enumerate())
-                {
-                    Assert.Equal(inputs.Count, sample.Inputs.Count);
-                    for (int i = 0; i < inputs.Count; i++)
-                    {
-                        Assert.Equal(inputs[i].ElementType, sample.Inputs[i].ElementType);
-                        Assert.True(inputs[i].Accepts(sample.Inputs[i].Shape));
-                        Assert.True(sample.Inputs[i].ElementCount > 0);
-                    }
-
-                    read++;
-                }
-
-                Assert.Equal(set.Count, read);
-            }
-
-            models++;
+            read++;
         }
 
-        Assert.True(models > 0, $"no model folders in {corpus}");
+        Assert.Equal(set.Count, read);
     }
 }

@@ -13,7 +13,7 @@ namespace Quantize.Onnx.Tests.Decision;
 /// </summary>
 public sealed class ShipGuardTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -1,10 +1,10 @@
+using Quantize.Onnx.Tests.Samples;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;
 
@@ -61,7 +61,7 @@ public sealed class SaturatingNetFixture : IDisposable
 
     internal TestNet Net { get; }
 
-    internal Model.TempFolder Folder { get; } = new();
+    internal TempFolder Folder { get; } = new();
 
     public string ModelPath { get; }
 

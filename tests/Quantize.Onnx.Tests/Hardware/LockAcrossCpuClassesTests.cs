@@ -19,7 +19,7 @@ public sealed class LockAcrossCpuClassesTests(ITestOutputHelper output) : IDispo
 {
     private static readonly TimeSpan EmulatedRunTimeout = TimeSpan.FromSeconds(180);
 
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

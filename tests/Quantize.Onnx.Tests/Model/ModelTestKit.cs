@@ -1,12 +1,13 @@
 using Google.Protobuf;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Tests.TestModels;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
 using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
 
 namespace Quantize.Onnx.Tests.Model;
 
-/// <summary>Small models built in code, and a temporary folder, for the model I/O tests.</summary>
+/// <summary>Small models built in code for the model I/O tests.</summary>
 internal static class ModelTestKit
 {
     public const int Size = 16;
@@ -15,8 +16,8 @@ internal static class ModelTestKit
     public static ModelProto MatMulModel()
     {
         var graph = new GraphProto { Name = "matmul" };
-        graph.Input.Add(FloatValue("X", Size, Size));
-        graph.Output.Add(FloatValue("Y", Size, Size));
+        graph.Input.Add(TestModelBuilder.FloatValueInfo("X", Size, Size));
+        graph.Output.Add(TestModelBuilder.FloatValueInfo("Y", Size, Size));
         graph.Initializer.Add(TensorValues.FromFloats("W", [Size, Size], Weights()));
         graph.Node.Add(new NodeProto
         {
@@ -73,21 +74,6 @@ internal static class ModelTestKit
         return y;
     }
 
-    public static ValueInfoProto FloatValue(string name, params long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (long d in dims)
-        {
-            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        }
-
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float, Shape = shape } },
-        };
-    }
-
     /// <summary>Turns <paramref name="tensor"/> into a reference to external data.</summary>
     public static void MakeExternal(TensorProto tensor, string location, long? offset = null, long? length = null)
     {
@@ -110,30 +96,4 @@ internal static class ModelTestKit
     public static byte[] WeightBytes() => TensorValues.FromFloats("W", [Size, Size], Weights()).RawData.ToByteArray();
 
     public static void WriteModel(ModelProto model, string path) => File.WriteAllBytes(path, model.ToByteArray());
-}
-
-/// <summary>A fresh folder under the temp folder, deleted afterwards.</summary>
-internal sealed class TempFolder : IDisposable
-{
-    public TempFolder()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qnt-model-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Leftover temp folders are harmless.
-        }
-    }
 }

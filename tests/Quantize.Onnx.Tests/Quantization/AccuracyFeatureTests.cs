@@ -11,7 +11,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Cross-layer equalization and output bias correction: exact in float, better in INT8.</summary>
 public sealed class AccuracyFeatureTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

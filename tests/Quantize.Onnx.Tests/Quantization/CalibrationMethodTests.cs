@@ -10,7 +10,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Calibration methods, symmetric activations, saturation-aware ranges and reduce-range through <see cref="Quantizer.Run"/>, judged by ONNX Runtime.</summary>
 public sealed class CalibrationMethodTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -7,7 +7,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>If/Loop subgraphs and GRU come out valid, quantized around them, with a warning naming what stays float and why (LSTM: RecurrentQuantizationTests).</summary>
 public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

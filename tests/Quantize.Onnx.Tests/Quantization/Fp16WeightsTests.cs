@@ -10,7 +10,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Nodes that stay float with FLOAT16 weights: smaller, same math after ORT folds the Cast, close to FP32 weights.</summary>
 public sealed class Fp16WeightsTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -3,8 +3,8 @@ using Quantize.Onnx.Model;
 using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Samples.Images;
-using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.Samples.Images;
+using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 
@@ -19,7 +19,7 @@ public sealed class ImageCalibrationTests : IDisposable
 {
     private static readonly ImageOptions Normalised = new() { Mean = [0.5, 0.5, 0.5], Std = [0.25, 0.5, 0.5], Channels = ImageChannels.Bgr };
 
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

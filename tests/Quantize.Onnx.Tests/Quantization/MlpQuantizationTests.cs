@@ -8,7 +8,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>Gemm (transB=1, bias) → Relu → MatMul → Add → Relu → MatMul → Softmax, quantized with the defaults.</summary>
 public sealed class MlpQuantizationTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

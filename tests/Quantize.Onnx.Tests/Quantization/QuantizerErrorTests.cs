@@ -12,7 +12,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// </summary>
 public sealed class QuantizerErrorTests : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
     private readonly TestNet _net = TestNets.ConvNet();
 
     public QuantizerErrorTests() => OutputPath = Path.Combine(_folder.Path, "out", "model.int8.onnx");

@@ -9,7 +9,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>LSTM layers become ORT's DynamicQuantizeLSTM (int8 weights) in static, dynamic and weight4 mode; ORT runs them close to FP32.</summary>
 public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -12,7 +12,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// </summary>
 public sealed class SampleSourceQuantizationTests : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
     private readonly TestNet _net = TestNets.ConvNet();
 
     public void Dispose() => _folder.Dispose();

@@ -11,7 +11,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 /// <summary>A small transformer block (<see cref="TransformerNet"/>) quantized dynamically (no calibration data) and statically.</summary>
 public sealed class TransformerQuantizationTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

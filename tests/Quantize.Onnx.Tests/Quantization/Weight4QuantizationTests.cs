@@ -13,7 +13,7 @@ namespace Quantize.Onnx.Tests.Quantization;
 public sealed class Weight4QuantizationTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly int[] HeldOut = [401, 402, 403, 404];
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

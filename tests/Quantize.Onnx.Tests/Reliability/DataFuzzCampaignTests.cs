@@ -1,5 +1,4 @@
 using Quantize.Fuzz;
-using Quantize.Onnx.Tests.Samples;
 using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Reliability;

@@ -1,7 +1,6 @@
 using Google.Protobuf;
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Reliability;

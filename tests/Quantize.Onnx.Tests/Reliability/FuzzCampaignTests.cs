@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using Quantize.Fuzz;
-using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Reliability;

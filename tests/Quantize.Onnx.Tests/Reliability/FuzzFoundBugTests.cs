@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Samples.Images;
-using Quantize.Onnx.Tests.Model;
 using Quantize.Onnx.Tests.TestModels;
 using SkiaSharp;
 

@@ -12,7 +12,7 @@ namespace Quantize.Onnx.Tests.Reporting;
 /// <summary>The HTML report: self-contained structure, escaping, valid embedded PNGs, and a render in headless Chromium where it is installed.</summary>
 public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 
@@ -176,19 +176,7 @@ public sealed partial class HtmlReportTests(ITestOutputHelper output) : IDisposa
         AssertValidPng(File.ReadAllBytes(png), 1280, 2000);
     }
 
-    private static string RenderScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var script = Path.Combine(dir.FullName, "build", "render-report.sh");
-            if (File.Exists(script))
-            {
-                return script;
-            }
-        }
-
-        throw new FileNotFoundException("build/render-report.sh not found above " + AppContext.BaseDirectory);
-    }
+    private static string RenderScript() => Path.Combine(Repository.Root, "build", "render-report.sh");
 
     private static int CountOf(string text, string value) => Regex.Matches(text, Regex.Escape(value)).Count;
 

@@ -5,39 +5,6 @@ using Quantize.Onnx.Model.Proto;
 
 namespace Quantize.Onnx.Tests.Samples;
 
-/// <summary>A fresh temporary folder, deleted on dispose.</summary>
-internal sealed class TempFolder : IDisposable
-{
-    public TempFolder()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qnt-calib-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    /// <summary>Creates (if needed) and returns a sub-folder.</summary>
-    public string Sub(params string[] parts)
-    {
-        string dir = System.IO.Path.Combine([Path, .. parts]);
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
-    public string File(string relative) => System.IO.Path.Combine(Path, relative);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-}
-
 /// <summary>Writes .npy files byte by byte, the way numpy.save lays them out.</summary>
 internal static class Npy
 {

@@ -24,7 +24,7 @@ public abstract class QuantizedNetFixture : IDisposable
 
     internal TestNet Net { get; }
 
-    internal Model.TempFolder Folder { get; } = new();
+    internal TempFolder Folder { get; } = new();
 
     public string ModelPath { get; }
 

@@ -155,7 +155,11 @@ internal sealed class TestModelBuilder
         return attribute;
     }
 
-    public static ValueInfoProto FloatValueInfo(string name, long[] dims)
+    /// <summary>
+    /// A float tensor value of fixed <paramref name="dims"/>: the tests' one builder of graph inputs and outputs. With no
+    /// dims it carries no shape at all (rank unknown, as the control-flow bodies want), not the rank-0 shape of a scalar.
+    /// </summary>
+    public static ValueInfoProto FloatValueInfo(string name, params long[] dims)
     {
         var tensor = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float };
         if (dims.Length > 0)

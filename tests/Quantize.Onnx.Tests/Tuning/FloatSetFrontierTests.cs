@@ -52,10 +52,20 @@ public sealed class FloatSetFrontierTests
     }
 
     [Fact]
-    public void Nothing_within_the_budget_gives_an_empty_frontier_and_bad_input_is_refused()
+    public void Nothing_within_the_budget_gives_an_empty_frontier()
     {
         Assert.Empty(FloatSetFrontier.Build(Damages, Costs, c => c < 50));
-        Assert.Throws<ArgumentException>(() => FloatSetFrontier.Build(new double[11], new double[11], _ => true));
+    }
+
+    [Fact]
+    public void More_units_than_the_frontier_enumerates_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => FloatSetFrontier.Build(new double[FloatSetFrontier.MaxUnits + 1], new double[FloatSetFrontier.MaxUnits + 1], _ => true));
+    }
+
+    [Fact]
+    public void Damages_and_costs_of_different_counts_are_refused()
+    {
         Assert.Throws<ArgumentException>(() => FloatSetFrontier.Build([1, 2], [1], _ => true));
     }
 

@@ -17,7 +17,7 @@ namespace Quantize.Onnx.Tests.Tuning;
 /// </summary>
 public sealed class LockReplayTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -15,28 +15,15 @@ namespace Quantize.Onnx.Tests.Tuning;
 /// </summary>
 public sealed class SampleModelTuningTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
-
-    private static string SampleModels()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Quantize.MSBuild.sln")))
-            {
-                return Path.Combine(dir.FullName, "samples", "SuperResolution", "Models");
-            }
-        }
-
-        throw new InvalidOperationException("The repository root (Quantize.MSBuild.sln) is not above the test assembly.");
-    }
 
     private QuantizationOptions Options(string check, TuningOptions? tuning) => new()
     {
         // As the sample's project sets them: 48×48 photos enlarged to 96×96 with nearest neighbour.
         Images = new ImageOptions { Size = (96, 96), Interpolation = ImageInterpolation.Nearest },
-        Validation = new ValidationOptions { Folder = Path.Combine(SampleModels(), "waifu2x.validation"), Checks = [AccuracyCheck.Parse(check)], LayerSamples = 2 },
+        Validation = new ValidationOptions { Folder = Path.Combine(Repository.SampleModels, "waifu2x.validation"), Checks = [AccuracyCheck.Parse(check)], LayerSamples = 2 },
         Tuning = tuning,
         KeepFloatIfSlower = false,
         LatencyRuns = 1,
@@ -45,7 +32,7 @@ public sealed class SampleModelTuningTests(ITestOutputHelper output) : IDisposab
     [Fact]
     public void Waifu2x_that_misses_its_psnr_gate_is_tuned_to_a_few_float_convs_and_the_lock_file_reproduces_it()
     {
-        var models = SampleModels();
+        var models = Repository.SampleModels;
         var model = Path.Combine(models, "waifu2x.onnx");
         var calibration = Path.Combine(models, "waifu2x.calibration");
         var before = File.ReadAllBytes(model);

@@ -17,7 +17,7 @@ public sealed class SpeedBudgetTests(ITestOutputHelper output) : IDisposable
     private static readonly long[] Shape = [1, 3, 32, 32];
     private static readonly string[] Expensive = ["big", "big.relu"];
 
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

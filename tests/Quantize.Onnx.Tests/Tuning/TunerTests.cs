@@ -1,128 +1,106 @@
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
-using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Tuning;
 
 /// <summary>
-/// Accuracy tuning on the small conv net: the check is set between what plain quantization reaches and what the
-/// FP32 model reaches, so plain PTQ fails and only keeping some nodes float passes.
+/// Accuracy tuning on the small conv net: the lock file (missing, recorded, stale, corrupt) and a budget nothing passes
+/// within. The search itself (a check plain PTQ misses, passed by keeping some nodes float) is <see cref="TunedGateTests"/>.
 /// </summary>
-public sealed class TunerTests(ITestOutputHelper output) : IDisposable
+public sealed class TunerTests : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 
-    private (string Model, string Calibration, string Validation) Prepare()
+    /// <summary>The conv net, its calibration samples and held-out validation samples, written to <paramref name="folder"/>.</summary>
+    internal static (string Model, string Calibration, string Validation) Prepare(TempFolder folder)
     {
         var net = TestNets.ConvNet();
-        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
-        var validation = QuantizeTestKit.WriteCalibration(Path.Combine(_folder.Path, "validation"), net.InputName, net.InputShape, QuantizeTestKit.HeldOutSeeds);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, folder.Path);
+        var validation = QuantizeTestKit.WriteCalibration(Path.Combine(folder.Path, "validation"), net.InputName, net.InputShape, QuantizeTestKit.HeldOutSeeds);
         return (model, calibration, validation);
     }
 
-    private static QuantizationOptions Options(string validation, string check, TuningOptions? tuning) => QuantizeTestKit.Options() with
+    private (string Model, string Calibration, string Validation) Prepare() => Prepare(_folder);
+
+    internal static QuantizationOptions Options(string validation, string check, TuningOptions? tuning) => QuantizeTestKit.Options() with
     {
         Validation = new ValidationOptions { Folder = validation, Checks = [AccuracyCheck.Parse(check)], LayerSamples = 2 },
         Tuning = tuning,
     };
 
-    /// <summary>A check plain quantization fails by a few dB.</summary>
-    private string UnreachableByPlainCheck(string model, string calibration, string validation)
-    {
-        var plain = new Quantizer(Options(validation, "sqnr>=0", null)).Run(model, calibration, _folder.File("plain.onnx"));
-        var sqnr = plain.Validation!.Checks.Single().Value;
-        output.WriteLine($"plain SQNR {sqnr:F2} dB");
-        return FormattableString.Invariant($"sqnr>={sqnr + 6:F1}");
-    }
+    // A failing gate tuned to the cheapest float set with a margin, the lock file it writes and the next run that
+    // reuses it: TunedGateTests, one behaviour a test over the runs of one fixture.
 
-    [Fact]
-    public void A_failing_gate_is_tuned_to_the_cheapest_float_set_with_a_margin_the_lock_file_is_written_and_the_next_run_reuses_it()
+    /// <summary>The conv net with a lock file recorded for <paramref name="check"/> by a passing plain run with tuning on.</summary>
+    private (string Model, string Calibration, string Validation, string LockFile, QuantizeResult Recording) Recorded(string check)
     {
         var (model, calibration, validation) = Prepare();
-        var check = UnreachableByPlainCheck(model, calibration, validation);
         var lockFile = _folder.File("model.quantization.json");
-        var tuning = new TuningOptions { Enabled = true, LockFile = lockFile };
-
-        var tuned = new Quantizer(Options(validation, check, tuning)).Run(model, calibration, _folder.File("tuned.onnx"));
-
-        var report = Assert.IsType<TuningReport>(tuned.Tuning);
-        foreach (var a in report.Attempts)
-        {
-            output.WriteLine($"{a.Number} {a.Step}: {(a.Passed ? "pass" : "fail")} margin {a.Margin:F3} {string.Join("; ", a.Checks)}");
-        }
-
-        Assert.Equal("searched", report.Source);
-        Assert.True(report.Succeeded);
-        Assert.True(tuned.Validation!.Passed);
-        Assert.Equal(OutputKind.Quantized, tuned.Output);
-        Assert.NotEmpty(report.FloatNodes);
-        Assert.True(report.LockFileWritten);
-
-        // Cheapest with a margin: the shipped set passes with the preferred margin (the check leaves room for it), and no
-        // set that did so is a strict subset of it (that one would cost less float compute).
-        var shipped = report.Attempts.Last(a => a.Passed && a.FloatNodes.ToHashSet().SetEquals(report.FloatNodes));
-        Assert.True(shipped.Margin >= Tuner.PreferredMargin, $"shipped margin {shipped.Margin:F3}");
-        Assert.DoesNotContain(report.Attempts, a => a.Passed && a.Margin >= Tuner.PreferredMargin
-            && a.FloatNodes.Count < report.FloatNodes.Count && a.FloatNodes.All(report.FloatNodes.Contains));
-        var written = ModelLoader.Load(_folder.File("tuned.onnx"));
-        Assert.All(report.FloatNodes, n => Assert.Contains(written.Graph.Node, x => x.Name == n));
-        Assert.Contains(written.Graph.Node, n => n.OpType == "QuantizeLinear");
-
-        // The HTML report says what was chosen and lists every attempt, the chosen one highlighted.
-        var html = HtmlReport.Render(tuned);
-        Assert.Contains("<h2>Tuning <span class=\"badge ok\">passed</span></h2>", html, StringComparison.Ordinal);
-        Assert.Contains("(written by this build: commit it)", html, StringComparison.Ordinal);
-        Assert.Contains("<tr class=\"checked\"><td class=\"num\">", html, StringComparison.Ordinal);
-
-        // The lock file names the model, the check and the float nodes; the next run uses it without searching.
-        var text = File.ReadAllText(lockFile);
-        Assert.Contains(LockFile.HashOf(model, []), text, StringComparison.Ordinal);
-        Assert.Contains(check, text, StringComparison.Ordinal);
-        var again = new Quantizer(Options(validation, check, tuning)).Run(model, calibration, _folder.File("again.onnx"));
-        Assert.Equal("lock-file", again.Tuning!.Source);
-        Assert.Empty(again.Tuning.Attempts);
-        Assert.Equal(report.FloatNodes, again.Tuning.FloatNodes);
-        Assert.True(again.Validation!.Passed);
-        Assert.Equal(File.ReadAllBytes(_folder.File("tuned.onnx")), File.ReadAllBytes(_folder.File("again.onnx")));
-        Assert.Equal(text, File.ReadAllText(lockFile));
+        var recording = new Quantizer(Options(validation, check, new TuningOptions { Enabled = true, LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
+        return (model, calibration, validation, lockFile, recording);
     }
 
     [Fact]
-    public void Locked_mode_needs_a_current_lock_file_and_a_stale_one_is_named_with_the_reason()
+    public void Locked_mode_without_a_lock_file_is_QNT1403_naming_it()
     {
         var (model, calibration, validation) = Prepare();
         var lockFile = _folder.File("model.quantization.json");
 
         var missing = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile }))
             .Run(model, calibration, _folder.File("out.onnx")));
+
         Assert.Equal(ErrorCodes.LockFileNotCurrent, missing.Code);
         Assert.Equal(lockFile, missing.File);
         Assert.Contains("it does not exist", missing.Message, StringComparison.Ordinal);
+    }
 
-        // A passing plain run with tuning on records the plain configuration.
-        var first = new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Enabled = true, LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
+    [Fact]
+    public void A_plain_run_that_passes_with_tuning_on_records_a_lock_file_that_locked_mode_accepts()
+    {
+        var (model, calibration, validation, lockFile, first) = Recorded("sqnr>=5");
         Assert.Equal("not-needed", first.Tuning!.Source);
         Assert.True(File.Exists(lockFile));
-        var locked = new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
-        Assert.Equal("lock-file", locked.Tuning!.Source);
 
-        // Another check makes it stale: an error in locked mode, a warning otherwise.
+        var locked = new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
+
+        Assert.Equal("lock-file", locked.Tuning!.Source);
+    }
+
+    [Fact]
+    public void Locked_mode_refuses_a_lock_file_tuned_for_other_checks_with_QNT1403_naming_both()
+    {
+        var (model, calibration, validation, lockFile, _) = Recorded("sqnr>=5");
+
         var stale = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, "sqnr>=6", new TuningOptions { Locked = true, LockFile = lockFile }))
             .Run(model, calibration, _folder.File("out.onnx")));
+
         Assert.Equal(ErrorCodes.LockFileNotCurrent, stale.Code);
         Assert.Contains("the accuracy checks changed (locked: sqnr>=5; now: sqnr>=6)", stale.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Outside_locked_mode_a_lock_file_tuned_for_other_checks_is_left_unapplied_with_warning_QNT2405()
+    {
+        var (model, calibration, validation, lockFile, _) = Recorded("sqnr>=5");
+
         var warned = new Quantizer(Options(validation, "sqnr>=6", new TuningOptions { LockFile = lockFile })).Run(model, calibration, _folder.File("out.onnx"));
+
         Assert.Contains(warned.Warnings, w => w.Code == ErrorCodes.LockFileStale && w.Message.Contains("accuracy checks changed", StringComparison.Ordinal));
         Assert.Null(warned.Tuning);
+    }
 
-        // So does another setting the tuner does not choose.
+    [Fact]
+    public void Locked_mode_refuses_a_lock_file_tuned_with_other_settings_naming_them()
+    {
+        var (model, calibration, validation, lockFile, _) = Recorded("sqnr>=5");
+
         var settings = Assert.Throws<QuantizeException>(() => new Quantizer(Options(validation, "sqnr>=5", new TuningOptions { Locked = true, LockFile = lockFile }) with { FastKernelsOnly = false })
             .Run(model, calibration, _folder.File("out.onnx")));
+
         Assert.Contains("settings changed since it was tuned: fast-kernels-only", settings.Message, StringComparison.Ordinal);
     }
 

@@ -10,7 +10,7 @@ namespace Quantize.Onnx.Tests.Validation;
 /// <summary>The accuracy gate on the small conv net and the MLP: pass, fail with the layer list, ship FP32, ground truth.</summary>
 public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -10,7 +10,7 @@ namespace Quantize.Onnx.Tests.Validation;
 /// <summary>Calibration coverage: the share of validation activations outside the calibrated ranges, and warning QNT2404.</summary>
 public sealed class CalibrationCoverageTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 

@@ -79,13 +79,17 @@ public sealed class MetricTests
     }
 
     [Fact]
-    public void Task_top1_reads_class_indices_and_psnr_is_averaged_per_sample()
+    public void Task_top1_reads_class_indices()
     {
         var labels = new TaskMetrics();
         labels.Add([0.1f, 0.7f, 0.2f, 0.6f, 0.3f, 0.1f], [1f, 2f], lastAxis: 3, labels: true);
         Assert.Equal(50, labels.Top1);
         Assert.False(labels.Values().ContainsKey("psnr"));
+    }
 
+    [Fact]
+    public void Task_psnr_is_averaged_per_sample()
+    {
         var psnr = new TaskMetrics();
         psnr.Add([0.5f, 0.5f], [0.6f, 0.4f], lastAxis: 1, labels: false); // MSE 0.01 -> 20 dB
         psnr.Add([0.5f, 0.5f], [0.5f, 0.5f], lastAxis: 1, labels: false); // identical -> capped at 100 dB

@@ -9,7 +9,7 @@ namespace Quantize.Onnx.Tests.Validation;
 /// <summary>Bootstrap intervals through the quantizer: in the report, and a failure within noise said so in QNT1401.</summary>
 public sealed class VerdictNoiseTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly Model.TempFolder _folder = new();
+    private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
 
