@@ -2,7 +2,6 @@ using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Quantization;
 
