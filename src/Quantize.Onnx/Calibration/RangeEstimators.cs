@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Calibration;
 
 /// <summary>
@@ -16,7 +15,7 @@ public static class RangeEstimators
 
     /// <summary>The observed range, cut at the saturation bounds.</summary>
     public static TensorRange MinMax(Histogram histogram, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity) =>
-        new Folded(histogram, saturatesBelow, saturatesAbove).Range;
+        new FoldedHistogram(histogram, saturatesBelow, saturatesAbove).Range;
 
     /// <summary>
     /// Keeps <paramref name="percentile"/> % of the values, dropping half of the rest on each side (as
@@ -28,7 +27,7 @@ public static class RangeEstimators
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(percentile, 0);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(percentile, 100);
-        var f = new Folded(histogram, saturatesBelow, saturatesAbove);
+        var f = new FoldedHistogram(histogram, saturatesBelow, saturatesAbove);
         if (f.Empty)
         {
             return f.Range;
@@ -66,7 +65,7 @@ public static class RangeEstimators
     /// </summary>
     public static TensorRange Entropy(Histogram histogram, int levels = 128, double saturatesBelow = double.NegativeInfinity, double saturatesAbove = double.PositiveInfinity)
     {
-        var f = new Folded(histogram, saturatesBelow, saturatesAbove);
+        var f = new FoldedHistogram(histogram, saturatesBelow, saturatesAbove);
         if (f.Empty || f.Last - f.First + 1 <= levels || f.Total < MinEntropyValuesPerLevel * levels)
         {
             // Too few values (e.g. a squeeze-excitation vector: C values per sample) make a sparse histogram
@@ -117,7 +116,7 @@ public static class RangeEstimators
     {
         consumers ??= [ConsumerResponse.Identity];
         var (below, above) = ConsumerResponses.SaturationBounds(consumers);
-        var f = new Folded(histogram, below, above);
+        var f = new FoldedHistogram(histogram, below, above);
         if (f.Empty || f.Last == f.First)
         {
             return f.Range;
@@ -180,7 +179,7 @@ public static class RangeEstimators
         return f.Window(low, high);
     }
 
-    private static double Divergence(Folded f, double[] prefix, int a, int b, int levels, double[] p, double[] q)
+    private static double Divergence(FoldedHistogram f, double[] prefix, int a, int b, int levels, double[] p, double[] q)
     {
         var n = b - a + 1;
         for (var i = 0; i < n; i++)
@@ -228,148 +227,5 @@ public static class RangeEstimators
         }
 
         return kl;
-    }
-
-    /// <summary>A histogram with the values beyond the saturation bounds folded onto the bounds' bins.</summary>
-    private sealed class Folded
-    {
-        private readonly Histogram _h;
-
-        public Folded(Histogram h, double below, double above)
-        {
-            _h = h;
-            Counts = new double[h.Bins];
-            if (h.Count == 0)
-            {
-                Empty = true;
-                Range = new TensorRange(0, 0);
-                return;
-            }
-
-            Min = Math.Clamp(h.Min, below, Math.Max(below, above));
-            Max = Math.Clamp(h.Max, Min, above);
-            First = h.BinOf(Min);
-            Last = h.BinOf(Max);
-            for (var i = 0; i < h.Bins; i++)
-            {
-                Counts[Math.Clamp(i, First, Last)] += h[i];
-                Total += h[i];
-                if (h[i] != 0 && h.Upper(i) <= below)
-                {
-                    LowSpike += h[i];
-                }
-                else if (h[i] != 0 && h.Lower(i) >= above)
-                {
-                    HighSpike += h[i];
-                }
-            }
-
-            Range = new TensorRange((float)Min, (float)Max);
-        }
-
-        public double[] Counts { get; }
-
-        public bool Empty { get; }
-
-        public int First { get; }
-
-        public int Last { get; }
-
-        public double Min { get; }
-
-        public double Max { get; }
-
-        public double Total { get; }
-
-        /// <summary>Values folded onto <see cref="Min"/> (beyond the lower saturation bound; they sit exactly there).</summary>
-        public double LowSpike { get; }
-
-        /// <summary>Values folded onto <see cref="Max"/>.</summary>
-        public double HighSpike { get; }
-
-        public TensorRange Range { get; }
-
-        /// <summary>The bin whose lower edge is 0 (may lie just outside [First, Last + 1]).</summary>
-        public int ZeroBin => Math.Clamp(_h.BinOf(0) + (_h.Lower(_h.BinOf(0)) < 0 ? 1 : 0), First, Last + 1);
-
-        public double Lower(int bin) => bin <= First ? Min : _h.Lower(bin);
-
-        public double Upper(int bin) => bin >= Last ? Max : _h.Upper(bin);
-
-        public double Center(int bin) => Math.Clamp(_h.Center(bin), Min, Max);
-
-        public TensorRange Window(int low, int high) => new((float)Lower(low), (float)Upper(high));
-
-        /// <summary>Prefix sums of count·g(centre); index i holds bins [0, i). <paramref name="withoutSpikes"/>: leave out the folded values.</summary>
-        public double[] Prefix(Func<double, double> g, out double total, bool withoutSpikes = false)
-        {
-            var prefix = new double[Counts.Length + 1];
-            for (var i = 0; i < Counts.Length; i++)
-            {
-                var count = Counts[i] - (withoutSpikes && i == First ? LowSpike : 0) - (withoutSpikes && i == Last ? HighSpike : 0);
-                prefix[i + 1] = prefix[i] + (count <= 0 ? 0 : count * g(Center(i)));
-            }
-
-            total = prefix[^1];
-            return prefix;
-        }
-    }
-
-    /// <summary>
-    /// O(1) MSE of a window from prefix sums of c, c·f, c·f² and c·f'² per consumer. Values folded onto a
-    /// saturation bound sit exactly on the grid's end when the window reaches the bound (no rounding
-    /// error), and cost (f(bound) − f(edge))² each when it does not.
-    /// </summary>
-    private sealed class MseCost
-    {
-        private readonly Folded _f;
-        private readonly IReadOnlyList<ConsumerResponse> _consumers;
-        private readonly double[] _count;
-        private readonly double[][] _value;
-        private readonly double[][] _square;
-        private readonly double[][] _slope;
-
-        public MseCost(Folded f, IReadOnlyList<ConsumerResponse> consumers)
-        {
-            _f = f;
-            _consumers = consumers;
-            _count = f.Prefix(_ => 1, out _, withoutSpikes: true);
-            _value = consumers.Select(c => f.Prefix(c.Apply, out _, withoutSpikes: true)).ToArray();
-            _square = consumers.Select(c => f.Prefix(x => c.Apply(x) * c.Apply(x), out _, withoutSpikes: true)).ToArray();
-            _slope = consumers.Select(c => f.Prefix(x => c.Slope(x) * c.Slope(x), out _, withoutSpikes: true)).ToArray();
-        }
-
-        public double Of(int a, int b) => Of(a, b, _f.Lower(a), _f.Upper(b));
-
-        /// <summary>Cost of grid [lo, hi] (widened to hold 0) with bins a..b inside, the rest clipped.</summary>
-        public double Of(int a, int b, double lo, double hi)
-        {
-            var step = (Math.Max(hi, 0) - Math.Min(lo, 0)) / Steps;
-            double cost = 0;
-            for (var r = 0; r < _consumers.Count; r++)
-            {
-                cost += Sum(_slope[r], a, b + 1) * step * step / 12;
-                cost += Clipped(r, _f.First, a, lo) + Clipped(r, b + 1, _f.Last + 1, hi);
-                var f = _consumers[r].Apply;
-                cost += lo > _f.Min ? _f.LowSpike * Math.Pow(f(_f.Min) - f(lo), 2) : 0;
-                cost += hi < _f.Max ? _f.HighSpike * Math.Pow(f(_f.Max) - f(hi), 2) : 0;
-            }
-
-            return cost;
-        }
-
-        /// <summary>Σ c·(f(x) − f(bound))² over bins [from, to).</summary>
-        private double Clipped(int r, int from, int to, double bound)
-        {
-            if (to <= from)
-            {
-                return 0;
-            }
-
-            var fb = _consumers[r].Apply(bound);
-            return Math.Max(0, Sum(_square[r], from, to) - (2 * fb * Sum(_value[r], from, to)) + (fb * fb * Sum(_count, from, to)));
-        }
-
-        private static double Sum(double[] prefix, int from, int to) => prefix[to] - prefix[from];
     }
 }

@@ -2,7 +2,6 @@ using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Quantization;
 
@@ -17,7 +16,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
     public QuantizationPlan Plan()
     {
         var plan = new QuantizationPlan();
-        var candidates = graph.Graph.Node.Where(IsCandidate).ToHashSet(ReferenceEqualityComparer.Instance);
+        var candidates = graph.Graph.Node.Where(new QdqCandidates(graph, types, ranges, options).IsCandidate).ToHashSet(ReferenceEqualityComparer.Instance);
 
         // Forward: anchors always; the rest when all their activation inputs are quantized outputs.
         foreach (var node in graph.Graph.Node)
@@ -42,7 +41,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
 
                     break;
                 default:
-                    if (ActivationInputs(node, rule).All(i => graph.IsInitializer(i) || IsQuantizedOutput(i, plan)))
+                    if (QdqCandidates.ActivationInputs(node, rule).All(i => graph.IsInitializer(i) || IsQuantizedOutput(i, plan)))
                     {
                         plan.QuantizedNodes.Add(node);
                     }
@@ -75,85 +74,6 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
                 plan.ActivationParams.Remove(node.Output[0]);
             }
         }
-    }
-
-    private IEnumerable<string> ActivationInputs(NodeProto node, OpRule rule) =>
-        OpRules.ActivationInputs(node, rule).Where(i => i < node.Input.Count && node.Input[i].Length > 0).Select(i => node.Input[i]);
-
-    private bool IsCandidate(NodeProto node)
-    {
-        var rule = OpRules.Find(node);
-        if (rule is null || node.HasSubgraph() || options.Excludes(node))
-        {
-            return false;
-        }
-
-        if (options.FastKernelsOnly && OpRules.IsSlowWhenQuantized(node, graph))
-        {
-            return false;
-        }
-
-        // Every float activation must have a calibrated range and every output must be float.
-        if (ActivationInputs(node, rule).Any(i => !types.IsFloat32(i) || (!graph.IsInitializer(i) && !HasRange(i))))
-        {
-            return false;
-        }
-
-        if (node.Output.Count == 0 || node.Output.Any(o => o.Length == 0 || !types.IsFloat32(o) || !HasRange(o)))
-        {
-            return false;
-        }
-
-        // ORT runs only nearest Resize directly on uint8; linear/cubic would stay DQ → Resize → Q.
-        if (node.OpType == "Resize" && node.GetString("mode", "nearest") != "nearest")
-        {
-            return false;
-        }
-
-        return rule.Kind switch
-        {
-            OpKind.Anchor => IsQuantizableAnchor(node, rule),
-            // A cheap op that produces a graph output stays float: its Q/DQ would only cost precision.
-            OpKind.Elementwise or OpKind.DataMovement => !node.Output.Any(graph.KeptNames.Contains),
-            _ => true,
-        };
-    }
-
-    private bool HasRange(string tensor) => ranges.TryGetValue(tensor, out var r) && r.IsFinite;
-
-    private bool IsQuantizableAnchor(NodeProto node, OpRule rule)
-    {
-        var weight = node.Input.Count > rule.WeightInput ? node.Input[rule.WeightInput] : "";
-        if (!graph.Initializers.TryGetValue(weight, out var w) || w.DataType != (int)TensorProto.Types.DataType.Float)
-        {
-            // Only constant weights get int8 initializers; a MatMul of two activations stays float for now.
-            return false;
-        }
-
-        if (node.OpType == "Gemm")
-        {
-            // QGemm needs alpha=1 folded into scales it does not have, and beta=1 for an int32 bias of shape [N].
-            if (node.GetFloat("alpha", 1f) != 1f || node.GetInt("transA", 0) != 0 || w.Dims.Count != 2)
-            {
-                return false;
-            }
-
-            if (node.Input.Count > 2 && node.Input[2].Length > 0)
-            {
-                var n = node.GetInt("transB", 0) == 1 ? w.Dims[0] : w.Dims[1];
-                if (node.GetFloat("beta", 1f) != 1f || !graph.Initializers.TryGetValue(node.Input[2], out var c) || c.Dims.Count != 1 || c.Dims[0] != n)
-                {
-                    return false;
-                }
-            }
-        }
-
-        if (rule.BiasInput >= 0 && node.Input.Count > rule.BiasInput && node.Input[rule.BiasInput].Length > 0 && !graph.IsInitializer(node.Input[rule.BiasInput]))
-        {
-            return false;
-        }
-
-        return true;
     }
 
     private bool IsQuantizedOutput(string tensor, QuantizationPlan plan) =>
@@ -276,7 +196,7 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
             }
 
             var rule = OpRules.Find(node)!;
-            foreach (var input in ActivationInputs(node, rule).Where(i => !graph.IsInitializer(i)))
+            foreach (var input in QdqCandidates.ActivationInputs(node, rule).Where(i => !graph.IsInitializer(i)))
             {
                 if (!plan.ActivationParams.ContainsKey(input))
                 {
