@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 

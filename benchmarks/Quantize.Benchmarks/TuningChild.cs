@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Quantize.Onnx;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;
 

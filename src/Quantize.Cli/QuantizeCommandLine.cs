@@ -2,7 +2,6 @@ using System.CommandLine;
 using Quantize.Onnx;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;

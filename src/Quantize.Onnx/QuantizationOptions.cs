@@ -1,7 +1,6 @@
 using System.Globalization;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Validation;
 

@@ -1,11 +1,7 @@
-using System.Diagnostics;
 using Google.Protobuf;
-using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 

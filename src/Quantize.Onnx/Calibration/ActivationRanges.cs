@@ -1,5 +1,4 @@
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Calibration;
 
 /// <summary>The observed range of every channel (axis 1) of one tensor over the calibration set.</summary>

@@ -1,6 +1,5 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 

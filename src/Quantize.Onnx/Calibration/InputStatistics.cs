@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
 

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Calibration;
 
 /// <summary>The observed value range of one tensor over the calibration set.</summary>

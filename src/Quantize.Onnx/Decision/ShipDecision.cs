@@ -1,4 +1,3 @@
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tuning;

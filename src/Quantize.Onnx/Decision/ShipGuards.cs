@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;

@@ -1,7 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Preparation;

@@ -1,10 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 

@@ -3,7 +3,6 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Quantization;
 
 namespace Quantize.Onnx.Preparation;
 

@@ -2,7 +2,6 @@ using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 

@@ -1,8 +1,6 @@
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Quantization;
 

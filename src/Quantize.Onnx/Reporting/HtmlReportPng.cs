@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 
 namespace Quantize.Onnx.Reporting;
 

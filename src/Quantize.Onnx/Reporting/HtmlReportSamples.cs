@@ -1,5 +1,3 @@
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 namespace Quantize.Onnx.Reporting;
 
 /// <summary>FP32 and INT8 values of one image-like output on one validation sample, kept for the HTML report.</summary>

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 
 namespace Quantize.Onnx.Reporting;
 

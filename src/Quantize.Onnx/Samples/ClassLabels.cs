@@ -1,7 +1,4 @@
 using System.Globalization;
-using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Reporting;
-using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Samples;

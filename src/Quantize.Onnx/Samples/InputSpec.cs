@@ -1,6 +1,5 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples;
 

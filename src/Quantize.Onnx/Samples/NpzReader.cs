@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples;
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples;
 

@@ -1,6 +1,3 @@
-using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Reporting;
-using Quantize.Onnx.Samples;
 using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Validation;
 

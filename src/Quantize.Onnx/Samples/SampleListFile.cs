@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Samples;
 
 /// <summary>

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 using Quantize.Onnx.Samples.Images;
 
 namespace Quantize.Onnx.Samples;

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Samples;
 
 /// <summary>Checks one tensor read from <c>file</c> against the model input it feeds.</summary>

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples;
 

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Samples;
 
 /// <summary>Reads a calibration tensor file by its extension: <c>.npy</c> (NumPy) or <c>.pb</c> (ONNX TensorProto).</summary>

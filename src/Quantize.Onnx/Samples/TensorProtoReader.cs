@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples;
 

@@ -1,6 +1,5 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Samples;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Tuning;

@@ -9,7 +9,7 @@ namespace Quantize.Onnx.Tuning;
 /// </summary>
 internal static class SetChoice
 {
-    /// <param name="sets">Accuracy margin (a share of the threshold, <see cref="Tuner.Margin"/>), measured speed-up and float cost of each set.</param>
+    /// <param name="sets">Accuracy margin (a share of the threshold, <see cref="Validation.CheckScores.Margin"/>), measured speed-up and float cost of each set.</param>
     /// <returns>The index of the set to ship, and whether it has both preferred margins.</returns>
     public static (int Index, bool BothMargins) Choose(IReadOnlyList<(double Margin, double Speedup, double Cost)> sets, double? minSpeedup)
     {

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;

@@ -3,11 +3,9 @@ using System.Text.Json.Serialization;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;

@@ -1,7 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;

@@ -1,5 +1,3 @@
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 namespace Quantize.Onnx.Validation;
 
 /// <summary>Signal-to-quantization-noise ratio accumulated over outputs of many samples.</summary>

@@ -1,9 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
-using Quantize.Onnx.Reporting;
-using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Validation;
 

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 
 namespace Quantize.Onnx.Validation;
 

@@ -1,11 +1,8 @@
 using Google.Protobuf;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
-using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Validation;
 

@@ -1,9 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;

@@ -1,5 +1,3 @@
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 namespace Quantize.Onnx.Validation;
 
 /// <summary>

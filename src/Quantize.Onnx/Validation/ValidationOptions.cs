@@ -1,5 +1,3 @@
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 namespace Quantize.Onnx.Validation;
 
 /// <summary>What happens when a check of the accuracy gate (or the minimum speed-up) fails.</summary>

@@ -1,6 +1,4 @@
 using System.Globalization;
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 
 namespace Quantize.Onnx.Validation;
 

@@ -1,6 +1,5 @@
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
 namespace Quantize.Onnx.Tests.Calibration;

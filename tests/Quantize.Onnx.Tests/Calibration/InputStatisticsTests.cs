@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Tests.Calibration;
 

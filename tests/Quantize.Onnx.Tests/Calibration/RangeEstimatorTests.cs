@@ -1,5 +1,4 @@
 using Quantize.Onnx.Calibration;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Tests.Calibration;
 

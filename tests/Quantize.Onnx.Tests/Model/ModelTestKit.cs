@@ -3,7 +3,6 @@ using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Tests.TestModels;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
-using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
 
 namespace Quantize.Onnx.Tests.Model;
 

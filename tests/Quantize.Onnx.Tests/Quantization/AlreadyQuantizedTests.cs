@@ -1,7 +1,5 @@
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using static Quantize.Onnx.Tests.TestModels.TestModelBuilder;

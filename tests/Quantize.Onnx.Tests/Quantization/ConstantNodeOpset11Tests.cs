@@ -1,4 +1,3 @@
-using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;

@@ -1,6 +1,5 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples;
 using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Tests.Samples.Images;

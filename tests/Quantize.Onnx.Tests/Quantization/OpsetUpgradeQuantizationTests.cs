@@ -1,6 +1,5 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Preparation;
-using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Tests.TestModels;
 using Xunit.Abstractions;
 

@@ -1,5 +1,4 @@
 using Google.Protobuf;
-using Quantize.Onnx.Tests.Calibration;
 using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 

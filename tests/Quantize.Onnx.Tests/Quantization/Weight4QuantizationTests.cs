@@ -1,4 +1,3 @@
-using Quantize.Onnx.Decision;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;

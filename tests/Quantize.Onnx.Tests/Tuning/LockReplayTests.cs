@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;

@@ -1,6 +1,5 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Samples.Images;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;

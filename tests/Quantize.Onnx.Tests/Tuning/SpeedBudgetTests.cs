@@ -1,5 +1,4 @@
 using System.Globalization;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Tuning;
 using Quantize.Onnx.Validation;

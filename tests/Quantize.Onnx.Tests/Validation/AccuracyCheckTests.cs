@@ -1,5 +1,3 @@
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Tests.Validation;

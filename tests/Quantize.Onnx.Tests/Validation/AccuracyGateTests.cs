@@ -1,5 +1,4 @@
 using Quantize.Onnx.Model;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;

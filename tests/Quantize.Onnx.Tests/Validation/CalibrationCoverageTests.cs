@@ -1,5 +1,3 @@
-using Quantize.Onnx.Reporting;
-using Quantize.Onnx.Tests.Calibration;
 using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;

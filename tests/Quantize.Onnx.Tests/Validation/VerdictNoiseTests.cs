@@ -1,5 +1,3 @@
-using Quantize.Onnx.Decision;
-using Quantize.Onnx.Reporting;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;

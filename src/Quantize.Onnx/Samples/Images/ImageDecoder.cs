@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 using SkiaSharp;
 
 namespace Quantize.Onnx.Samples.Images;

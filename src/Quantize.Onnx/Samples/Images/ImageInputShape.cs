@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples.Images;
 

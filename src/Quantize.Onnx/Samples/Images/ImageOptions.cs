@@ -1,5 +1,4 @@
 using System.Globalization;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples.Images;
 

@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Samples.Images;
 
 /// <summary>Reads image files as model inputs with one <see cref="ImageOptions"/>, resolving it against each input once.</summary>

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Samples.Images;
 

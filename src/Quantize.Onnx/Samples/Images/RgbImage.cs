@@ -1,4 +1,3 @@
-using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Samples.Images;
 
 /// <summary>A decoded image: 8-bit R, G, B per pixel, row by row (alpha, if any, is dropped).</summary>
