@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Quantize.Common;
 using Quantize.Onnx;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
@@ -130,9 +131,8 @@ internal static class QuantizeCommandLine
         };
         var checks = new Option<string[]>("--check")
         {
-            Description = "An accuracy check (repeat for several): <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>. " +
-                "Metrics vs FP32: sqnr (dB), cosine, psnr (dB), max-abs-error, top<k>-agreement (%, FP32's class among INT8's k best, e.g. top1-agreement); " +
-                "vs ground truth (expected/<output>.npy, or a class label in <sample>/label.txt): psnr (dB, image in [0,1]), top<k> (%, e.g. top1, top5), mse, mae, f1, precision, recall (%, see --binary-threshold).",
+            Description = "An accuracy check (repeat for several): " + AccuracyCheckSyntax.Grammar + ". " +
+                "sqnr and psnr are in dB (psnr of images in [0,1]); top<k>, top<k>-agreement (FP32's class among INT8's k best), f1, precision and recall in % (see --binary-threshold).",
         };
         var binaryThreshold = new Option<double>("--binary-threshold")
         {

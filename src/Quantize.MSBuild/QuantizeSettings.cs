@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -33,7 +34,8 @@ namespace Quantize.MSBuild
             SettingKind.Number => "a number (e.g. 0.3)",
             SettingKind.List => "a ';'-separated list",
             SettingKind.Choices => "a ';'-separated list of " + string.Join(", ", Allowed),
-            SettingKind.Checks => AccuracyCheck.GrammarText,
+            SettingKind.Checks => "a ';'-separated list of checks " + AccuracyCheckSyntax.Forms + " (e.g. sqnr>=20;drop:psnr<=0.5); " +
+                AccuracyCheckSyntax.Metrics + " (in XML write <= as &lt;=)",
             SettingKind.Integer => "a whole number (e.g. 42)",
             SettingKind.Numbers => "one number, or one per channel separated by ';' (e.g. 0.485;0.456;0.406)",
             SettingKind.PositiveNumbers => "one number greater than 0, or one per channel separated by ';' (e.g. 0.229;0.224;0.225)",
@@ -98,7 +100,7 @@ namespace Quantize.MSBuild
             new Setting("QuantizeTuneTimeBudget", "--tune-time-budget", SettingKind.PositiveInteger),
 
             // Sugar for one ground-truth check: both set => --check drop:<metric><=<drop> (see WorkerArguments).
-            new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheck.GroundTruthMetrics),
+            new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheckSyntax.GroundTruthMetrics),
             new Setting(MaxAccuracyDrop, null, SettingKind.NonNegativeNumber),
 
             // Calibration data as users have it: sampling, and how image samples become input tensors.
@@ -176,7 +178,7 @@ namespace Quantize.MSBuild
                 problems.Add(new Problem(missing, string.Format(
                     CultureInfo.InvariantCulture, Messages.IncompletePairText, hasMetric ? AccuracyMetric : MaxAccuracyDrop,
                     hasMetric ? metric : drop, model.ItemSpec, missing,
-                    hasMetric ? "the largest allowed drop, e.g. 0.3" : string.Join(", ", AccuracyCheck.GroundTruthMetrics))));
+                    hasMetric ? "the largest allowed drop, e.g. 0.3" : string.Join(", ", AccuracyCheckSyntax.GroundTruthMetrics))));
             }
 
             return result;
@@ -193,7 +195,7 @@ namespace Quantize.MSBuild
                 case SettingKind.PositiveNumber:
                 case SettingKind.NonNegativeNumber:
                 case SettingKind.Number:
-                    bool isNumber = AccuracyCheck.TryParseNumber(raw, out double x) &&
+                    bool isNumber = InvariantNumber.TryParse(raw, out double x) &&
                         (setting.Kind == SettingKind.PositiveNumber ? x > 0 : setting.Kind == SettingKind.Number || x >= 0);
                     normalized = raw;
                     return isNumber;
@@ -225,7 +227,7 @@ namespace Quantize.MSBuild
                     var numbers = raw.Split(new[] { ';', ',' }, StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).ToList();
                     normalized = string.Join(";", numbers);
                     return (numbers.Count == 1 || numbers.Count == 3 || numbers.Count == 4) &&
-                        numbers.All(v => AccuracyCheck.TryParseNumber(v, out double number) && (setting.Kind == SettingKind.Numbers || number > 0));
+                        numbers.All(v => InvariantNumber.TryParse(v, out double number) && (setting.Kind == SettingKind.Numbers || number > 0));
                 case SettingKind.ImageSize:
                     normalized = raw.ToLowerInvariant();
                     return Regex.IsMatch(normalized, @"^[1-9][0-9]{0,5}(x[1-9][0-9]{0,5})?$", RegexOptions.CultureInvariant);
@@ -233,13 +235,14 @@ namespace Quantize.MSBuild
                     var checks = new List<string>();
                     foreach (string spec in SplitList(raw))
                     {
-                        if (!AccuracyCheck.TryNormalize(spec, out string check))
+                        // The engine's own parser: a check the build accepts is one the worker accepts.
+                        if (AccuracyCheckSyntax.Parse(spec, out _) is not { } check)
                         {
                             normalized = spec;
                             return false;
                         }
 
-                        checks.Add(check);
+                        checks.Add(check.Normalized);
                     }
 
                     normalized = string.Join(";", checks);
@@ -303,7 +306,7 @@ namespace Quantize.MSBuild
                 values.TryGetValue(MaxAccuracyDrop, out string? drop) && drop.Length > 0)
             {
                 args.Add("--check");
-                args.Add("drop:" + metric + "<=" + drop);
+                args.Add(AccuracyCheckSyntax.DropPrefix + metric + "<=" + drop);
             }
 
             return args;
@@ -312,67 +315,5 @@ namespace Quantize.MSBuild
         /// <summary>System.CommandLine response file: one token per line, quoted when it holds a space.</summary>
         public static string ResponseFile(IEnumerable<string> tokens) =>
             string.Join("\n", tokens.Select(t => t.IndexOfAny(new[] { ' ', '\t' }) >= 0 ? "\"" + t + "\"" : t)) + "\n";
-    }
-
-    /// <summary>
-    /// One accuracy check of the worker's contract: <c>&lt;metric&gt;[@&lt;output&gt;]&lt;op&gt;&lt;value&gt;</c>
-    /// (op <c>&gt;=</c> or <c>&lt;=</c>) or <c>drop:&lt;metric&gt;[@&lt;output&gt;]&lt;=&lt;value&gt;</c>. The task
-    /// checks the grammar and the metric names (so a typo fails in milliseconds with QNT3001, not after
-    /// calibration); which metric needs ground truth is the worker's business.
-    /// </summary>
-    internal static class AccuracyCheck
-    {
-        /// <summary>INT8 vs FP32 outputs, no ground truth needed (top1-agreement stands for any top&lt;k&gt;-agreement).</summary>
-        public static readonly string[] FidelityMetrics = { "sqnr", "cosine", "psnr", "max-abs-error", "top1-agreement" };
-
-        /// <summary>Task metrics against ground truth (<c>expected/&lt;output&gt;.npy</c> or a class label in each validation sample; top1 and top5 stand for any top&lt;k&gt;).</summary>
-        public static readonly string[] GroundTruthMetrics = { "psnr", "top1", "top5", "mse", "mae", "f1", "precision", "recall" };
-
-        private static readonly Regex TopK = new Regex(@"^top[1-9][0-9]{0,3}(?<agreement>-agreement)?$", RegexOptions.CultureInvariant);
-
-        public static bool IsFidelityMetric(string metric) => FidelityMetrics.Contains(metric, StringComparer.Ordinal) || TopK.Match(metric).Groups["agreement"].Success;
-
-        public static bool IsGroundTruthMetric(string metric) =>
-            GroundTruthMetrics.Contains(metric, StringComparer.Ordinal) || (TopK.Match(metric) is { Success: true } m && !m.Groups["agreement"].Success);
-
-        public static string GrammarText =>
-            "a ';'-separated list of checks <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value> " +
-            "(e.g. sqnr>=20;drop:psnr<=0.5); metrics vs FP32: sqnr, cosine, psnr, max-abs-error, top<k>-agreement (e.g. top1-agreement)" +
-            "; vs ground truth (expected/<output>.npy or label.txt, also for drop:): psnr, top<k> (e.g. top1, top5), mse, mae, f1, precision, recall (in XML write <= as &lt;=)";
-
-        private static readonly Regex Grammar = new Regex(
-            @"^(?<drop>drop:)?(?<metric>[A-Za-z0-9-]+)(?:@(?<output>.+?))?\s*(?<op>>=|<=)\s*(?<value>[^\s]+)$",
-            RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
-
-        /// <summary>Parses one check; the normalised form has the metric and <c>drop:</c> in lower case (output names keep their case).</summary>
-        public static bool TryNormalize(string spec, out string normalized)
-        {
-            normalized = spec;
-            Match m = Grammar.Match(spec.Trim());
-            if (!m.Success)
-            {
-                return false;
-            }
-
-            bool drop = m.Groups["drop"].Success;
-            string metric = m.Groups["metric"].Value.ToLowerInvariant();
-            string op = m.Groups["op"].Value;
-            string value = m.Groups["value"].Value;
-            string output = m.Groups["output"].Success ? m.Groups["output"].Value.Trim() : "";
-            if (!(IsFidelityMetric(metric) || IsGroundTruthMetric(metric)) || !TryParseNumber(value, out _) ||
-                (m.Groups["output"].Success && output.Length == 0) ||
-                (drop && (op != "<=" || !IsGroundTruthMetric(metric))))
-            {
-                return false;
-            }
-
-            normalized = (drop ? "drop:" : "") + metric + (output.Length > 0 ? "@" + output : "") + op + value;
-            return true;
-        }
-
-        /// <summary>A plain decimal number in invariant culture (no thousands separators, no NaN/infinity).</summary>
-        public static bool TryParseNumber(string raw, out double value) =>
-            double.TryParse(raw, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
-                CultureInfo.InvariantCulture, out value) && !double.IsNaN(value) && !double.IsInfinity(value);
     }
 }
