@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -176,7 +177,7 @@ namespace Quantize.MSBuild
 
         private static List<string> ListFiles(string dir)
         {
-            if (!string.IsNullOrEmpty(dir) && File.Exists(dir) && dir.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+            if (!string.IsNullOrEmpty(dir) && File.Exists(dir) && SampleLists.IsList(dir))
             {
                 return ListedFiles(dir);
             }
@@ -190,40 +191,36 @@ namespace Quantize.MSBuild
         }
 
         /// <summary>
-        /// A sample list (the worker's rule: one path per line relative to the list, '#' comments): the list
-        /// itself, the files it names and the files in the folders it names, so editing any of them re-runs the model.
-        /// A missing entry is left to the worker's coded error.
+        /// A sample list (<see cref="SampleLists"/>): the list itself, the files it names and the files in the folders it
+        /// names, so editing any of them re-runs the model. A missing or unreadable entry is left to the worker's coded error.
         /// </summary>
         private static List<string> ListedFiles(string list)
         {
-            string folder = Path.GetDirectoryName(Path.GetFullPath(list))!;
             var files = new List<string> { list };
-            if (Quantize.Common.RegularFile.SpecialKind(list) != null)
+            if (RegularFile.SpecialKind(list) != null)
             {
                 return files; // a FIFO would block the build node; the worker reports it with its code
             }
 
-            foreach (string raw in File.ReadAllLines(list))
+            foreach (SampleLists.Entry entry in SampleLists.Entries(list, File.ReadAllLines(list)))
             {
-                string line = raw.Trim();
-                if (line.Length == 0 || line.StartsWith("#", StringComparison.Ordinal))
+                if (entry.Path is null)
                 {
-                    continue;
+                    continue; // a NUL in the line: the worker's coded error
                 }
 
-                string path = Path.GetFullPath(Path.Combine(folder, line.Replace('\\', Path.DirectorySeparatorChar)));
-                if (Directory.Exists(path))
+                if (Directory.Exists(entry.Path))
                 {
-                    files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal));
+                    files.AddRange(Directory.EnumerateFiles(entry.Path, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal));
                 }
-                else if (File.Exists(path))
+                else if (File.Exists(entry.Path))
                 {
-                    files.Add(path);
+                    files.Add(entry.Path);
                 }
             }
 
-            // classes.txt beside the list maps class folders to indices (validation).
-            string classes = Path.Combine(folder, "classes.txt");
+            // Class names beside the list map class folders to indices (validation).
+            string classes = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(list))!, SampleLists.ClassNamesFile);
             if (File.Exists(classes))
             {
                 files.Add(classes);

@@ -559,7 +559,8 @@ public sealed class TaskTests : IDisposable
         File.WriteAllText(Path.Combine(data, "b.png"), "bb");
         File.WriteAllText(Path.Combine(data, "cats", "c.png"), "ccc");
         string list = Path.Combine(_dir, "subset.txt");
-        File.WriteAllLines(list, ["# two of three photos, and a folder", "photos/a.png", "", "photos/cats"]);
+        // A line no path can hold is the worker's coded error, not a crash of the task.
+        File.WriteAllLines(list, ["# two of three photos, and a folder", "photos/a.png", "", "photos/cats", "photos/\0.png"]);
         var prepare = Prepare(perChannel: "");
         prepare.Models[0].SetMetadata("QuantizeCalibrationDir", list);
         prepare.Models[0].SetMetadata("QuantizeCalibrationData", "subset.txt");
