@@ -158,7 +158,7 @@ internal static class QuantizeCommandLine
         };
         var lockFile = new Option<FileInfo?>("--lock-file")
         {
-            Description = "The quantization lock file (default: <model>.quantization.json beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
+            Description = $"The quantization lock file (default: <model>{WorkerProtocol.LockFileSuffix} beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
         };
         var recordLock = new Option<bool>("--lock")
         {
@@ -193,7 +193,7 @@ internal static class QuantizeCommandLine
             DefaultValueFactory = _ => "exif",
         };
 
-        var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
+        var quantize = new Command(WorkerProtocol.Command, "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, appThreads, validation, checks,
@@ -266,7 +266,7 @@ internal static class QuantizeCommandLine
             }
             catch (QuantizeException e)
             {
-                Console.Error.WriteLine($"{modelPath}: error {e.Code}: {e.Message}");
+                Console.Error.WriteLine(WorkerProtocol.Diagnostic(modelPath, isError: true, e.Code, e.Message));
                 return Task.FromResult(1);
             }
 

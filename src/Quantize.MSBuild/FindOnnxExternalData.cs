@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -75,11 +76,11 @@ namespace Quantize.MSBuild
                     notShipped.Add(copy);
                 }
 
-                var data = new TaskItem(model.GetMetadata("QuantizedPath") + ".data");
+                var data = new TaskItem(model.GetMetadata("QuantizedPath") + WorkerProtocol.DataFileSuffix);
                 model.CopyMetadataTo(data);
                 data.SetMetadata("QuantizedPath", model.GetMetadata("QuantizedPath"));
-                data.SetMetadata("TargetPath", model.GetMetadata("TargetPath") + ".data");
-                data.SetMetadata("Link", model.GetMetadata("TargetPath") + ".data");
+                data.SetMetadata("TargetPath", model.GetMetadata("TargetPath") + WorkerProtocol.DataFileSuffix);
+                data.SetMetadata("Link", model.GetMetadata("TargetPath") + WorkerProtocol.DataFileSuffix);
                 quantized.Add(data);
             }
 

@@ -108,7 +108,7 @@ namespace Quantize.MSBuild
 
             // Locked tuning fails without a lock file, so its presence is a setting (a deleted lock file re-runs the model).
             // Otherwise it is not: the worker writes it during the build, which must not make the next build re-run.
-            string lockFile = Path.ChangeExtension(model.GetMetadata("FullPath"), ".quantization.json");
+            string lockFile = WorkerProtocol.LockFilePath(model.GetMetadata("FullPath"));
             if (values.TryGetValue("QuantizeTuneLocked", out string? locked) && locked == "true")
             {
                 text.Append("lock-file=").Append(File.Exists(lockFile) ? "present" : "missing").Append('\n');

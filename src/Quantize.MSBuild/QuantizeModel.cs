@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -33,7 +34,7 @@ namespace Quantize.MSBuild
         protected override MessageImportance StandardOutputLoggingImportance => MessageImportance.Normal;
         protected override MessageImportance StandardErrorLoggingImportance => MessageImportance.Normal;
         protected override string GenerateFullPathToTool() => DotNetHostPath;
-        protected override string GenerateCommandLineCommands() => $"\"{WorkerPath}\" quantize @\"{_responseFile}\"";
+        protected override string GenerateCommandLineCommands() => $"\"{WorkerPath}\" {WorkerProtocol.Command} @\"{_responseFile}\"";
 
         private string Output => Model.GetMetadata("QuantizedPath");
         private string LogPath => Model.GetMetadata("QuantizeLogPath");
@@ -120,7 +121,7 @@ namespace Quantize.MSBuild
             // ORT writes telemetry files under the user's home unless told not to.
             // The worker ends itself when this process is gone (a killed build must not leave it calibrating, orphaned).
             EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>())
-                .Concat(new[] { "ORT_DISABLE_TELEMETRY=1", "QUANTIZE_PARENT_PID=" + Process.GetCurrentProcess().Id.ToString(CultureInfo.InvariantCulture) }).ToArray();
+                .Concat(new[] { "ORT_DISABLE_TELEMETRY=1", WorkerProtocol.ParentProcessVariable + "=" + Process.GetCurrentProcess().Id.ToString(CultureInfo.InvariantCulture) }).ToArray();
             bool ok = base.Execute();
 
             // ToolTask kills a tool that overruns Timeout (warning MSB5002) and returns false without an
@@ -154,7 +155,7 @@ namespace Quantize.MSBuild
             if (diagnostic.File is null)
             {
                 diagnostic = diagnostic.WithFile(ModelPath);
-                singleLine = WorkerLine.Format(diagnostic.File, diagnostic.IsError, diagnostic.Code, diagnostic.Text);
+                singleLine = WorkerProtocol.Diagnostic(diagnostic.File, diagnostic.IsError, diagnostic.Code, diagnostic.Text);
             }
 
             diagnostic.Log(Log);
@@ -188,7 +189,7 @@ namespace Quantize.MSBuild
 
         private void DeleteOutputs(bool keepReport = false)
         {
-            Delete(Output, Output + ".data", LogPath); // .data: the data file of a model with external data
+            Delete(Output, Output + WorkerProtocol.DataFileSuffix, LogPath); // the data file of a model with external data
             if (!keepReport)
             {
                 DeleteReports();
