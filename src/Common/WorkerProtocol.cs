@@ -3,8 +3,8 @@ using System.IO;
 namespace Quantize.Common;
 
 /// <summary>
-/// What the task and the worker process agree on besides the switches: the command, the lines the worker prints,
-/// the variable it is started with, and the files it writes beside the model and the output.
+/// What the task and the worker process agree on besides the switches (<see cref="WorkerSwitches"/>): the command,
+/// the lines the worker prints, the variable it is started with, and the files it writes beside the model and the output.
 /// </summary>
 internal static class WorkerProtocol
 {

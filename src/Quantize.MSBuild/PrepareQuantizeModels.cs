@@ -84,7 +84,7 @@ namespace Quantize.MSBuild
             // missing one is the engine's coded error (QNT1101), not a silent switch to dynamic mode.
             // auto: static with calibration data, else dynamic (no data needed; a model without MatMul/Gemm
             // is then shipped unchanged with the worker's warning QNT2502).
-            string mode = values[QuantizeSettings.Mode];
+            string mode = values[SettingSpecs.Mode];
             bool hasCalibration = calibrationExplicit || Directory.Exists(calibrationDir);
             if (mode == "static" && !hasCalibration)
             {
@@ -109,7 +109,7 @@ namespace Quantize.MSBuild
             // Locked tuning fails without a lock file, so its presence is a setting (a deleted lock file re-runs the model).
             // Otherwise it is not: the worker writes it during the build, which must not make the next build re-run.
             string lockFile = WorkerProtocol.LockFilePath(model.GetMetadata("FullPath"));
-            if (values.TryGetValue("QuantizeTuneLocked", out string? locked) && locked == "true")
+            if (values.TryGetValue(SettingSpecs.TuneLocked, out string? locked) && locked == "true")
             {
                 text.Append("lock-file=").Append(File.Exists(lockFile) ? "present" : "missing").Append('\n');
             }
@@ -128,7 +128,7 @@ namespace Quantize.MSBuild
             }
 
             // The worker gets the resolved mode; in dynamic mode existing calibration samples still measure fidelity and latency.
-            result.SetMetadata(QuantizeSettings.Mode, effectiveMode);
+            result.SetMetadata(SettingSpecs.Mode, effectiveMode);
             result.SetMetadata("QuantizeCalibrationDir", hasCalibration ? calibrationDir : "");
 
             // The accuracy gate's data: the convention folder when it exists; a folder named in metadata
@@ -138,7 +138,7 @@ namespace Quantize.MSBuild
             result.SetMetadata("QuantizeValidationDir", hasValidation ? validationDir : "");
 
             // Without validation data the worker has nothing to check on: say so rather than pass a gate silently.
-            string checks = string.Join(", ", new[] { QuantizeSettings.AccuracyChecks, QuantizeSettings.AccuracyMetric }.Where(n => values[n].Length > 0));
+            string checks = string.Join(", ", new[] { SettingSpecs.AccuracyChecks, SettingSpecs.AccuracyMetric }.Where(n => values[n].Length > 0));
             if (!hasValidation && checks.Length > 0)
             {
                 Log.LogWarning(null, Messages.ChecksWithoutValidation, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,

@@ -109,7 +109,7 @@ namespace Quantize.MSBuild
                 return false;
             }
 
-            var values = QuantizeSettings.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
+            var values = SettingSpecs.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
             List<string> args = QuantizeSettings.WorkerArguments(
                 ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values,
                 Model.GetMetadata("QuantizeValidationDir"), Model.GetMetadata("QuantizeHtmlReportPath"));

@@ -53,14 +53,14 @@ public sealed class SharedRulesTests
     {
         var problems = new List<QuantizeSettings.Problem>();
         var values = QuantizeSettings.Resolve(
-            new TaskItem("Models/m.onnx"), new Dictionary<string, string> { [QuantizeSettings.AccuracyChecks] = spec }, problems);
+            new TaskItem("Models/m.onnx"), new Dictionary<string, string> { [SettingSpecs.AccuracyChecks] = spec }, problems);
         var engineError = Record.Exception(() => AccuracyCheck.Parse(spec));
 
         if (passed is null)
         {
             // QNT3001 when the build starts, QNT1201 in the worker: both name the check and the grammar.
             var problem = Assert.Single(problems);
-            Assert.Contains($"'{spec.Trim()}' for {QuantizeSettings.AccuracyChecks}", problem.Message);
+            Assert.Contains($"'{spec.Trim()}' for {SettingSpecs.AccuracyChecks}", problem.Message);
             Assert.Contains(AccuracyCheckSyntax.Forms, problem.Message);
             var error = Assert.IsType<QuantizeException>(engineError);
             Assert.Equal(ErrorCodes.InvalidOption, error.Code);
@@ -71,7 +71,7 @@ public sealed class SharedRulesTests
 
         Assert.Empty(problems);
         Assert.Null(engineError);
-        Assert.Equal(passed, values[QuantizeSettings.AccuracyChecks]);
+        Assert.Equal(passed, values[SettingSpecs.AccuracyChecks]);
         // The worker parses the text the task passes to the check the user wrote.
         var written = AccuracyCheck.Parse(spec);
         var received = AccuracyCheck.Parse(passed);

@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 using Quantize.MSBuild.Tests.Infrastructure;
 
 namespace Quantize.MSBuild.Tests;
@@ -82,13 +83,16 @@ public sealed class TaskTests : IDisposable
         var props = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.props"));
         var targets = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.targets"));
         var declared = props.Descendants().Where(e => e.Parent?.Name.LocalName == "PropertyGroup").Select(e => e.Name.LocalName).ToHashSet();
-        var passed = targets.Descendants().Where(e => e.Name.LocalName == "_QuantizeDefault").Select(e => (string?)e.Attribute("Include")).ToHashSet();
+        var passed = targets.Descendants().Where(e => e.Name.LocalName == "_QuantizeDefault").Select(e => (string?)e.Attribute("Include")).ToList();
 
-        foreach (var setting in QuantizeSettings.All)
+        foreach (var setting in SettingSpecs.All)
         {
             Assert.True(declared.Contains(setting.Name), $"{setting.Name} is not declared in Quantize.MSBuild.props");
             Assert.True(passed.Contains(setting.Name), $"{setting.Name} is not passed as a _QuantizeDefault in Quantize.MSBuild.targets");
         }
+
+        // And nothing else: a project default without a row would be dropped without a word.
+        Assert.Equal(SettingSpecs.All.Select(s => s.Name).Order(), passed.Order());
     }
 
     [Fact]
@@ -257,7 +261,7 @@ public sealed class TaskTests : IDisposable
         var model = Assert.Single(overridden.ResolvedModels);
         Assert.Equal("x64-vnni", model.GetMetadata("QuantizeTargets"));
         Assert.Contains("\nQuantizeTargets=x64-vnni\n", File.ReadAllText(Output + ".settings"));
-        var args = QuantizeSettings.WorkerArguments(ModelPath, Output, null, null, QuantizeSettings.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
+        var args = QuantizeSettings.WorkerArguments(ModelPath, Output, null, null, SettingSpecs.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
         Assert.Equal([ModelPath, "--output", Output, "--mode", "dynamic", "--target", "x64-vnni"], args);
     }
 
@@ -634,7 +638,7 @@ public sealed class TaskTests : IDisposable
         var model = Assert.Single(autoMode.ResolvedModels);
         Assert.Equal(("dynamic", ""), (model.GetMetadata("QuantizeMode"), model.GetMetadata("QuantizeCalibrationDir")));
         var args = QuantizeSettings.WorkerArguments(ModelPath, Output, model.GetMetadata("QuantizeCalibrationDir"), null,
-            QuantizeSettings.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
+            SettingSpecs.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
         Assert.Equal([ModelPath, "--output", Output, "--mode", "dynamic"], args);
     }
 
