@@ -36,9 +36,9 @@ namespace Quantize.MSBuild
         protected override string GenerateFullPathToTool() => DotNetHostPath;
         protected override string GenerateCommandLineCommands() => $"\"{WorkerPath}\" {WorkerProtocol.Command} @\"{_responseFile}\"";
 
-        private string Output => Model.GetMetadata("QuantizedPath");
-        private string LogPath => Model.GetMetadata("QuantizeLogPath");
-        private string ModelPath => Model.GetMetadata("FullPath");
+        private string Output => Model.GetMetadata(MetadataNames.QuantizedPath);
+        private string LogPath => Model.GetMetadata(MetadataNames.LogPath);
+        private string ModelPath => Model.GetMetadata(MetadataNames.FullPath);
 
         public override bool Execute()
         {
@@ -111,9 +111,9 @@ namespace Quantize.MSBuild
 
             var values = SettingSpecs.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
             List<string> args = QuantizeSettings.WorkerArguments(
-                ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values,
-                Model.GetMetadata("QuantizeValidationDir"), Model.GetMetadata("QuantizeHtmlReportPath"));
-            _responseFile = Model.GetMetadata("QuantizeResponseFilePath");
+                ModelPath, Output, Model.GetMetadata(MetadataNames.CalibrationDir), Model.GetMetadata(MetadataNames.ReportPath), values,
+                Model.GetMetadata(MetadataNames.ValidationDir), Model.GetMetadata(MetadataNames.HtmlReportPath));
+            _responseFile = Model.GetMetadata(MetadataNames.ResponseFilePath);
             Directory.CreateDirectory(Path.GetDirectoryName(_responseFile)!);
             // Atomic: a second build of the same project may be starting its worker on this file right now.
             AtomicFile.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
@@ -185,7 +185,7 @@ namespace Quantize.MSBuild
             return false;
         }
 
-        private void DeleteReports() => Delete(Model.GetMetadata("QuantizeReportPath"), Model.GetMetadata("QuantizeHtmlReportPath"));
+        private void DeleteReports() => Delete(Model.GetMetadata(MetadataNames.ReportPath), Model.GetMetadata(MetadataNames.HtmlReportPath));
 
         private void DeleteOutputs(bool keepReport = false)
         {

@@ -96,6 +96,22 @@ public sealed class TaskTests : IDisposable
     }
 
     [Fact]
+    public void The_targets_set_the_per_model_metadata_the_tasks_read_and_tell_sample_lists_by_the_shared_extension()
+    {
+        string text = File.ReadAllText(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.targets"));
+        var targets = System.Xml.Linq.XDocument.Parse(text);
+        var set = targets.Descendants().Where(e => e.Parent?.Name.LocalName == "_QuantizeModel").Select(e => e.Name.LocalName).ToHashSet();
+
+        string[] read = [MetadataNames.QuantizedPath, MetadataNames.ReportPath, MetadataNames.HtmlReportPath, MetadataNames.LogPath,
+            MetadataNames.SettingsPath, MetadataNames.ResponseFilePath, MetadataNames.CalibrationDir, MetadataNames.ValidationDir];
+        Assert.All(read, name => Assert.Contains(name, set));
+        // MSBuild cannot call SampleLists.IsList, so the targets spell its extension (a list is resolved as a file, a folder as a directory).
+        var compared = System.Text.RegularExpressions.Regex.Matches(text, @"GetExtension\([^)]*\)\)\.ToLowerInvariant\(\)\)' [!=]= '(?<extension>[^']*)'");
+        Assert.NotEmpty(compared);
+        Assert.All(compared, m => Assert.Equal(SampleLists.Extension, m.Groups["extension"].Value));
+    }
+
+    [Fact]
     public void Calibration_settings_are_normalised_and_become_worker_options()
     {
         var model = new TaskItem("Models/m.onnx", new Dictionary<string, string> { ["QuantizeCalibrationMethod"] = "Percentile", ["QuantizeReduceRange"] = "TRUE" });
