@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Quantize.Common;
 using Quantize.Onnx;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Quantization;
@@ -14,14 +15,14 @@ internal static class QuantizeCommandLine
     public static RootCommand Build()
     {
         var model = new Argument<FileInfo>("model") { Description = "The FP32 .onnx model to quantize. It is only read, never modified." };
-        var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the INT8 model (written atomically).", Required = true };
-        var calibration = new Option<FileSystemInfo?>("--calibration", "-c")
+        var output = new Option<FileInfo>(WorkerSwitches.Output, "-o") { Description = "Where to write the INT8 model (written atomically).", Required = true };
+        var calibration = new Option<FileSystemInfo?>(WorkerSwitches.Calibration, "-c")
         {
             Description = "Folder of calibration samples: one sub-folder per sample with <inputName>.npy, .pb or image per model input " +
                 "(or input_0.pb, input_1.pb, ...), one .npz archive per sample, or for single-input models one .npy/.pb/image file per sample " +
                 "(images also in class sub-folders). Or a .txt file listing sample paths, one per line, relative to the file. Required in static mode; in dynamic mode optional (its samples then measure fidelity and latency).",
         };
-        var mode = new Option<QuantizationMode>("--mode")
+        var mode = new Option<QuantizationMode>(WorkerSwitches.Mode)
         {
             Description = "static (default): activation ranges calibrated on --calibration samples, QDQ form fused into QLinearConv/QLinearMatMul/... " +
                 "dynamic: no calibration data; int8 weights for MatMul/Gemm, activations quantized at run time (ORT's DynamicQuantizeMatMul), " +
@@ -32,167 +33,166 @@ internal static class QuantizeCommandLine
             DefaultValueFactory = _ => QuantizationMode.Static,
         };
         // Weight-only 4-bit mode (--mode weight4).
-        var blockSize = new Option<int>("--block-size")
+        var blockSize = new Option<int>(WorkerSwitches.BlockSize)
         {
             Description = "--mode weight4: weights along K sharing one scale: 16, 32 (default, as ORT's matmul_nbits_quantizer), 64, 128 or 256. " +
                 "Smaller blocks are more accurate and a little bigger (one float scale per block); MatMul/Gemm with K or N below the block size stay float.",
             DefaultValueFactory = _ => 32,
         };
-        var accuracyLevel = new Option<int>("--accuracy-level")
+        var accuracyLevel = new Option<int>(WorkerSwitches.AccuracyLevel)
         {
             Description = "--mode weight4: MatMulNBits accuracy_level, the least accurate compute ORT may use: 0 (default, unset: float compute on CPU), 1 fp32, 2 fp16, 3 bf16, " +
                 "4 int8 (activations quantized per block inside the kernel; usually the fastest on CPU).",
         };
-        var weight4Asymmetric = new Option<bool>("--weight4-asymmetric")
+        var weight4Asymmetric = new Option<bool>(WorkerSwitches.Weight4Asymmetric)
         {
             Description = "--mode weight4: a 4-bit zero point per block (grid fitted to the block's range, zero points packed two per byte) instead of the symmetric grid around 8. Default false.",
         };
-        var report = new Option<FileInfo?>("--report") { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
-        var htmlReport = new Option<FileInfo?>("--html-report")
+        var report = new Option<FileInfo?>(WorkerSwitches.Report) { Description = "Also write a JSON report (sizes, latency, fidelity, fusion) to this file." };
+        var htmlReport = new Option<FileInfo?>(WorkerSwitches.HtmlReport)
         {
             Description = "Also write a self-contained HTML report (metrics and checks, per-layer error chart, fusion, warnings, FP32 | INT8 | difference images of image outputs) to this file.",
         };
-        var perChannel = new Option<bool>("--per-channel") { Description = "One weight scale per output channel (default true). Older models are raised to opset 13 for it.", DefaultValueFactory = _ => true };
-        var activationType = new Option<QuantType>("--activation-type") { Description = "Activation type: uint8 (default; fuses best on x86) or int8.", DefaultValueFactory = _ => QuantType.UInt8 };
-        var weightType = new Option<QuantType>("--weight-type") { Description = "Weight type: int8 (default, symmetric) or uint8.", DefaultValueFactory = _ => QuantType.Int8 };
-        var method = new Option<CalibrationMethod>("--calibration-method")
+        var perChannel = new Option<bool>(WorkerSwitches.PerChannel) { Description = "One weight scale per output channel (default true). Older models are raised to opset 13 for it.", DefaultValueFactory = _ => true };
+        var activationType = new Option<QuantType>(WorkerSwitches.ActivationType) { Description = "Activation type: uint8 (default; fuses best on x86) or int8.", DefaultValueFactory = _ => QuantType.UInt8 };
+        var weightType = new Option<QuantType>(WorkerSwitches.WeightType) { Description = "Weight type: int8 (default, symmetric) or uint8.", DefaultValueFactory = _ => QuantType.Int8 };
+        var method = new Option<CalibrationMethod>(WorkerSwitches.CalibrationMethod)
         {
             Description = "How activation ranges are chosen: minmax (default; observed min and max, cheapest), percentile (drops the most extreme values, see --calibration-percentile), " +
                 "entropy (KL-divergence threshold over a histogram) or mse (least quantization error as the consuming op sees it). Histogram methods run more passes over the samples and bin every value: calibration takes several times as long as minmax.",
             DefaultValueFactory = _ => CalibrationMethod.MinMax,
         };
-        var percentile = new Option<double>("--calibration-percentile")
+        var percentile = new Option<double>(WorkerSwitches.CalibrationPercentile)
         {
             Description = "For --calibration-method percentile: the share of values the range keeps, in %; half of the rest is cut on each side (default 99.999; e.g. 99.99 cuts harder into outliers).",
             DefaultValueFactory = _ => 99.999,
         };
-        var symmetricActivations = new Option<bool>("--symmetric-activations")
+        var symmetricActivations = new Option<bool>(WorkerSwitches.SymmetricActivations)
         {
             Description = "Activation grids symmetric around zero (uint8 zero point 128). Default false: grids fitted to each range.",
         };
-        var saturationAware = new Option<bool>("--saturation-aware-ranges")
+        var saturationAware = new Option<bool>(WorkerSwitches.SaturationAwareRanges)
         {
             Description = "Cut an activation range where every consuming op saturates anyway (Relu below 0, Clip/HardSigmoid outside their flat ends, hard-swish below -3, also behind a scalar Mul/Add). Exact; default true (--saturation-aware-ranges false to turn off).",
             DefaultValueFactory = _ => true,
         };
-        var floatPrecision = new Option<FloatPrecision>("--float-precision")
+        var floatPrecision = new Option<FloatPrecision>(WorkerSwitches.FloatPrecision)
         {
             Description = "Weights of nodes that stay float (excluded, kept float by --tune, or without an integer kernel): fp32 (default) or fp16 " +
                 "(half the bytes; ORT folds the Cast on load, so CPU math stays FP32).",
             DefaultValueFactory = _ => FloatPrecision.Fp32,
         };
-        var reduceRange = new Option<bool>("--reduce-range")
+        var reduceRange = new Option<bool>(WorkerSwitches.ReduceRange)
         {
             Description = "7-bit weights ([-63, 63]). Use it when the model will run on x86-64 CPUs without VNNI (no AVX512-VNNI/AVX-VNNI, e.g. Intel before Cascade Lake / Ice Lake / Alder Lake, AMD before Zen 4): " +
                 "their u8 x s8 multiply-add (vpmaddubsw) saturates 16-bit sums and loses accuracy. Costs one bit of weight precision; not needed on VNNI or ARM CPUs. Default false.",
         };
-        var targets = new Option<string[]>("--target")
+        var targets = new Option<string[]>(WorkerSwitches.Target)
         {
             Description = "A kind of CPU the model will run on (repeat, or separate with ';'): x64 (any x86-64, VNNI or not), x64-vnni (x86-64 with AVX512-VNNI/AVX-VNNI only) or arm64. " +
                 "The recipe is right on every target: with x64, int8 weights are saturation-safe (x86 CPUs without VNNI add two u8 x s8 products in a saturating 16-bit sum), " +
                 "and the accuracy gate runs each target's integer arithmetic. Default: x64;arm64 (portable).",
             AllowMultipleArgumentsPerToken = true,
         };
-        var excludeNodes = new Option<string[]>("--exclude-nodes") { Description = "Node names to keep in float (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
-        var excludeOps = new Option<string[]>("--exclude-op-types") { Description = "Op types to keep in float, e.g. Add;Concat (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
-        var maxSamples = new Option<int?>("--max-calibration-samples") { Description = "Use at most this many calibration samples (in folder order)." };
-        var fastOnly = new Option<bool>("--fast-kernels-only")
+        var excludeNodes = new Option<string[]>(WorkerSwitches.ExcludeNodes) { Description = "Node names to keep in float (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
+        var excludeOps = new Option<string[]>(WorkerSwitches.ExcludeOpTypes) { Description = "Op types to keep in float, e.g. Add;Concat (repeat, or separate with ';').", AllowMultipleArgumentsPerToken = true };
+        var maxSamples = new Option<int?>(WorkerSwitches.MaxCalibrationSamples) { Description = "Use at most this many calibration samples (in folder order)." };
+        var fastOnly = new Option<bool>(WorkerSwitches.FastKernelsOnly)
         {
             Description = "Leave float the ops whose int8 kernels ORT runs slower than float on CPU (Mul, ConvTranspose, depthwise convs larger than 3x3). Default true.",
             DefaultValueFactory = _ => true,
         };
-        var keepFloat = new Option<bool>("--keep-float-if-slower")
+        var keepFloat = new Option<bool>(WorkerSwitches.KeepFloatIfSlower)
         {
             Description = "Ship the unchanged FP32 model when INT8 is not worth it: not faster on this machine (warning QNT2002), run by no integer kernel (QNT2006) or not smaller (QNT2007). Default true; false ships INT8 anyway.",
             DefaultValueFactory = _ => true,
         };
-        var equalize = new Option<bool>("--equalize")
+        var equalize = new Option<bool>(WorkerSwitches.Equalize)
         {
             Description = "Cross-layer equalization of Conv -> Relu/LeakyRelu -> Conv pairs, steered by calibrated channel ranges (exact in float; evens out activation channels). Default true.",
             DefaultValueFactory = _ => true,
         };
-        var biasCorrection = new Option<bool>("--bias-correction")
+        var biasCorrection = new Option<bool>(WorkerSwitches.BiasCorrection)
         {
             Description = "Fold the mean per-channel offset of INT8 outputs vs FP32 (on calibration samples) into the bias of the layer that writes each output. Default true.",
             DefaultValueFactory = _ => true,
         };
-        var appThreads = new Option<int>("--app-threads")
+        var appThreads = new Option<int>(WorkerSwitches.AppThreads)
         {
             Description = "Intra-op threads your application's ONNX Runtime session uses: INT8 vs FP32 is decided at this count (and reported at 1 thread too). Default 0: ORT's default, one per core.",
         };
         var latencyRuns = new Option<int>("--latency-runs") { Description = "Timed runs per model for the FP32-vs-INT8 latency comparison (default 15).", DefaultValueFactory = _ => 15 };
-        var validation = new Option<FileSystemInfo?>("--validation")
+        var validation = new Option<FileSystemInfo?>(WorkerSwitches.Validation)
         {
             Description = "Folder (or .txt list) of validation samples for the accuracy gate (calibration layout; ground truth optional in <sample>/expected/<outputName>.npy, .pb or image, " +
                 "or, for images in class sub-folders, the folder name: a class index, or a name listed in classes.txt beside the folders). " +
                 "Without --check, the gate checks sqnr>=10 and, for [N,K] outputs, top1-agreement>=95.",
         };
-        var checks = new Option<string[]>("--check")
+        var checks = new Option<string[]>(WorkerSwitches.Check)
         {
-            Description = "An accuracy check (repeat for several): <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>. " +
-                "Metrics vs FP32: sqnr (dB), cosine, psnr (dB), max-abs-error, top<k>-agreement (%, FP32's class among INT8's k best, e.g. top1-agreement); " +
-                "vs ground truth (expected/<output>.npy, or a class label in <sample>/label.txt): psnr (dB, image in [0,1]), top<k> (%, e.g. top1, top5), mse, mae, f1, precision, recall (%, see --binary-threshold).",
+            Description = "An accuracy check (repeat for several): " + AccuracyCheckSyntax.Grammar + ". " +
+                "sqnr and psnr are in dB (psnr of images in [0,1]); top<k>, top<k>-agreement (FP32's class among INT8's k best), f1, precision and recall in % (see --binary-threshold).",
         };
-        var binaryThreshold = new Option<double>("--binary-threshold")
+        var binaryThreshold = new Option<double>(WorkerSwitches.BinaryThreshold)
         {
             Description = "Values at or above it count as positive for precision, recall and f1, in the output and the expected output (default 0.5; e.g. 0.3 for a text-probability map).",
             DefaultValueFactory = _ => 0.5,
         };
-        var onFailure = new Option<string>("--on-accuracy-failure")
+        var onFailure = new Option<string>(WorkerSwitches.OnAccuracyFailure)
         {
             Description = "When a check or --min-speedup fails: error (default; QNT1401/QNT1402, nothing written) or ship-fp32 (warning QNT2401/QNT2402, the unchanged FP32 model is written).",
             DefaultValueFactory = _ => "error",
         };
         onFailure.AcceptOnlyFromAmong("error", "ship-fp32");
-        var minSpeedup = new Option<double?>("--min-speedup") { Description = "Fail (QNT1402) when INT8 is less than this many times faster than FP32 on this machine, e.g. 1.2." };
+        var minSpeedup = new Option<double?>(WorkerSwitches.MinSpeedup) { Description = "Fail (QNT1402) when INT8 is less than this many times faster than FP32 on this machine, e.g. 1.2." };
 
-        var tune = new Option<bool>("--tune")
+        var tune = new Option<bool>(WorkerSwitches.Tune)
         {
             Description = "When the accuracy gate fails, search for a configuration that passes (other equalization/bias-correction/per-channel/calibration choices, " +
                 "then the cheapest set of sensitive nodes kept float that passes with a margin, within --min-speedup when set) and write it to the lock file. Needs --validation.",
         };
-        var tuneLocked = new Option<bool>("--tune-locked")
+        var tuneLocked = new Option<bool>(WorkerSwitches.TuneLocked)
         {
             Description = "CI mode: the lock file must exist and match the model, checks and settings (else error QNT1403); never search or write it.",
         };
         var lockFile = new Option<FileInfo?>("--lock-file")
         {
-            Description = "The quantization lock file (default: <model>.quantization.json beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
+            Description = $"The quantization lock file (default: <model>{WorkerProtocol.LockFileSuffix} beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
         };
-        var recordLock = new Option<bool>("--lock")
+        var recordLock = new Option<bool>(WorkerSwitches.Lock)
         {
             Description = "Write the lock file (see --lock-file) after the run, tuned or not: the recipe and what this machine measured (calibrated ranges, bias-correction shifts, " +
                 "INT8 vs FP32 by speed). With it committed every build machine, VNNI or not, loaded or idle, writes the same bytes, and calibration is skipped.",
         };
-        var tuneMaxAttempts = new Option<int>("--tune-max-attempts") { Description = "Most configurations one search builds and validates (default 48).", DefaultValueFactory = _ => 48 };
-        var tuneTimeBudget = new Option<int>("--tune-time-budget") { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
+        var tuneMaxAttempts = new Option<int>(WorkerSwitches.TuneMaxAttempts) { Description = "Most configurations one search builds and validates (default 48).", DefaultValueFactory = _ => 48 };
+        var tuneTimeBudget = new Option<int>(WorkerSwitches.TuneTimeBudget) { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
 
         // Calibration data as users have it: sampling and image preprocessing (ImageOptions).
-        var shuffleSeed = new Option<int?>("--calibration-shuffle-seed")
+        var shuffleSeed = new Option<int?>(WorkerSwitches.CalibrationShuffleSeed)
         {
             Description = "Shuffle the calibration samples with this seed (deterministic on every machine) before --max-calibration-samples picks the first ones. Default: name order.",
         };
-        var imageSize = new Option<string?>("--image-size") { Description = "Image target size <width>x<height>, e.g. 192x48. Default: the model input's fixed height and width, else each image's own size." };
-        var imageResize = new Option<string>("--image-resize")
+        var imageSize = new Option<string?>(WorkerSwitches.ImageSize) { Description = "Image target size <width>x<height>, e.g. 192x48. Default: the model input's fixed height and width, else each image's own size." };
+        var imageResize = new Option<string>(WorkerSwitches.ImageResize)
         {
             Description = "How images are fitted to the target size: stretch (default), letterbox (aspect kept, centred, padded), fit (aspect kept, padded right/bottom), " +
                 "crop (aspect kept, centre crop), fit-height (text lines: target height, width capped at the target width, padded right).",
             DefaultValueFactory = _ => "stretch",
         };
-        var imageInterpolation = new Option<string>("--image-interpolation") { Description = "bilinear (default, OpenCV INTER_LINEAR) or nearest.", DefaultValueFactory = _ => "bilinear" };
-        var imageLayout = new Option<string?>("--image-layout") { Description = "nchw or nhwc. Default: from the model input's shape (where its 1 or 3 channels are), else nchw." };
-        var imageChannels = new Option<string?>("--image-channels") { Description = "rgb, bgr or gray. Default: gray for a 1-channel input, else rgb." };
-        var imageScale = new Option<double?>("--image-scale") { Description = "Multiplies 0..255 pixel values before mean/std. Default 1/255 (float inputs; values in [0,1]), 1 for uint8/int8 inputs." };
-        var imageMean = new Option<string?>("--image-mean") { Description = "Subtracted after scaling: one value, or one per channel in the model's channel order, ';'-separated (e.g. 0.485;0.456;0.406). Default 0." };
-        var imageStd = new Option<string?>("--image-std") { Description = "Divides after the mean: one value or one per channel, ';'-separated (e.g. 0.229;0.224;0.225). Default 1." };
-        var imagePadValue = new Option<double>("--image-pad-value") { Description = "Tensor value of padding (letterbox, fit, fit-height), after normalisation. Default 0." };
-        var imageOrientation = new Option<string>("--image-orientation")
+        var imageInterpolation = new Option<string>(WorkerSwitches.ImageInterpolation) { Description = "bilinear (default, OpenCV INTER_LINEAR) or nearest.", DefaultValueFactory = _ => "bilinear" };
+        var imageLayout = new Option<string?>(WorkerSwitches.ImageLayout) { Description = "nchw or nhwc. Default: from the model input's shape (where its 1 or 3 channels are), else nchw." };
+        var imageChannels = new Option<string?>(WorkerSwitches.ImageChannels) { Description = "rgb, bgr or gray. Default: gray for a 1-channel input, else rgb." };
+        var imageScale = new Option<double?>(WorkerSwitches.ImageScale) { Description = "Multiplies 0..255 pixel values before mean/std. Default 1/255 (float inputs; values in [0,1]), 1 for uint8/int8 inputs." };
+        var imageMean = new Option<string?>(WorkerSwitches.ImageMean) { Description = "Subtracted after scaling: one value, or one per channel in the model's channel order, ';'-separated (e.g. 0.485;0.456;0.406). Default 0." };
+        var imageStd = new Option<string?>(WorkerSwitches.ImageStd) { Description = "Divides after the mean: one value or one per channel, ';'-separated (e.g. 0.229;0.224;0.225). Default 1." };
+        var imagePadValue = new Option<double>(WorkerSwitches.ImagePadValue) { Description = "Tensor value of padding (letterbox, fit, fit-height), after normalisation. Default 0." };
+        var imageOrientation = new Option<string>(WorkerSwitches.ImageOrientation)
         {
             Description = "exif (default: photos are turned by their EXIF orientation tag, as viewers and OpenCV show them) or ignore (the stored pixels, as PIL's Image.open reads them).",
             DefaultValueFactory = _ => "exif",
         };
 
-        var quantize = new Command("quantize", "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
+        var quantize = new Command(WorkerProtocol.Command, "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, appThreads, validation, checks,
@@ -265,7 +265,7 @@ internal static class QuantizeCommandLine
             }
             catch (QuantizeException e)
             {
-                Console.Error.WriteLine($"{modelPath}: error {e.Code}: {e.Message}");
+                Console.Error.WriteLine(WorkerProtocol.Diagnostic(modelPath, isError: true, e.Code, e.Message));
                 return Task.FromResult(1);
             }
 

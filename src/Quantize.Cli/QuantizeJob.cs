@@ -1,4 +1,5 @@
 using System.Globalization;
+using Quantize.Common;
 using Quantize.Onnx;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Reporting;
@@ -7,14 +8,12 @@ using Quantize.Onnx.Validation;
 namespace Quantize.Cli;
 
 /// <summary>
-/// Runs one quantization and speaks the worker protocol the MSBuild task reads: progress and one
-/// "Quantize summary: " line on stdout; diagnostics on stderr in canonical MSBuild form
-/// (<c>file: error QNT1101: message</c>); exit code 0 (done), 1 (user error, reported), 2 (bug).
+/// Runs one quantization and speaks the worker protocol the MSBuild task reads (<see cref="WorkerProtocol"/>): progress
+/// and one summary line on stdout; diagnostics on stderr in canonical MSBuild form (<c>file: error QNT1101: message</c>);
+/// exit code 0 (done), 1 (user error, reported), 2 (bug).
 /// </summary>
 internal sealed class QuantizeJob(string model, string? calibration, string output, string? report, QuantizationOptions options, string? htmlReport = null)
 {
-    public const string SummaryPrefix = "Quantize summary: ";
-
     public int Run(TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         try
@@ -26,10 +25,10 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             progress.Finish();
             foreach (var warning in result.Warnings)
             {
-                stderr.WriteLine($"{warning.File ?? model}: warning {warning.Code}: {warning.Message}");
+                stderr.WriteLine(WorkerProtocol.Diagnostic(warning.File ?? model, isError: false, warning.Code, warning.Message));
             }
 
-            stdout.WriteLine(SummaryPrefix + Summarize(result) + WriteReports(result));
+            stdout.WriteLine(WorkerProtocol.SummaryPrefix + Summarize(result) + WriteReports(result));
             return 0;
         }
         catch (QuantizeException e)
@@ -42,20 +41,20 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             }
             catch (QuantizeException reportError)
             {
-                stderr.WriteLine($"{reportError.File ?? model}: error {reportError.Code}: {reportError.Message}");
+                stderr.WriteLine(WorkerProtocol.Diagnostic(reportError.File ?? model, isError: true, reportError.Code, reportError.Message));
             }
 
-            stderr.WriteLine($"{e.File ?? model}: error {e.Code}: {e.Message}{written}");
+            stderr.WriteLine(WorkerProtocol.Diagnostic(e.File ?? model, isError: true, e.Code, e.Message + written));
             return 1;
         }
         catch (OperationCanceledException)
         {
-            stderr.WriteLine($"{model}: error {ErrorCodes.InternalError}: Quantization was cancelled.");
+            stderr.WriteLine(WorkerProtocol.Diagnostic(model, isError: true, ErrorCodes.InternalError, "Quantization was cancelled."));
             return 1;
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"{model}: error {ErrorCodes.InternalError}: Internal error in the quantizer; please report it with the model if you can. {e}");
+            stderr.WriteLine(WorkerProtocol.Diagnostic(model, isError: true, ErrorCodes.InternalError, $"Internal error in the quantizer; please report it with the model if you can. {e}"));
             return 2;
         }
     }

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -47,7 +48,7 @@ namespace Quantize.MSBuild
             var notShipped = new List<ITaskItem>();
             foreach (ITaskItem model in Models)
             {
-                string modelPath = model.GetMetadata("FullPath");
+                string modelPath = model.GetMetadata(MetadataNames.FullPath);
                 if (!File.Exists(modelPath))
                 {
                     continue;
@@ -64,22 +65,22 @@ namespace Quantize.MSBuild
                 {
                     string full = Path.GetFullPath(Path.Combine(folder, location));
                     var source = new TaskItem(RelativeToProject(full));
-                    source.SetMetadata("QuantizedPath", model.GetMetadata("QuantizedPath"));
+                    source.SetMetadata(MetadataNames.QuantizedPath, model.GetMetadata(MetadataNames.QuantizedPath));
                     sources.Add(source);
                 }
 
-                foreach (ITaskItem copy in FloatCopies.Where(c => c.GetMetadata("QuantizedPath") == model.GetMetadata("QuantizedPath")))
+                foreach (ITaskItem copy in FloatCopies.Where(c => c.GetMetadata(MetadataNames.QuantizedPath) == model.GetMetadata(MetadataNames.QuantizedPath)))
                 {
                     Log.LogWarning(null, Messages.FloatCopyWithExternalData, null, modelPath, 0, 0, 0, 0,
                         Messages.FloatCopyWithExternalDataText, modelPath, string.Join(", ", locations));
                     notShipped.Add(copy);
                 }
 
-                var data = new TaskItem(model.GetMetadata("QuantizedPath") + ".data");
+                var data = new TaskItem(model.GetMetadata(MetadataNames.QuantizedPath) + WorkerProtocol.DataFileSuffix);
                 model.CopyMetadataTo(data);
-                data.SetMetadata("QuantizedPath", model.GetMetadata("QuantizedPath"));
-                data.SetMetadata("TargetPath", model.GetMetadata("TargetPath") + ".data");
-                data.SetMetadata("Link", model.GetMetadata("TargetPath") + ".data");
+                data.SetMetadata(MetadataNames.QuantizedPath, model.GetMetadata(MetadataNames.QuantizedPath));
+                data.SetMetadata(MetadataNames.TargetPath, model.GetMetadata(MetadataNames.TargetPath) + WorkerProtocol.DataFileSuffix);
+                data.SetMetadata(MetadataNames.Link, model.GetMetadata(MetadataNames.TargetPath) + WorkerProtocol.DataFileSuffix);
                 quantized.Add(data);
             }
 

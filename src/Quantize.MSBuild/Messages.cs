@@ -1,3 +1,5 @@
+using Quantize.Common;
+
 namespace Quantize.MSBuild
 {
     /// <summary>
@@ -37,11 +39,9 @@ namespace Quantize.MSBuild
         public const string WorkerTimedOutText = "Quantizing '{0}' did not finish within {1} s and was stopped. Raise $(QuantizeTimeoutSeconds) (0 = no limit) or lower QuantizeMaxCalibrationSamples.";
 
         public const string WorkerCrashed = "QNT3204";
-        public const string WorkerCrashedText = "The quantization worker failed on '{0}' with exit code {1} without reporting an error (crash or internal error); the model was not quantized. Re-run it by hand with: \"{2}\" \"{3}\" quantize @\"{4}\" and please report the problem.";
+        public const string WorkerCrashedText = "The quantization worker failed on '{0}' with exit code {1} without reporting an error (crash or internal error); the model was not quantized. Re-run it by hand with: \"{2}\" \"{3}\" " + WorkerProtocol.Command + " @\"{4}\" and please report the problem.";
 
         public const string OutputMissing = "QNT3205";
         public const string OutputMissingText = "The quantization worker reported success for '{0}' but did not write '{1}'.";
-
-        public const string SummaryPrefix = "Quantize summary: ";
     }
 }

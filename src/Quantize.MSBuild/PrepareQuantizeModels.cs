@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -31,18 +32,18 @@ namespace Quantize.MSBuild
 
         public override bool Execute()
         {
-            var defaults = Defaults.ToDictionary(d => d.ItemSpec, d => d.GetMetadata("Value"), StringComparer.OrdinalIgnoreCase);
+            var defaults = Defaults.ToDictionary(d => d.ItemSpec, d => d.GetMetadata(MetadataNames.Value), StringComparer.OrdinalIgnoreCase);
             var resolved = new List<ITaskItem>();
             var inputs = new List<ITaskItem>();
             var byOutput = new Dictionary<string, ITaskItem>(StringComparer.OrdinalIgnoreCase);
 
             foreach (ITaskItem model in Models)
             {
-                string output = model.GetMetadata("QuantizedPath");
+                string output = model.GetMetadata(MetadataNames.QuantizedPath);
                 if (byOutput.TryGetValue(output, out ITaskItem? other))
                 {
                     Log.LogError(null, Messages.DuplicateOutput, null, null, 0, 0, 0, 0, Messages.DuplicateOutputText,
-                        model.GetMetadata("TargetPath"), other.ItemSpec, model.ItemSpec);
+                        model.GetMetadata(MetadataNames.TargetPath), other.ItemSpec, model.ItemSpec);
                     continue;
                 }
 
@@ -73,9 +74,9 @@ namespace Quantize.MSBuild
 
         private ITaskItem? Prepare(ITaskItem model, Dictionary<string, string> values, List<ITaskItem> inputs)
         {
-            string calibrationDir = model.GetMetadata("QuantizeCalibrationDir");
-            bool calibrationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata("QuantizeCalibrationData"));
-            string validationDir = model.GetMetadata("QuantizeValidationDir");
+            string calibrationDir = model.GetMetadata(MetadataNames.CalibrationDir);
+            bool calibrationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata(MetadataNames.CalibrationData));
+            string validationDir = model.GetMetadata(MetadataNames.ValidationDir);
             List<string> calibrationFiles = ListFiles(calibrationDir);
             List<string> validationFiles = ListFiles(validationDir);
 
@@ -83,11 +84,11 @@ namespace Quantize.MSBuild
             // missing one is the engine's coded error (QNT1101), not a silent switch to dynamic mode.
             // auto: static with calibration data, else dynamic (no data needed; a model without MatMul/Gemm
             // is then shipped unchanged with the worker's warning QNT2502).
-            string mode = values[QuantizeSettings.Mode];
+            string mode = values[SettingSpecs.Mode];
             bool hasCalibration = calibrationExplicit || Directory.Exists(calibrationDir);
             if (mode == "static" && !hasCalibration)
             {
-                Log.LogError(null, Messages.StaticNeedsCalibration, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
+                Log.LogError(null, Messages.StaticNeedsCalibration, null, model.GetMetadata(MetadataNames.FullPath), 0, 0, 0, 0,
                     Messages.StaticNeedsCalibrationText, model.ItemSpec, calibrationDir);
                 return null;
             }
@@ -98,7 +99,7 @@ namespace Quantize.MSBuild
             text.Append("# Effective quantization settings of ").Append(model.ItemSpec)
                 .Append(". Written only when different: an input of the QuantizeModels target.\n");
             text.Append("package=").Append(PackageVersion).Append('\n');
-            text.Append("model=").Append(model.GetMetadata("FullPath")).Append('\n');
+            text.Append("model=").Append(model.GetMetadata(MetadataNames.FullPath)).Append('\n');
             text.Append("effective-mode=").Append(effectiveMode).Append('\n');
             foreach (KeyValuePair<string, string> kv in values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
@@ -107,8 +108,8 @@ namespace Quantize.MSBuild
 
             // Locked tuning fails without a lock file, so its presence is a setting (a deleted lock file re-runs the model).
             // Otherwise it is not: the worker writes it during the build, which must not make the next build re-run.
-            string lockFile = Path.ChangeExtension(model.GetMetadata("FullPath"), ".quantization.json");
-            if (values.TryGetValue("QuantizeTuneLocked", out string? locked) && locked == "true")
+            string lockFile = WorkerProtocol.LockFilePath(model.GetMetadata(MetadataNames.FullPath));
+            if (values.TryGetValue(SettingSpecs.TuneLocked, out string? locked) && locked == "true")
             {
                 text.Append("lock-file=").Append(File.Exists(lockFile) ? "present" : "missing").Append('\n');
             }
@@ -117,7 +118,7 @@ namespace Quantize.MSBuild
             AppendFiles(text, "calibration", calibrationDir, calibrationFiles);
             AppendFiles(text, "validation", validationDir, validationFiles);
 
-            string settingsPath = model.GetMetadata("QuantizeSettingsPath");
+            string settingsPath = model.GetMetadata(MetadataNames.SettingsPath);
             WriteIfDifferent(settingsPath, text.ToString());
 
             var result = new TaskItem(model);
@@ -127,32 +128,32 @@ namespace Quantize.MSBuild
             }
 
             // The worker gets the resolved mode; in dynamic mode existing calibration samples still measure fidelity and latency.
-            result.SetMetadata(QuantizeSettings.Mode, effectiveMode);
-            result.SetMetadata("QuantizeCalibrationDir", hasCalibration ? calibrationDir : "");
+            result.SetMetadata(SettingSpecs.Mode, effectiveMode);
+            result.SetMetadata(MetadataNames.CalibrationDir, hasCalibration ? calibrationDir : "");
 
             // The accuracy gate's data: the convention folder when it exists; a folder named in metadata
             // always (a missing one is then the worker's coded error, not a silently skipped gate).
-            bool validationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata("QuantizeValidationData"));
+            bool validationExplicit = !string.IsNullOrWhiteSpace(model.GetMetadata(MetadataNames.ValidationData));
             bool hasValidation = validationExplicit || Directory.Exists(validationDir);
-            result.SetMetadata("QuantizeValidationDir", hasValidation ? validationDir : "");
+            result.SetMetadata(MetadataNames.ValidationDir, hasValidation ? validationDir : "");
 
             // Without validation data the worker has nothing to check on: say so rather than pass a gate silently.
-            string checks = string.Join(", ", new[] { QuantizeSettings.AccuracyChecks, QuantizeSettings.AccuracyMetric }.Where(n => values[n].Length > 0));
+            string checks = string.Join(", ", new[] { SettingSpecs.AccuracyChecks, SettingSpecs.AccuracyMetric }.Where(n => values[n].Length > 0));
             if (!hasValidation && checks.Length > 0)
             {
-                Log.LogWarning(null, Messages.ChecksWithoutValidation, null, model.GetMetadata("FullPath"), 0, 0, 0, 0,
+                Log.LogWarning(null, Messages.ChecksWithoutValidation, null, model.GetMetadata(MetadataNames.FullPath), 0, 0, 0, 0,
                     Messages.ChecksWithoutValidationText, model.ItemSpec, checks, validationDir);
             }
 
-            string output = model.GetMetadata("QuantizedPath");
+            string output = model.GetMetadata(MetadataNames.QuantizedPath);
             void AddInput(string path)
             {
                 var input = new TaskItem(path);
-                input.SetMetadata("QuantizedPath", output);
+                input.SetMetadata(MetadataNames.QuantizedPath, output);
                 inputs.Add(input);
             }
 
-            AddInput(model.GetMetadata("FullPath"));
+            AddInput(model.GetMetadata(MetadataNames.FullPath));
             AddInput(settingsPath);
             if (!string.IsNullOrEmpty(WorkerPath))
             {
@@ -176,7 +177,7 @@ namespace Quantize.MSBuild
 
         private static List<string> ListFiles(string dir)
         {
-            if (!string.IsNullOrEmpty(dir) && File.Exists(dir) && dir.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+            if (!string.IsNullOrEmpty(dir) && File.Exists(dir) && SampleLists.IsList(dir))
             {
                 return ListedFiles(dir);
             }
@@ -190,40 +191,36 @@ namespace Quantize.MSBuild
         }
 
         /// <summary>
-        /// A sample list (the worker's rule: one path per line relative to the list, '#' comments): the list
-        /// itself, the files it names and the files in the folders it names, so editing any of them re-runs the model.
-        /// A missing entry is left to the worker's coded error.
+        /// A sample list (<see cref="SampleLists"/>): the list itself, the files it names and the files in the folders it
+        /// names, so editing any of them re-runs the model. A missing or unreadable entry is left to the worker's coded error.
         /// </summary>
         private static List<string> ListedFiles(string list)
         {
-            string folder = Path.GetDirectoryName(Path.GetFullPath(list))!;
             var files = new List<string> { list };
-            if (Quantize.Common.RegularFile.SpecialKind(list) != null)
+            if (RegularFile.SpecialKind(list) != null)
             {
                 return files; // a FIFO would block the build node; the worker reports it with its code
             }
 
-            foreach (string raw in File.ReadAllLines(list))
+            foreach (SampleLists.Entry entry in SampleLists.Entries(list, File.ReadAllLines(list)))
             {
-                string line = raw.Trim();
-                if (line.Length == 0 || line.StartsWith("#", StringComparison.Ordinal))
+                if (entry.Path is null)
                 {
-                    continue;
+                    continue; // a NUL in the line: the worker's coded error
                 }
 
-                string path = Path.GetFullPath(Path.Combine(folder, line.Replace('\\', Path.DirectorySeparatorChar)));
-                if (Directory.Exists(path))
+                if (Directory.Exists(entry.Path))
                 {
-                    files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal));
+                    files.AddRange(Directory.EnumerateFiles(entry.Path, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal));
                 }
-                else if (File.Exists(path))
+                else if (File.Exists(entry.Path))
                 {
-                    files.Add(path);
+                    files.Add(entry.Path);
                 }
             }
 
-            // classes.txt beside the list maps class folders to indices (validation).
-            string classes = Path.Combine(folder, "classes.txt");
+            // Class names beside the list map class folders to indices (validation).
+            string classes = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(list))!, SampleLists.ClassNamesFile);
             if (File.Exists(classes))
             {
                 files.Add(classes);

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
@@ -33,11 +34,11 @@ namespace Quantize.MSBuild
         protected override MessageImportance StandardOutputLoggingImportance => MessageImportance.Normal;
         protected override MessageImportance StandardErrorLoggingImportance => MessageImportance.Normal;
         protected override string GenerateFullPathToTool() => DotNetHostPath;
-        protected override string GenerateCommandLineCommands() => $"\"{WorkerPath}\" quantize @\"{_responseFile}\"";
+        protected override string GenerateCommandLineCommands() => $"\"{WorkerPath}\" {WorkerProtocol.Command} @\"{_responseFile}\"";
 
-        private string Output => Model.GetMetadata("QuantizedPath");
-        private string LogPath => Model.GetMetadata("QuantizeLogPath");
-        private string ModelPath => Model.GetMetadata("FullPath");
+        private string Output => Model.GetMetadata(MetadataNames.QuantizedPath);
+        private string LogPath => Model.GetMetadata(MetadataNames.LogPath);
+        private string ModelPath => Model.GetMetadata(MetadataNames.FullPath);
 
         public override bool Execute()
         {
@@ -108,11 +109,11 @@ namespace Quantize.MSBuild
                 return false;
             }
 
-            var values = QuantizeSettings.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
+            var values = SettingSpecs.All.ToDictionary(s => s.Name, s => Model.GetMetadata(s.Name));
             List<string> args = QuantizeSettings.WorkerArguments(
-                ModelPath, Output, Model.GetMetadata("QuantizeCalibrationDir"), Model.GetMetadata("QuantizeReportPath"), values,
-                Model.GetMetadata("QuantizeValidationDir"), Model.GetMetadata("QuantizeHtmlReportPath"));
-            _responseFile = Model.GetMetadata("QuantizeResponseFilePath");
+                ModelPath, Output, Model.GetMetadata(MetadataNames.CalibrationDir), Model.GetMetadata(MetadataNames.ReportPath), values,
+                Model.GetMetadata(MetadataNames.ValidationDir), Model.GetMetadata(MetadataNames.HtmlReportPath));
+            _responseFile = Model.GetMetadata(MetadataNames.ResponseFilePath);
             Directory.CreateDirectory(Path.GetDirectoryName(_responseFile)!);
             // Atomic: a second build of the same project may be starting its worker on this file right now.
             AtomicFile.WriteAllText(_responseFile, QuantizeSettings.ResponseFile(args));
@@ -120,7 +121,7 @@ namespace Quantize.MSBuild
             // ORT writes telemetry files under the user's home unless told not to.
             // The worker ends itself when this process is gone (a killed build must not leave it calibrating, orphaned).
             EnvironmentVariables = (EnvironmentVariables ?? Array.Empty<string>())
-                .Concat(new[] { "ORT_DISABLE_TELEMETRY=1", "QUANTIZE_PARENT_PID=" + Process.GetCurrentProcess().Id.ToString(CultureInfo.InvariantCulture) }).ToArray();
+                .Concat(new[] { "ORT_DISABLE_TELEMETRY=1", WorkerProtocol.ParentProcessVariable + "=" + Process.GetCurrentProcess().Id.ToString(CultureInfo.InvariantCulture) }).ToArray();
             bool ok = base.Execute();
 
             // ToolTask kills a tool that overruns Timeout (warning MSB5002) and returns false without an
@@ -154,7 +155,7 @@ namespace Quantize.MSBuild
             if (diagnostic.File is null)
             {
                 diagnostic = diagnostic.WithFile(ModelPath);
-                singleLine = WorkerLine.Format(diagnostic.File, diagnostic.IsError, diagnostic.Code, diagnostic.Text);
+                singleLine = WorkerProtocol.Diagnostic(diagnostic.File, diagnostic.IsError, diagnostic.Code, diagnostic.Text);
             }
 
             diagnostic.Log(Log);
@@ -184,11 +185,11 @@ namespace Quantize.MSBuild
             return false;
         }
 
-        private void DeleteReports() => Delete(Model.GetMetadata("QuantizeReportPath"), Model.GetMetadata("QuantizeHtmlReportPath"));
+        private void DeleteReports() => Delete(Model.GetMetadata(MetadataNames.ReportPath), Model.GetMetadata(MetadataNames.HtmlReportPath));
 
         private void DeleteOutputs(bool keepReport = false)
         {
-            Delete(Output, Output + ".data", LogPath); // .data: the data file of a model with external data
+            Delete(Output, Output + WorkerProtocol.DataFileSuffix, LogPath); // the data file of a model with external data
             if (!keepReport)
             {
                 DeleteReports();

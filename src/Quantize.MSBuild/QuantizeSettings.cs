@@ -4,44 +4,10 @@ using System.Globalization;
 using System.Linq;
 using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
-    internal enum SettingKind { Choice, Boolean, PositiveInteger, PositiveNumber, NonNegativeNumber, Number, List, Checks, Integer, Numbers, PositiveNumbers, ImageSize, Choices }
-
-    /// <summary>One engine option: its MSBuild name (property and item metadata alike) and its worker switch.</summary>
-    internal sealed class Setting
-    {
-        public Setting(string name, string? workerOption, SettingKind kind, params string[] allowed)
-        {
-            Name = name;
-            WorkerOption = workerOption;
-            Kind = kind;
-            Allowed = kind == SettingKind.Boolean ? new[] { "true", "false" } : allowed;
-        }
-
-        public string Name { get; }
-        public string? WorkerOption { get; }
-        public SettingKind Kind { get; }
-        public string[] Allowed { get; }
-
-        public string AllowedText => Kind switch
-        {
-            SettingKind.PositiveInteger => "a whole number greater than 0",
-            SettingKind.PositiveNumber => "a number greater than 0 (e.g. 1.5)",
-            SettingKind.NonNegativeNumber => "a number, 0 or more (e.g. 0.3)",
-            SettingKind.Number => "a number (e.g. 0.3)",
-            SettingKind.List => "a ';'-separated list",
-            SettingKind.Choices => "a ';'-separated list of " + string.Join(", ", Allowed),
-            SettingKind.Checks => AccuracyCheck.GrammarText,
-            SettingKind.Integer => "a whole number (e.g. 42)",
-            SettingKind.Numbers => "one number, or one per channel separated by ';' (e.g. 0.485;0.456;0.406)",
-            SettingKind.PositiveNumbers => "one number greater than 0, or one per channel separated by ';' (e.g. 0.229;0.224;0.225)",
-            SettingKind.ImageSize => "<width>x<height> in pixels (e.g. 192x48), or one number for a square",
-            _ => string.Join(", ", Allowed),
-        };
-    }
-
     /// <summary>
     /// The settings vocabulary and its rules: item metadata overrides the project property of the same
     /// name; an empty value means "the engine's default". Values are case-insensitive and normalised to
@@ -49,72 +15,6 @@ namespace Quantize.MSBuild
     /// </summary>
     internal static class QuantizeSettings
     {
-        public const string Mode = "QuantizeMode";
-        public const string AccuracyChecks = "QuantizeAccuracyChecks";
-        public const string AccuracyMetric = "QuantizeAccuracyMetric";
-        public const string MaxAccuracyDrop = "QuantizeMaxAccuracyDrop";
-
-        public static readonly Setting[] All =
-        {
-            // auto is resolved to static or dynamic by PrepareQuantizeModels before the worker sees it.
-            new Setting(Mode, "--mode", SettingKind.Choice, "auto", "static", "dynamic", "fp16", "weight4"),
-            new Setting("QuantizeCalibrationMethod", "--calibration-method", SettingKind.Choice, "minmax", "percentile", "entropy", "mse"),
-            new Setting("QuantizeCalibrationPercentile", "--calibration-percentile", SettingKind.PositiveNumber),
-            new Setting("QuantizeSymmetricActivations", "--symmetric-activations", SettingKind.Boolean),
-            new Setting("QuantizeSaturationAwareRanges", "--saturation-aware-ranges", SettingKind.Boolean),
-            new Setting("QuantizeReduceRange", "--reduce-range", SettingKind.Boolean),
-            // The CPUs the model must be right on; empty = the engine's portable x64;arm64 (the targets default it from the RIDs).
-            new Setting("QuantizeTargets", "--target", SettingKind.Choices, "x64", "x64-vnni", "arm64"),
-            new Setting("QuantizeFloatPrecision", "--float-precision", SettingKind.Choice, "fp32", "fp16"),
-            new Setting("QuantizePerChannel", "--per-channel", SettingKind.Boolean),
-            new Setting("QuantizeActivationType", "--activation-type", SettingKind.Choice, "uint8", "int8"),
-            new Setting("QuantizeWeightType", "--weight-type", SettingKind.Choice, "int8", "uint8"),
-            new Setting("QuantizeExcludeNodes", "--exclude-nodes", SettingKind.List),
-            new Setting("QuantizeExcludeOpTypes", "--exclude-op-types", SettingKind.List),
-            new Setting("QuantizeMaxCalibrationSamples", "--max-calibration-samples", SettingKind.PositiveInteger),
-            new Setting("QuantizeFastKernelsOnly", "--fast-kernels-only", SettingKind.Boolean),
-            new Setting("QuantizeEqualize", "--equalize", SettingKind.Boolean),
-            new Setting("QuantizeBiasCorrection", "--bias-correction", SettingKind.Boolean),
-            new Setting("QuantizeKeepFloatIfSlower", "--keep-float-if-slower", SettingKind.Boolean),
-            new Setting("QuantizeAppThreads", "--app-threads", SettingKind.Integer),
-            new Setting("QuantizeShipFloatModel", null, SettingKind.Boolean),
-
-            // Weight-only 4-bit mode (QuantizeMode=weight4): MatMulNBits block size, accuracy level, zero points.
-            new Setting("QuantizeBlockSize", "--block-size", SettingKind.Choice, "16", "32", "64", "128", "256"),
-            new Setting("QuantizeAccuracyLevel", "--accuracy-level", SettingKind.Choice, "0", "1", "2", "3", "4"),
-            new Setting("QuantizeWeight4Asymmetric", "--weight4-asymmetric", SettingKind.Boolean),
-
-            // The accuracy gate (used when the model is quantized; the worker measures on the validation folder).
-            new Setting(AccuracyChecks, "--check", SettingKind.Checks),
-            new Setting("QuantizeOnAccuracyFailure", "--on-accuracy-failure", SettingKind.Choice, "error", "ship-fp32"),
-            new Setting("QuantizeMinSpeedup", "--min-speedup", SettingKind.PositiveNumber),
-            new Setting("QuantizeBinaryThreshold", "--binary-threshold", SettingKind.Number),
-
-            // Accuracy-driven tuning (needs validation data) and its lock file, <model>.quantization.json beside the model.
-            new Setting("QuantizeTune", "--tune", SettingKind.Boolean),
-            new Setting("QuantizeTuneLocked", "--tune-locked", SettingKind.Boolean),
-            new Setting("QuantizeLock", "--lock", SettingKind.Boolean),
-            new Setting("QuantizeTuneMaxAttempts", "--tune-max-attempts", SettingKind.PositiveInteger),
-            new Setting("QuantizeTuneTimeBudget", "--tune-time-budget", SettingKind.PositiveInteger),
-
-            // Sugar for one ground-truth check: both set => --check drop:<metric><=<drop> (see WorkerArguments).
-            new Setting(AccuracyMetric, null, SettingKind.Choice, AccuracyCheck.GroundTruthMetrics),
-            new Setting(MaxAccuracyDrop, null, SettingKind.NonNegativeNumber),
-
-            // Calibration data as users have it: sampling, and how image samples become input tensors.
-            new Setting("QuantizeCalibrationShuffleSeed", "--calibration-shuffle-seed", SettingKind.Integer),
-            new Setting("QuantizeImageSize", "--image-size", SettingKind.ImageSize),
-            new Setting("QuantizeImageResize", "--image-resize", SettingKind.Choice, "stretch", "letterbox", "fit", "crop", "fit-height"),
-            new Setting("QuantizeImageInterpolation", "--image-interpolation", SettingKind.Choice, "bilinear", "nearest"),
-            new Setting("QuantizeImageLayout", "--image-layout", SettingKind.Choice, "nchw", "nhwc"),
-            new Setting("QuantizeImageChannels", "--image-channels", SettingKind.Choice, "rgb", "bgr", "gray"),
-            new Setting("QuantizeImageScale", "--image-scale", SettingKind.PositiveNumber),
-            new Setting("QuantizeImageMean", "--image-mean", SettingKind.Numbers),
-            new Setting("QuantizeImageStd", "--image-std", SettingKind.PositiveNumbers),
-            new Setting("QuantizeImagePadValue", "--image-pad-value", SettingKind.Number),
-            new Setting("QuantizeImageOrientation", "--image-orientation", SettingKind.Choice, "exif", "ignore"),
-        };
-
         /// <summary>A validation failure: which setting, where it came from, and the message.</summary>
         public sealed class Problem
         {
@@ -131,7 +31,7 @@ namespace Quantize.MSBuild
             ITaskItem model, IReadOnlyDictionary<string, string> defaults, List<Problem> problems)
         {
             var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (Setting setting in All)
+            foreach (SettingSpec setting in SettingSpecs.All)
             {
                 string raw = model.GetMetadata(setting.Name);
                 string source = $" (metadata on '{model.ItemSpec}')";
@@ -162,27 +62,27 @@ namespace Quantize.MSBuild
                 }
             }
 
-            if (!result.TryGetValue(Mode, out string? mode) || mode.Length == 0)
+            if (!result.TryGetValue(SettingSpecs.Mode, out string? mode) || mode.Length == 0)
             {
-                result[Mode] = "auto";
+                result[SettingSpecs.Mode] = "auto";
             }
 
             // The friendly pair names one check: one half without the other says nothing to check.
-            bool hasMetric = result.TryGetValue(AccuracyMetric, out string? metric) && metric.Length > 0;
-            bool hasDrop = result.TryGetValue(MaxAccuracyDrop, out string? drop) && drop.Length > 0;
-            if (hasMetric != hasDrop && !problems.Any(p => p.Setting == AccuracyMetric || p.Setting == MaxAccuracyDrop))
+            bool hasMetric = result.TryGetValue(SettingSpecs.AccuracyMetric, out string? metric) && metric.Length > 0;
+            bool hasDrop = result.TryGetValue(SettingSpecs.MaxAccuracyDrop, out string? drop) && drop.Length > 0;
+            if (hasMetric != hasDrop && !problems.Any(p => p.Setting == SettingSpecs.AccuracyMetric || p.Setting == SettingSpecs.MaxAccuracyDrop))
             {
-                string missing = hasMetric ? MaxAccuracyDrop : AccuracyMetric;
+                string missing = hasMetric ? SettingSpecs.MaxAccuracyDrop : SettingSpecs.AccuracyMetric;
                 problems.Add(new Problem(missing, string.Format(
-                    CultureInfo.InvariantCulture, Messages.IncompletePairText, hasMetric ? AccuracyMetric : MaxAccuracyDrop,
+                    CultureInfo.InvariantCulture, Messages.IncompletePairText, hasMetric ? SettingSpecs.AccuracyMetric : SettingSpecs.MaxAccuracyDrop,
                     hasMetric ? metric : drop, model.ItemSpec, missing,
-                    hasMetric ? "the largest allowed drop, e.g. 0.3" : string.Join(", ", AccuracyCheck.GroundTruthMetrics))));
+                    hasMetric ? "the largest allowed drop, e.g. 0.3" : string.Join(", ", AccuracyCheckSyntax.GroundTruthMetrics))));
             }
 
             return result;
         }
 
-        public static bool TryNormalize(Setting setting, string raw, out string normalized)
+        public static bool TryNormalize(SettingSpec setting, string raw, out string normalized)
         {
             switch (setting.Kind)
             {
@@ -193,7 +93,7 @@ namespace Quantize.MSBuild
                 case SettingKind.PositiveNumber:
                 case SettingKind.NonNegativeNumber:
                 case SettingKind.Number:
-                    bool isNumber = AccuracyCheck.TryParseNumber(raw, out double x) &&
+                    bool isNumber = InvariantNumber.TryParse(raw, out double x) &&
                         (setting.Kind == SettingKind.PositiveNumber ? x > 0 : setting.Kind == SettingKind.Number || x >= 0);
                     normalized = raw;
                     return isNumber;
@@ -225,7 +125,7 @@ namespace Quantize.MSBuild
                     var numbers = raw.Split(new[] { ';', ',' }, StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).ToList();
                     normalized = string.Join(";", numbers);
                     return (numbers.Count == 1 || numbers.Count == 3 || numbers.Count == 4) &&
-                        numbers.All(v => AccuracyCheck.TryParseNumber(v, out double number) && (setting.Kind == SettingKind.Numbers || number > 0));
+                        numbers.All(v => InvariantNumber.TryParse(v, out double number) && (setting.Kind == SettingKind.Numbers || number > 0));
                 case SettingKind.ImageSize:
                     normalized = raw.ToLowerInvariant();
                     return Regex.IsMatch(normalized, @"^[1-9][0-9]{0,5}(x[1-9][0-9]{0,5})?$", RegexOptions.CultureInvariant);
@@ -233,13 +133,14 @@ namespace Quantize.MSBuild
                     var checks = new List<string>();
                     foreach (string spec in SplitList(raw))
                     {
-                        if (!AccuracyCheck.TryNormalize(spec, out string check))
+                        // The engine's own parser: a check the build accepts is one the worker accepts.
+                        if (AccuracyCheckSyntax.Parse(spec, out _) is not { } check)
                         {
                             normalized = spec;
                             return false;
                         }
 
-                        checks.Add(check);
+                        checks.Add(check.Normalized);
                     }
 
                     normalized = string.Join(";", checks);
@@ -258,34 +159,34 @@ namespace Quantize.MSBuild
             string model, string output, string? calibrationDir, string? report, IReadOnlyDictionary<string, string> values,
             string? validationDir = null, string? htmlReport = null)
         {
-            var args = new List<string> { model, "--output", output };
+            var args = new List<string> { model, WorkerSwitches.Output, output };
             if (!string.IsNullOrEmpty(calibrationDir))
             {
-                args.Add("--calibration");
+                args.Add(WorkerSwitches.Calibration);
                 args.Add(calibrationDir!);
             }
 
             if (!string.IsNullOrEmpty(validationDir))
             {
-                args.Add("--validation");
+                args.Add(WorkerSwitches.Validation);
                 args.Add(validationDir!);
             }
 
             if (!string.IsNullOrEmpty(report))
             {
-                args.Add("--report");
+                args.Add(WorkerSwitches.Report);
                 args.Add(report!);
             }
 
             if (!string.IsNullOrEmpty(htmlReport))
             {
-                args.Add("--html-report");
+                args.Add(WorkerSwitches.HtmlReport);
                 args.Add(htmlReport!);
             }
 
-            foreach (Setting setting in All)
+            foreach (SettingSpec setting in SettingSpecs.All)
             {
-                if (setting.WorkerOption is null || !values.TryGetValue(setting.Name, out string? value) || value.Length == 0 || (setting.Name == Mode && value == "auto"))
+                if (setting.WorkerSwitch is null || !values.TryGetValue(setting.Name, out string? value) || value.Length == 0 || (setting.Name == SettingSpecs.Mode && value == "auto"))
                 {
                     continue;
                 }
@@ -294,16 +195,16 @@ namespace Quantize.MSBuild
                     ? SplitList(value) : new[] { value };
                 foreach (string token in tokens)
                 {
-                    args.Add(setting.WorkerOption);
+                    args.Add(setting.WorkerSwitch);
                     args.Add(token);
                 }
             }
 
-            if (values.TryGetValue(AccuracyMetric, out string? metric) && metric.Length > 0 &&
-                values.TryGetValue(MaxAccuracyDrop, out string? drop) && drop.Length > 0)
+            if (values.TryGetValue(SettingSpecs.AccuracyMetric, out string? metric) && metric.Length > 0 &&
+                values.TryGetValue(SettingSpecs.MaxAccuracyDrop, out string? drop) && drop.Length > 0)
             {
-                args.Add("--check");
-                args.Add("drop:" + metric + "<=" + drop);
+                args.Add(WorkerSwitches.Check);
+                args.Add(AccuracyCheckSyntax.DropPrefix + metric + "<=" + drop);
             }
 
             return args;
@@ -312,67 +213,5 @@ namespace Quantize.MSBuild
         /// <summary>System.CommandLine response file: one token per line, quoted when it holds a space.</summary>
         public static string ResponseFile(IEnumerable<string> tokens) =>
             string.Join("\n", tokens.Select(t => t.IndexOfAny(new[] { ' ', '\t' }) >= 0 ? "\"" + t + "\"" : t)) + "\n";
-    }
-
-    /// <summary>
-    /// One accuracy check of the worker's contract: <c>&lt;metric&gt;[@&lt;output&gt;]&lt;op&gt;&lt;value&gt;</c>
-    /// (op <c>&gt;=</c> or <c>&lt;=</c>) or <c>drop:&lt;metric&gt;[@&lt;output&gt;]&lt;=&lt;value&gt;</c>. The task
-    /// checks the grammar and the metric names (so a typo fails in milliseconds with QNT3001, not after
-    /// calibration); which metric needs ground truth is the worker's business.
-    /// </summary>
-    internal static class AccuracyCheck
-    {
-        /// <summary>INT8 vs FP32 outputs, no ground truth needed (top1-agreement stands for any top&lt;k&gt;-agreement).</summary>
-        public static readonly string[] FidelityMetrics = { "sqnr", "cosine", "psnr", "max-abs-error", "top1-agreement" };
-
-        /// <summary>Task metrics against ground truth (<c>expected/&lt;output&gt;.npy</c> or a class label in each validation sample; top1 and top5 stand for any top&lt;k&gt;).</summary>
-        public static readonly string[] GroundTruthMetrics = { "psnr", "top1", "top5", "mse", "mae", "f1", "precision", "recall" };
-
-        private static readonly Regex TopK = new Regex(@"^top[1-9][0-9]{0,3}(?<agreement>-agreement)?$", RegexOptions.CultureInvariant);
-
-        public static bool IsFidelityMetric(string metric) => FidelityMetrics.Contains(metric, StringComparer.Ordinal) || TopK.Match(metric).Groups["agreement"].Success;
-
-        public static bool IsGroundTruthMetric(string metric) =>
-            GroundTruthMetrics.Contains(metric, StringComparer.Ordinal) || (TopK.Match(metric) is { Success: true } m && !m.Groups["agreement"].Success);
-
-        public static string GrammarText =>
-            "a ';'-separated list of checks <metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value> " +
-            "(e.g. sqnr>=20;drop:psnr<=0.5); metrics vs FP32: sqnr, cosine, psnr, max-abs-error, top<k>-agreement (e.g. top1-agreement)" +
-            "; vs ground truth (expected/<output>.npy or label.txt, also for drop:): psnr, top<k> (e.g. top1, top5), mse, mae, f1, precision, recall (in XML write <= as &lt;=)";
-
-        private static readonly Regex Grammar = new Regex(
-            @"^(?<drop>drop:)?(?<metric>[A-Za-z0-9-]+)(?:@(?<output>.+?))?\s*(?<op>>=|<=)\s*(?<value>[^\s]+)$",
-            RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
-
-        /// <summary>Parses one check; the normalised form has the metric and <c>drop:</c> in lower case (output names keep their case).</summary>
-        public static bool TryNormalize(string spec, out string normalized)
-        {
-            normalized = spec;
-            Match m = Grammar.Match(spec.Trim());
-            if (!m.Success)
-            {
-                return false;
-            }
-
-            bool drop = m.Groups["drop"].Success;
-            string metric = m.Groups["metric"].Value.ToLowerInvariant();
-            string op = m.Groups["op"].Value;
-            string value = m.Groups["value"].Value;
-            string output = m.Groups["output"].Success ? m.Groups["output"].Value.Trim() : "";
-            if (!(IsFidelityMetric(metric) || IsGroundTruthMetric(metric)) || !TryParseNumber(value, out _) ||
-                (m.Groups["output"].Success && output.Length == 0) ||
-                (drop && (op != "<=" || !IsGroundTruthMetric(metric))))
-            {
-                return false;
-            }
-
-            normalized = (drop ? "drop:" : "") + metric + (output.Length > 0 ? "@" + output : "") + op + value;
-            return true;
-        }
-
-        /// <summary>A plain decimal number in invariant culture (no thousands separators, no NaN/infinity).</summary>
-        public static bool TryParseNumber(string raw, out double value) =>
-            double.TryParse(raw, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
-                CultureInfo.InvariantCulture, out value) && !double.IsNaN(value) && !double.IsInfinity(value);
     }
 }

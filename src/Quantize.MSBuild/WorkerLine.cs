@@ -1,11 +1,12 @@
 using System.Text.RegularExpressions;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 
 namespace Quantize.MSBuild
 {
     /// <summary>
-    /// One line the worker printed. Diagnostics use MSBuild's canonical form
-    /// (<c>file: warning QNT2002: text</c>); the summary line starts with <see cref="Messages.SummaryPrefix"/>.
+    /// One line the worker printed. Diagnostics use MSBuild's canonical form (<see cref="WorkerProtocol.Diagnostic"/>,
+    /// <c>file: warning QNT2002: text</c>); the summary line starts with <see cref="WorkerProtocol.SummaryPrefix"/>.
     /// The same parsing replays persisted lines on no-op builds, so they look exactly like the first time.
     /// </summary>
     internal sealed class WorkerLine
@@ -27,7 +28,7 @@ namespace Quantize.MSBuild
         public string Code { get; }
         public string Text { get; }
 
-        public static bool IsSummary(string line) => line.StartsWith(Messages.SummaryPrefix, System.StringComparison.Ordinal);
+        public static bool IsSummary(string line) => line.StartsWith(WorkerProtocol.SummaryPrefix, System.StringComparison.Ordinal);
 
         public static WorkerLine? TryParseDiagnostic(string line)
         {
@@ -42,9 +43,6 @@ namespace Quantize.MSBuild
         }
 
         public WorkerLine WithFile(string file) => new WorkerLine(file, IsError, Code, Text);
-
-        public static string Format(string? file, bool isError, string code, string text) =>
-            (string.IsNullOrEmpty(file) ? "" : file + ": ") + (isError ? "error " : "warning ") + code + ": " + text;
 
         public void Log(TaskLoggingHelper log)
         {

@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Quantize.Common;
 using Quantize.MSBuild.Tests.Infrastructure;
 
 namespace Quantize.MSBuild.Tests;
@@ -82,13 +83,32 @@ public sealed class TaskTests : IDisposable
         var props = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.props"));
         var targets = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.targets"));
         var declared = props.Descendants().Where(e => e.Parent?.Name.LocalName == "PropertyGroup").Select(e => e.Name.LocalName).ToHashSet();
-        var passed = targets.Descendants().Where(e => e.Name.LocalName == "_QuantizeDefault").Select(e => (string?)e.Attribute("Include")).ToHashSet();
+        var passed = targets.Descendants().Where(e => e.Name.LocalName == "_QuantizeDefault").Select(e => (string?)e.Attribute("Include")).ToList();
 
-        foreach (var setting in QuantizeSettings.All)
+        foreach (var setting in SettingSpecs.All)
         {
             Assert.True(declared.Contains(setting.Name), $"{setting.Name} is not declared in Quantize.MSBuild.props");
             Assert.True(passed.Contains(setting.Name), $"{setting.Name} is not passed as a _QuantizeDefault in Quantize.MSBuild.targets");
         }
+
+        // And nothing else: a project default without a row would be dropped without a word.
+        Assert.Equal(SettingSpecs.All.Select(s => s.Name).Order(), passed.Order());
+    }
+
+    [Fact]
+    public void The_targets_set_the_per_model_metadata_the_tasks_read_and_tell_sample_lists_by_the_shared_extension()
+    {
+        string text = File.ReadAllText(Path.Combine(Repo.Root, "build", "Quantize.MSBuild.targets"));
+        var targets = System.Xml.Linq.XDocument.Parse(text);
+        var set = targets.Descendants().Where(e => e.Parent?.Name.LocalName == "_QuantizeModel").Select(e => e.Name.LocalName).ToHashSet();
+
+        string[] read = [MetadataNames.QuantizedPath, MetadataNames.ReportPath, MetadataNames.HtmlReportPath, MetadataNames.LogPath,
+            MetadataNames.SettingsPath, MetadataNames.ResponseFilePath, MetadataNames.CalibrationDir, MetadataNames.ValidationDir];
+        Assert.All(read, name => Assert.Contains(name, set));
+        // MSBuild cannot call SampleLists.IsList, so the targets spell its extension (a list is resolved as a file, a folder as a directory).
+        var compared = System.Text.RegularExpressions.Regex.Matches(text, @"GetExtension\([^)]*\)\)\.ToLowerInvariant\(\)\)' [!=]= '(?<extension>[^']*)'");
+        Assert.NotEmpty(compared);
+        Assert.All(compared, m => Assert.Equal(SampleLists.Extension, m.Groups["extension"].Value));
     }
 
     [Fact]
@@ -257,7 +277,7 @@ public sealed class TaskTests : IDisposable
         var model = Assert.Single(overridden.ResolvedModels);
         Assert.Equal("x64-vnni", model.GetMetadata("QuantizeTargets"));
         Assert.Contains("\nQuantizeTargets=x64-vnni\n", File.ReadAllText(Output + ".settings"));
-        var args = QuantizeSettings.WorkerArguments(ModelPath, Output, null, null, QuantizeSettings.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
+        var args = QuantizeSettings.WorkerArguments(ModelPath, Output, null, null, SettingSpecs.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
         Assert.Equal([ModelPath, "--output", Output, "--mode", "dynamic", "--target", "x64-vnni"], args);
     }
 
@@ -559,7 +579,8 @@ public sealed class TaskTests : IDisposable
         File.WriteAllText(Path.Combine(data, "b.png"), "bb");
         File.WriteAllText(Path.Combine(data, "cats", "c.png"), "ccc");
         string list = Path.Combine(_dir, "subset.txt");
-        File.WriteAllLines(list, ["# two of three photos, and a folder", "photos/a.png", "", "photos/cats"]);
+        // A line no path can hold is the worker's coded error, not a crash of the task.
+        File.WriteAllLines(list, ["# two of three photos, and a folder", "photos/a.png", "", "photos/cats", "photos/\0.png"]);
         var prepare = Prepare(perChannel: "");
         prepare.Models[0].SetMetadata("QuantizeCalibrationDir", list);
         prepare.Models[0].SetMetadata("QuantizeCalibrationData", "subset.txt");
@@ -633,7 +654,7 @@ public sealed class TaskTests : IDisposable
         var model = Assert.Single(autoMode.ResolvedModels);
         Assert.Equal(("dynamic", ""), (model.GetMetadata("QuantizeMode"), model.GetMetadata("QuantizeCalibrationDir")));
         var args = QuantizeSettings.WorkerArguments(ModelPath, Output, model.GetMetadata("QuantizeCalibrationDir"), null,
-            QuantizeSettings.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
+            SettingSpecs.All.ToDictionary(s => s.Name, s => model.GetMetadata(s.Name)));
         Assert.Equal([ModelPath, "--output", Output, "--mode", "dynamic"], args);
     }
 

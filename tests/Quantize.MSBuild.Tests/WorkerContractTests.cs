@@ -1,30 +1,60 @@
 using System.IO.Compression;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Quantize.Common;
 using Quantize.MSBuild.Tests.Infrastructure;
 
 namespace Quantize.MSBuild.Tests;
 
-/// <summary>The worker shipped in the package understands every option the task can pass it.</summary>
+/// <summary>The worker shipped in the package understands every option and value the task can pass it.</summary>
 [Collection(PackageCollection.Name)]
 public sealed class WorkerContractTests(PackageFixture fixture)
 {
     [Fact]
-    public void Every_setting_with_a_worker_option_is_an_option_of_the_packaged_worker()
+    public void Every_setting_with_a_worker_switch_is_an_option_of_the_packaged_worker()
     {
         var folder = Directory.CreateTempSubdirectory("quantize-worker-contract-");
         try
         {
-            ZipFile.ExtractToDirectory(fixture.PackagePath, folder.FullName);
-            var worker = Directory.GetFiles(folder.FullName, "Quantize.Cli.dll", SearchOption.AllDirectories).Single();
-
-            var help = DotNet.Run(folder.FullName, null, worker, "quantize", "--help");
+            var help = DotNet.Run(folder.FullName, null, ExtractWorker(folder.FullName), WorkerProtocol.Command, "--help");
 
             Assert.Equal(0, help.ExitCode);
-            // The settings' options, and those the task derives from folders and the metric/drop pair.
-            string[] derived = ["--calibration", "--validation", "--report", "--html-report", "--check"];
-            foreach (var option in QuantizeSettings.All.Select(s => s.WorkerOption).OfType<string>().Concat(derived))
+            // Option names as the help lists them ("  -o, --output <output>  ..."): "--tune" must not pass on "--tune-locked".
+            var options = Regex.Matches(help.Output, @"^  (?:-\w, )?(?<name>--[\w-]+)", RegexOptions.Multiline).Select(m => m.Groups["name"].Value).ToHashSet();
+            string[] derived = [WorkerSwitches.Output, WorkerSwitches.Calibration, WorkerSwitches.Validation, WorkerSwitches.Report, WorkerSwitches.HtmlReport];
+            foreach (var option in SettingSpecs.All.Select(s => s.WorkerSwitch).OfType<string>().Concat(derived))
             {
-                Assert.Contains(option, help.Output);
+                Assert.True(options.Contains(option), $"{option} is not an option of the packaged worker:\n{help.Output}");
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Every_allowed_value_of_a_choice_setting_is_accepted_by_the_packaged_worker()
+    {
+        var folder = Directory.CreateTempSubdirectory("quantize-worker-values-");
+        try
+        {
+            var worker = ExtractWorker(folder.FullName);
+            // auto never reaches the worker: the task resolves it to static or dynamic.
+            var choices = SettingSpecs.All
+                .Where(s => s.WorkerSwitch is not null && s.Kind is SettingKind.Choice or SettingKind.Choices)
+                .Select(s => (Switch: s.WorkerSwitch!, Values: s.Allowed.Where(v => !(s.Name == SettingSpecs.Mode && v == "auto")).ToArray()))
+                .ToList();
+
+            // Run i passes the i-th value of every choice; the model does not exist, so a run that gets that far read every value.
+            for (int i = 0; i < choices.Max(c => c.Values.Length); i++)
+            {
+                string[] args = [WorkerProtocol.Command, Path.Combine(folder.FullName, "missing.onnx"), WorkerSwitches.Output, Path.Combine(folder.FullName, "out.onnx"),
+                    .. choices.Where(c => i < c.Values.Length).SelectMany(c => new[] { c.Switch, c.Values[i] })];
+                var run = DotNet.Run(folder.FullName, null, [worker, .. args]);
+
+                Assert.DoesNotContain("QNT1201", run.Output); // the worker's code for an option value it does not know
+                Assert.Contains("error QNT1001", run.Output);
             }
         }
         finally
@@ -39,8 +69,7 @@ public sealed class WorkerContractTests(PackageFixture fixture)
         var folder = Directory.CreateTempSubdirectory("quantize-worker-methods-");
         try
         {
-            ZipFile.ExtractToDirectory(fixture.PackagePath, Path.Combine(folder.FullName, "package"));
-            var worker = Directory.GetFiles(folder.FullName, "Quantize.Cli.dll", SearchOption.AllDirectories).Single();
+            var worker = ExtractWorker(folder.FullName);
             var output = Path.Combine(folder.FullName, "out", "waifu2x.int8.onnx");
             var report = Path.Combine(folder.FullName, "out", "report.json");
 
@@ -63,5 +92,12 @@ public sealed class WorkerContractTests(PackageFixture fixture)
         {
             folder.Delete(recursive: true);
         }
+    }
+
+    /// <summary>Unpacks the package into <paramref name="folder"/>; returns the worker in it.</summary>
+    private string ExtractWorker(string folder)
+    {
+        ZipFile.ExtractToDirectory(fixture.PackagePath, Path.Combine(folder, "package"));
+        return Directory.GetFiles(folder, "Quantize.Cli.dll", SearchOption.AllDirectories).Single();
     }
 }

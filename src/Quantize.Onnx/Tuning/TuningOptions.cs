@@ -28,7 +28,7 @@ public sealed record TuningOptions
     public int MaxAttempts { get; init; } = 48;
 
     /// <summary>The lock file beside a model: <c>sr.onnx</c> → <c>sr.quantization.json</c>.</summary>
-    public static string DefaultLockFile(string modelPath) => Path.ChangeExtension(modelPath, ".quantization.json");
+    public static string DefaultLockFile(string modelPath) => Common.WorkerProtocol.LockFilePath(modelPath);
 
     /// <summary>Wall-clock budget of one search; the best configuration so far is reported when it runs out.</summary>
     public TimeSpan TimeBudget { get; init; } = TimeSpan.FromMinutes(10);

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Quantize.Common;
 
 namespace Quantize.Onnx.Validation;
 
@@ -14,28 +14,11 @@ namespace Quantize.Onnx.Validation;
 /// <param name="IsDrop">A <c>drop:</c> check: how much worse INT8 is than FP32 against ground truth (positive = worse).</param>
 public sealed record AccuracyCheck(string Spec, string Metric, string? Output, bool AtLeast, double Threshold, bool IsDrop)
 {
-    public const string Grammar =
-        "<metric>[@<output>]>=<value>, <metric>[@<output>]<=<value> or drop:<metric>[@<output>]<=<value>; " +
-        "metrics vs FP32: sqnr, cosine, psnr, max-abs-error, top<k>-agreement (e.g. top1-agreement, top5-agreement); " +
-        "vs ground truth (expected/<output>.npy or a class label): psnr, top<k> (e.g. top1, top5), mse, mae, f1, precision, recall";
-
-    /// <summary>Metrics comparing INT8 with FP32 (no ground truth needed), besides <c>top&lt;k&gt;-agreement</c>.</summary>
-    public static readonly IReadOnlySet<string> FidelityMetrics = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "sqnr", "cosine", "psnr", "max-abs-error", "top1-agreement",
-    };
-
-    /// <summary>Task metrics computed for FP32 and INT8 against ground truth, besides <c>top&lt;k&gt;</c>.</summary>
-    public static readonly IReadOnlySet<string> TaskMetrics = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "psnr", "top1", "mse", "mae", "f1", "precision", "recall",
-    };
-
     /// <summary>A metric comparing INT8 with FP32.</summary>
-    public static bool IsFidelityMetric(string metric) => FidelityMetrics.Contains(metric) || (TopK.TryParse(metric, out _, out var agreement) && agreement);
+    public static bool IsFidelityMetric(string metric) => AccuracyCheckSyntax.IsFidelityMetric(metric);
 
     /// <summary>A metric against ground truth.</summary>
-    public static bool IsTaskMetric(string metric) => TaskMetrics.Contains(metric) || (TopK.TryParse(metric, out _, out var agreement) && !agreement);
+    public static bool IsTaskMetric(string metric) => AccuracyCheckSyntax.IsGroundTruthMetric(metric);
 
     /// <summary>True when a larger value is better (drop = FP32 − INT8); false for errors (drop = INT8 − FP32).</summary>
     public static bool HigherIsBetter(string metric) => metric is not ("max-abs-error" or "mse" or "mae");
@@ -49,56 +32,13 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
         _ => "",
     };
 
-    /// <summary>Parses one spec; throws <see cref="ErrorCodes.InvalidOption"/> (QNT1201) naming the spec and the grammar.</summary>
+    /// <summary>Parses one spec with the grammar the task checks too (<see cref="AccuracyCheckSyntax"/>); throws <see cref="ErrorCodes.InvalidOption"/> (QNT1201) naming the spec and the grammar.</summary>
     public static AccuracyCheck Parse(string spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var text = spec.Trim();
-        var isDrop = text.StartsWith("drop:", StringComparison.OrdinalIgnoreCase);
-        var body = isDrop ? text[5..] : text;
-        var ge = body.LastIndexOf(">=", StringComparison.Ordinal);
-        var le = body.LastIndexOf("<=", StringComparison.Ordinal);
-        var at = Math.Max(ge, le);
-        if (at <= 0)
-        {
-            throw Invalid(spec, "it has no >= or <= comparison");
-        }
-
-        var left = body[..at].Trim();
-        var valueText = body[(at + 2)..].Trim();
-        if (!double.TryParse(valueText, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
-        {
-            throw Invalid(spec, $"'{valueText}' is not a number");
-        }
-
-        var sign = left.IndexOf('@', StringComparison.Ordinal);
-        var metric = (sign < 0 ? left : left[..sign]).Trim().ToLowerInvariant();
-        string? output = sign < 0 ? null : left[(sign + 1)..].Trim();
-        if (output is { Length: 0 })
-        {
-            throw Invalid(spec, "the output name after '@' is empty");
-        }
-
-        if (!IsFidelityMetric(metric) && !IsTaskMetric(metric))
-        {
-            throw Invalid(spec, $"'{metric}' is not a metric");
-        }
-
-        var atLeast = at == ge;
-        if (isDrop)
-        {
-            if (!IsTaskMetric(metric))
-            {
-                throw Invalid(spec, $"a drop is measured against ground truth, and '{metric}' is not a ground-truth metric");
-            }
-
-            if (atLeast)
-            {
-                throw Invalid(spec, "a drop check bounds the drop from above (drop:<metric><=<value>)");
-            }
-        }
-
-        return new AccuracyCheck(text, metric, output, atLeast, value, isDrop);
+        var check = AccuracyCheckSyntax.Parse(spec, out var reason)
+            ?? throw new QuantizeException(ErrorCodes.InvalidOption, null, $"Invalid accuracy check '{spec}': {reason}. Expected {AccuracyCheckSyntax.Grammar}.");
+        return new AccuracyCheck(check.Text, check.Metric, check.Output, check.AtLeast, check.Threshold, check.IsDrop);
     }
 
     /// <summary>
@@ -110,7 +50,4 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
         : [Parse("sqnr>=10")];
 
     public override string ToString() => Spec;
-
-    private static QuantizeException Invalid(string spec, string reason) =>
-        new(ErrorCodes.InvalidOption, null, $"Invalid accuracy check '{spec}': {reason}. Expected {Grammar}.");
 }
