@@ -1,24 +1,23 @@
 using System.Diagnostics;
 using System.Globalization;
+using Quantize.Common;
 
 namespace Quantize.Cli;
 
 /// <summary>
 /// Ends the worker when the build process that started it is gone. A build killed outright (or an MSBuild node that
 /// crashed) cannot stop its tool, and the worker would otherwise calibrate on, orphaned, for minutes. The task names
-/// itself in <see cref="Variable"/>; the output is never half-written (it is published by a rename), and the next run
+/// itself in <see cref="WorkerProtocol.ParentProcessVariable"/>; the output is never half-written (it is published by a rename), and the next run
 /// sweeps what an ended worker leaves in temporary files.
 /// </summary>
 internal static class ParentWatch
 {
-    /// <summary>The id of the process whose end ends the worker (its start time, read once, guards against id reuse).</summary>
-    public const string Variable = "QUANTIZE_PARENT_PID";
 
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
 
     public static void Start(TextWriter stderr)
     {
-        if (Environment.GetEnvironmentVariable(Variable) is not { Length: > 0 } value
+        if (Environment.GetEnvironmentVariable(WorkerProtocol.ParentProcessVariable) is not { Length: > 0 } value
             || !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
         {
             return;

@@ -1,4 +1,5 @@
 using Quantize.Cli;
+using Quantize.Common;
 using Quantize.Onnx;
 
 // Started by a build: end with it (see ParentWatch).
@@ -10,7 +11,7 @@ if (parse.Errors.Count > 0)
 {
     foreach (var error in parse.Errors)
     {
-        Console.Error.WriteLine($"onnx-quantize: error {ErrorCodes.InvalidOption}: {error.Message} (see 'quantize --help')");
+        Console.Error.WriteLine(WorkerProtocol.Diagnostic(null, isError: true, ErrorCodes.InvalidOption, $"{error.Message} (see 'quantize --help')"));
     }
 
     return 1;

@@ -172,33 +172,19 @@ internal static class QuantizeCommandLine
         {
             Description = "Shuffle the calibration samples with this seed (deterministic on every machine) before --max-calibration-samples picks the first ones. Default: name order.",
         };
-        var imageSize = new Option<string?>(WorkerSwitches.ImageSize) { Description = "Image target size <width>x<height>, e.g. 192x48. Default: the model input's fixed height and width, else each image's own size." };
-        var imageResize = new Option<string>(WorkerSwitches.ImageResize)
-        {
-            Description = "How images are fitted to the target size: stretch (default), letterbox (aspect kept, centred, padded), fit (aspect kept, padded right/bottom), " +
-                "crop (aspect kept, centre crop), fit-height (text lines: target height, width capped at the target width, padded right).",
-            DefaultValueFactory = _ => "stretch",
-        };
-        var imageInterpolation = new Option<string>(WorkerSwitches.ImageInterpolation) { Description = "bilinear (default, OpenCV INTER_LINEAR) or nearest.", DefaultValueFactory = _ => "bilinear" };
-        var imageLayout = new Option<string?>(WorkerSwitches.ImageLayout) { Description = "nchw or nhwc. Default: from the model input's shape (where its 1 or 3 channels are), else nchw." };
-        var imageChannels = new Option<string?>(WorkerSwitches.ImageChannels) { Description = "rgb, bgr or gray. Default: gray for a 1-channel input, else rgb." };
-        var imageScale = new Option<double?>(WorkerSwitches.ImageScale) { Description = "Multiplies 0..255 pixel values before mean/std. Default 1/255 (float inputs; values in [0,1]), 1 for uint8/int8 inputs." };
-        var imageMean = new Option<string?>(WorkerSwitches.ImageMean) { Description = "Subtracted after scaling: one value, or one per channel in the model's channel order, ';'-separated (e.g. 0.485;0.456;0.406). Default 0." };
-        var imageStd = new Option<string?>(WorkerSwitches.ImageStd) { Description = "Divides after the mean: one value or one per channel, ';'-separated (e.g. 0.229;0.224;0.225). Default 1." };
-        var imagePadValue = new Option<double>(WorkerSwitches.ImagePadValue) { Description = "Tensor value of padding (letterbox, fit, fit-height), after normalisation. Default 0." };
-        var imageOrientation = new Option<string>(WorkerSwitches.ImageOrientation)
-        {
-            Description = "exif (default: photos are turned by their EXIF orientation tag, as viewers and OpenCV show them) or ignore (the stored pixels, as PIL's Image.open reads them).",
-            DefaultValueFactory = _ => "exif",
-        };
+        var imageOptions = new ImageCommandOptions();
 
         var quantize = new Command(WorkerProtocol.Command, "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, appThreads, validation, checks,
             onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, recordLock, tuneMaxAttempts, tuneTimeBudget,
-            shuffleSeed, imageSize, imageResize, imageInterpolation, imageLayout, imageChannels, imageScale, imageMean, imageStd, imagePadValue, imageOrientation,
+            shuffleSeed,
         };
+        foreach (var option in imageOptions.All)
+        {
+            quantize.Options.Add(option);
+        }
 
         quantize.SetAction((parse, cancellation) =>
         {
@@ -208,21 +194,7 @@ internal static class QuantizeCommandLine
             IReadOnlyList<QuantizeTarget> targetList;
             try
             {
-                images = new ImageOptions
-                {
-                    Size = parse.GetValue(imageSize) is { Length: > 0 } size ? ImageOptions.ParseSize(size) : null,
-                    Resize = ImageOptions.Names.Parse<ImageResize>("image resize", parse.GetValue(imageResize)!),
-                    Interpolation = ImageOptions.Names.Parse<ImageInterpolation>("image interpolation", parse.GetValue(imageInterpolation)!),
-                    Layout = parse.GetValue(imageLayout) is { Length: > 0 } layout ? ImageOptions.Names.Parse<ImageLayout>("image layout", layout) : null,
-                    Channels = parse.GetValue(imageChannels) is { Length: > 0 } channels ? ImageOptions.Names.Parse<ImageChannels>("image channels", channels) : null,
-                    Scale = parse.GetValue(imageScale) is double scale && (!double.IsFinite(scale) || scale == 0)
-                        ? throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--image-scale must be a finite number other than 0, got {scale}.")
-                        : parse.GetValue(imageScale),
-                    Mean = parse.GetValue(imageMean) is { Length: > 0 } mean ? ImageOptions.ParseValues("image mean", mean, positive: false) : [0.0],
-                    Std = parse.GetValue(imageStd) is { Length: > 0 } std ? ImageOptions.ParseValues("image std", std, positive: true) : [1.0],
-                    PadValue = parse.GetValue(imagePadValue),
-                    Orientation = ImageOptions.Names.Parse<ImageOrientation>("image orientation", parse.GetValue(imageOrientation)!),
-                };
+                images = imageOptions.Read(parse);
 
                 gate = new ValidationOptions
                 {

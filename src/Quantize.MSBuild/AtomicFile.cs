@@ -12,8 +12,6 @@ namespace Quantize.MSBuild
     {
         public static void WriteAllText(string path, string text) => Replace(path, temp => File.WriteAllText(temp, text));
 
-        public static void Copy(string source, string path) => Replace(path, temp => File.Copy(source, temp, overwrite: true));
-
         private static void Replace(string path, Action<string> write)
         {
             string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".tmp");

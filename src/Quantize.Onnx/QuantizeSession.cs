@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Quantize.Common;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Quantization;
@@ -119,7 +120,7 @@ internal sealed class QuantizeSession
                 $"Accuracy check '{unknown.Spec}' names output '{unknown.Output}', but the model's outputs are: {string.Join(", ", outputs)}.");
         }
 
-        if (!Directory.Exists(folder) && !(File.Exists(folder) && SampleListFile.IsListFile(folder)))
+        if (!Directory.Exists(folder) && !(File.Exists(folder) && SampleLists.IsList(folder)))
         {
             throw new QuantizeException(ErrorCodes.CalibrationFolderMissing, folder,
                 $"Validation folder '{folder}' does not exist. Point it at a folder holding one sub-folder per sample (the calibration layout, optionally with expected/<output>.npy).");

@@ -1,7 +1,8 @@
 using System.Globalization;
-using Google.Protobuf;
-using Quantize.Onnx.Model.Proto;
 using DataLocation = Quantize.Onnx.Model.Proto.TensorProto.Types.DataLocation;
+using Google.Protobuf;
+using Quantize.Common;
+using Quantize.Onnx.Model.Proto;
 
 namespace Quantize.Onnx.Model;
 
@@ -28,8 +29,6 @@ public static class ModelWriter
     /// </summary>
     private const long SizeHeadroom = 256L << 20;
 
-    /// <summary>The suffix of the external data file: <c>model.onnx</c> → <c>model.onnx.data</c>.</summary>
-    public const string ExternalDataSuffix = ".data";
 
     /// <summary>Writes <paramref name="model"/> to <paramref name="path"/>, replacing any existing file.</summary>
     /// <remarks>The model is not changed. It must be self-contained (as <see cref="ModelLoader.Load"/> returns it) or its external tensors deferred by the active <see cref="ExternalDataScope"/>.</remarks>
@@ -70,7 +69,7 @@ public static class ModelWriter
             }
         }
 
-        string dataFileName = Path.GetFileName(full) + ExternalDataSuffix;
+        string dataFileName = Path.GetFileName(full) + WorkerProtocol.DataFileSuffix;
         string dataPath = Path.Combine(folder, dataFileName);
         if (scope is not null && scope.IsSourceFile(dataPath))
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Quantize.Common;
 using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx.Samples;
@@ -11,7 +12,7 @@ namespace Quantize.Onnx.Samples;
 /// </summary>
 public sealed class ClassLabels
 {
-    public const string FileName = ExpectedOutputs.ClassNamesFile;
+    public const string FileName = SampleLists.ClassNamesFile;
 
     private readonly IReadOnlyList<string>? _names;
     private readonly string? _file;

@@ -1,3 +1,5 @@
+using Quantize.Common;
+
 namespace Quantize.Onnx.Samples;
 
 /// <summary>
@@ -13,7 +15,7 @@ internal static class SampleLayout
     /// </summary>
     public static (List<SampleEntry> Entries, ClassLabels? Labels, bool Listed) Find(string folder, IReadOnlyList<InputSpec> inputs)
     {
-        if (File.Exists(folder) && SampleListFile.IsListFile(folder))
+        if (File.Exists(folder) && SampleLists.IsList(folder))
         {
             var listed = SampleListFile.Read(folder).Select(path => EntryFor(path, folder)).ToList();
             if (listed.Count == 0)

@@ -9,8 +9,6 @@ namespace Quantize.Onnx.Samples;
 /// </summary>
 public static class SampleListFile
 {
-    public static bool IsListFile(string path) => SampleLists.IsList(path);
-
     /// <summary>The listed paths, resolved, in file order.</summary>
     public static IReadOnlyList<string> Read(string listPath)
     {

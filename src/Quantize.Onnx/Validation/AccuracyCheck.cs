@@ -28,7 +28,7 @@ public sealed record AccuracyCheck(string Spec, string Metric, string? Output, b
     {
         "sqnr" or "psnr" => " dB",
         "f1" or "precision" or "recall" => " %",
-        _ when TopK.TryParse(metric, out _, out _) => " %",
+        _ when AccuracyCheckSyntax.TryParseTopK(metric, out _, out _) => " %",
         _ => "",
     };
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantize.Common;
 using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Validation;
@@ -23,8 +24,6 @@ public static class ExpectedOutputs
     /// <summary>The per-sample label file of the first classifier output.</summary>
     public const string SampleLabelFile = "label.txt";
 
-    /// <summary>Class names in index order, in the validation folder.</summary>
-    public const string ClassNamesFile = "classes.txt";
 
     /// <summary>The ground truth of <paramref name="output"/> for the sample at <paramref name="sampleSource"/>, or null when there is none.</summary>
     /// <param name="firstClassifier">This output is the model's first output with a class axis (it takes <c>label.txt</c>).</param>
@@ -59,7 +58,7 @@ public static class ExpectedOutputs
     /// <summary>The class names of a validation folder (<c>classes.txt</c>, one per line), or null when it has none.</summary>
     public static IReadOnlyList<string>? ReadClassNames(string validationFolder)
     {
-        var path = Path.Combine(validationFolder, ClassNamesFile);
+        var path = Path.Combine(validationFolder, SampleLists.ClassNamesFile);
         if (!File.Exists(path))
         {
             return null;
@@ -134,7 +133,7 @@ public static class ExpectedOutputs
         if (classNames is not null && classNames.Count != classes)
         {
             throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,
-                $"The validation folder's {ClassNamesFile} names {classNames.Count} classes, but the model's output '{output}' has {classes} (its last axis). List one name per class, in index order.");
+                $"The validation folder's {SampleLists.ClassNamesFile} names {classNames.Count} classes, but the model's output '{output}' has {classes} (its last axis). List one name per class, in index order.");
         }
 
         var values = new float[tokens.Length];
@@ -144,11 +143,11 @@ public static class ExpectedOutputs
             if (index < 0 && (!int.TryParse(tokens[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index) || index >= classes))
             {
                 var names = classNames is null
-                    ? $"there is no {ClassNamesFile} in the validation folder to name the classes"
-                    : $"{ClassNamesFile} names {string.Join(", ", classNames.Take(10).Select(n => $"'{n}'"))}{(classNames.Count > 10 ? ", ..." : "")}";
+                    ? $"there is no {SampleLists.ClassNamesFile} in the validation folder to name the classes"
+                    : $"{SampleLists.ClassNamesFile} names {string.Join(", ", classNames.Take(10).Select(n => $"'{n}'"))}{(classNames.Count > 10 ? ", ..." : "")}";
                 throw new QuantizeException(ErrorCodes.ExpectedShapeMismatch, file,
                     $"Label '{tokens[i]}' in '{file}' is neither a class name nor a class index below {classes} (the size of the last axis of output '{output}'); {names}. " +
-                    $"Write a class index, or list the class names in index order in {ClassNamesFile} in the validation folder.");
+                    $"Write a class index, or list the class names in index order in {SampleLists.ClassNamesFile} in the validation folder.");
             }
 
             values[i] = index;

@@ -1,3 +1,5 @@
+using Quantize.Common;
+
 namespace Quantize.Onnx.Validation;
 
 /// <summary>
@@ -31,19 +33,9 @@ public static class TopK
         return better < k;
     }
 
-    /// <summary>Parses <c>top&lt;k&gt;</c> / <c>top&lt;k&gt;-agreement</c>; k ≥ 1.</summary>
-    public static bool TryParse(string metric, out int k, out bool agreement)
-    {
-        k = 0;
-        agreement = metric.EndsWith("-agreement", StringComparison.Ordinal);
-        var digits = agreement ? metric[3..^"-agreement".Length] : metric.Length > 3 ? metric[3..] : "";
-        return metric.StartsWith("top", StringComparison.Ordinal) && digits.Length is > 0 and <= 4 && digits[0] != '0' &&
-            digits.All(char.IsAsciiDigit) && int.TryParse(digits, out k);
-    }
-
     public static string Name(int k, bool agreement) => agreement ? $"top{k}-agreement" : $"top{k}";
 
     /// <summary>The k to measure: <see cref="Reported"/> plus those the checks name.</summary>
     public static IReadOnlyList<int> Requested(IEnumerable<AccuracyCheck> checks) =>
-        Reported.Concat(checks.Select(c => TryParse(c.Metric, out var k, out _) ? k : 0).Where(k => k > 0)).Distinct().Order().ToList();
+        Reported.Concat(checks.Select(c => AccuracyCheckSyntax.TryParseTopK(c.Metric, out var k, out _) ? k : 0).Where(k => k > 0)).Distinct().Order().ToList();
 }

@@ -190,7 +190,7 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
         var net = TestNets.Mlp();
         var (model, calibration, validation) = Prepare(net);
         string[] names = ["cat", "dog", "car", "bus", "tree", "sky", "road", "bird", "boat", "cup"];
-        File.WriteAllLines(Path.Combine(validation, ExpectedOutputs.ClassNamesFile), names);
+        File.WriteAllLines(Path.Combine(validation, Onnx.Samples.ClassLabels.FileName), names);
         var inputs = QuantizeTestKit.HeldOutSeeds.Select(s => QuantizeTestKit.Structured(s, net.InputShape)).ToList();
         var fp32 = QuantizeTestKit.Run(model, net.InputName, net.InputShape, inputs);
         int rows = 0, top1 = 0, top5 = 0;
@@ -237,7 +237,7 @@ public sealed class AccuracyGateTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ErrorCodes.ExpectedShapeMismatch, e.Code);
         Assert.EndsWith(ExpectedOutputs.SampleLabelFile, e.File, StringComparison.Ordinal);
         Assert.Contains(reason, e.Message, StringComparison.Ordinal);
-        Assert.Contains(ExpectedOutputs.ClassNamesFile, e.Message, StringComparison.Ordinal);
+        Assert.Contains(Onnx.Samples.ClassLabels.FileName, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
