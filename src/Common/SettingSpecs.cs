@@ -58,7 +58,7 @@ internal static class SettingSpecs
     public static readonly SettingSpec[] All =
     {
         // auto is resolved to static or dynamic by the task before the worker sees it.
-        new SettingSpec(Mode, WorkerSwitches.Mode, SettingKind.Choice, "auto", "static", "dynamic", "fp16", "weight4"),
+        new SettingSpec(Mode, WorkerSwitches.Mode, SettingKind.Choice, QuantizeModes.Names),
         new SettingSpec("QuantizeCalibrationMethod", WorkerSwitches.CalibrationMethod, SettingKind.Choice, "minmax", "percentile", "entropy", "mse"),
         new SettingSpec("QuantizeCalibrationPercentile", WorkerSwitches.CalibrationPercentile, SettingKind.PositiveNumber),
         new SettingSpec("QuantizeSymmetricActivations", WorkerSwitches.SymmetricActivations, SettingKind.Boolean),

@@ -20,17 +20,29 @@ internal static class QuantizeCommandLine
         {
             Description = "Folder of calibration samples: one sub-folder per sample with <inputName>.npy, .pb or image per model input " +
                 "(or input_0.pb, input_1.pb, ...), one .npz archive per sample, or for single-input models one .npy/.pb/image file per sample " +
-                "(images also in class sub-folders). Or a .txt file listing sample paths, one per line, relative to the file. Required in static mode; in dynamic mode optional (its samples then measure fidelity and latency).",
+                "(images also in class sub-folders). Or a .txt file listing sample paths, one per line, relative to the file. With it the default mode (auto) is static, without it dynamic; in dynamic mode its samples measure fidelity and latency.",
         };
-        var mode = new Option<QuantizationMode>(WorkerSwitches.Mode)
+        var mode = new Option<string>(WorkerSwitches.Mode)
         {
-            Description = "static (default): activation ranges calibrated on --calibration samples, QDQ form fused into QLinearConv/QLinearMatMul/... " +
+            Description = "auto (default, as in a build): static when --calibration is given, else dynamic. " +
+                "static: activation ranges calibrated on --calibration samples, QDQ form fused into QLinearConv/QLinearMatMul/... " +
                 "dynamic: no calibration data; int8 weights for MatMul/Gemm, activations quantized at run time (ORT's DynamicQuantizeMatMul), " +
-                "the rest (Conv, LayerNorm, Softmax, GELU) stays float. Suits transformers. " +
+                "the rest (Conv, LayerNorm, Softmax, GELU) stays float. Suits transformers; a model with nothing it quantizes is written unchanged (warning QNT2502). " +
                 "fp16: no integer quantization and no calibration data; every float weight stored as FLOAT16 (half the size), inputs/outputs stay FP32; ORT folds the Casts on load, so CPU speed stays FP32's. " +
                 "weight4: no calibration data; MatMul/Gemm weights of at least one block in K and N stored as 4-bit blocks (ORT's MatMulNBits, see --block-size), activations and every other op stay float. " +
                 "For memory-bound LLM-style decoding; on small encoders mainly a size win.",
-            DefaultValueFactory = _ => QuantizationMode.Static,
+            DefaultValueFactory = _ => QuantizeModes.Auto,
+            HelpName = string.Join("|", QuantizeModes.Names),
+            CustomParser = result =>
+            {
+                var value = result.Tokens.Single().Value.ToLowerInvariant();
+                if (!QuantizeModes.Names.Contains(value))
+                {
+                    result.AddError($"'{result.Tokens.Single().Value}' is not a mode: use one of {string.Join(", ", QuantizeModes.Names)}.");
+                }
+
+                return value;
+            },
         };
         // Weight-only 4-bit mode (--mode weight4).
         var blockSize = new Option<int>(WorkerSwitches.BlockSize)
@@ -174,7 +186,7 @@ internal static class QuantizeCommandLine
         };
         var imageOptions = new ImageCommandOptions();
 
-        var quantize = new Command(WorkerProtocol.Command, "INT8 post-training quantization: static (calibrated, QDQ form ONNX Runtime fuses into integer kernels), dynamic (--mode dynamic, no calibration data), FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
+        var quantize = new Command(WorkerProtocol.Command, "INT8 post-training quantization: static when calibration data is given (calibrated, QDQ form ONNX Runtime fuses into integer kernels), else dynamic (no calibration data), as a build does; or FP16 weights (--mode fp16) or weight-only 4-bit (--mode weight4).")
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, appThreads, validation, checks,
@@ -243,7 +255,7 @@ internal static class QuantizeCommandLine
 
             var options = new QuantizationOptions
             {
-                Mode = parse.GetValue(mode),
+                Mode = Enum.Parse<QuantizationMode>(QuantizeModes.Resolve(parse.GetValue(mode)!, parse.GetValue(calibration) is not null), ignoreCase: true),
                 BlockSize = parse.GetValue(blockSize),
                 AccuracyLevel = parse.GetValue(accuracyLevel),
                 Weight4Asymmetric = parse.GetValue(weight4Asymmetric),

@@ -80,10 +80,8 @@ namespace Quantize.MSBuild
             List<string> calibrationFiles = ListFiles(calibrationDir);
             List<string> validationFiles = ListFiles(validationDir);
 
-            // Which mode the worker runs. An explicit calibration folder always goes to the worker, so a
-            // missing one is the engine's coded error (QNT1101), not a silent switch to dynamic mode.
-            // auto: static with calibration data, else dynamic (no data needed; a model without MatMul/Gemm
-            // is then shipped unchanged with the worker's warning QNT2502).
+            // Which mode the worker runs (QuantizeModes: auto is static with calibration data, else dynamic). An
+            // explicit calibration folder counts even when missing, so that is the engine's coded error (QNT1101).
             string mode = values[SettingSpecs.Mode];
             bool hasCalibration = calibrationExplicit || Directory.Exists(calibrationDir);
             if (mode == "static" && !hasCalibration)
@@ -93,7 +91,7 @@ namespace Quantize.MSBuild
                 return null;
             }
 
-            string effectiveMode = mode == "auto" ? (hasCalibration ? "static" : "dynamic") : mode;
+            string effectiveMode = QuantizeModes.Resolve(mode, hasCalibration);
 
             var text = new StringBuilder();
             text.Append("# Effective quantization settings of ").Append(model.ItemSpec)
