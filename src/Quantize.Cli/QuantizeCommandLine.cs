@@ -158,26 +158,7 @@ internal static class QuantizeCommandLine
         onFailure.AcceptOnlyFromAmong("error", "ship-fp32");
         var minSpeedup = new Option<double?>(WorkerSwitches.MinSpeedup) { Description = "Fail (QNT1402) when INT8 is less than this many times faster than FP32 on this machine, e.g. 1.2." };
 
-        var tune = new Option<bool>(WorkerSwitches.Tune)
-        {
-            Description = "When the accuracy gate fails, search for a configuration that passes (other equalization/bias-correction/per-channel/calibration choices, " +
-                "then the cheapest set of sensitive nodes kept float that passes with a margin, within --min-speedup when set) and write it to the lock file. Needs --validation.",
-        };
-        var tuneLocked = new Option<bool>(WorkerSwitches.TuneLocked)
-        {
-            Description = "CI mode: the lock file must exist and match the model, checks and settings (else error QNT1403); never search or write it.",
-        };
-        var lockFile = new Option<FileInfo?>("--lock-file")
-        {
-            Description = $"The quantization lock file (default: <model>{WorkerProtocol.LockFileSuffix} beside the model). Used whenever it exists and is current; written by --tune. Commit it.",
-        };
-        var recordLock = new Option<bool>(WorkerSwitches.Lock)
-        {
-            Description = "Write the lock file (see --lock-file) after the run, tuned or not: the recipe and what this machine measured (calibrated ranges, bias-correction shifts, " +
-                "INT8 vs FP32 by speed). With it committed every build machine, VNNI or not, loaded or idle, writes the same bytes, and calibration is skipped.",
-        };
-        var tuneMaxAttempts = new Option<int>(WorkerSwitches.TuneMaxAttempts) { Description = "Most configurations one search builds and validates (default 48).", DefaultValueFactory = _ => 48 };
-        var tuneTimeBudget = new Option<int>(WorkerSwitches.TuneTimeBudget) { Description = "Seconds one search may take (default 600); the best result so far is reported.", DefaultValueFactory = _ => 600 };
+        var tuning = new TuningCommandOptions();
 
         // Calibration data as users have it: sampling and image preprocessing (ImageOptions).
         var shuffleSeed = new Option<int?>(WorkerSwitches.CalibrationShuffleSeed)
@@ -190,10 +171,9 @@ internal static class QuantizeCommandLine
         {
             model, output, calibration, mode, blockSize, accuracyLevel, weight4Asymmetric, report, htmlReport, perChannel, activationType, weightType, method, percentile, symmetricActivations,
             saturationAware, reduceRange, targets, floatPrecision, excludeNodes, excludeOps, maxSamples, fastOnly, equalize, biasCorrection, keepFloat, latencyRuns, appThreads, validation, checks,
-            onFailure, minSpeedup, binaryThreshold, tune, tuneLocked, lockFile, recordLock, tuneMaxAttempts, tuneTimeBudget,
-            shuffleSeed,
+            onFailure, minSpeedup, binaryThreshold,
         };
-        foreach (var option in imageOptions.All)
+        foreach (var option in tuning.All.Append(shuffleSeed).Concat(imageOptions.All))
         {
             quantize.Options.Add(option);
         }
@@ -204,6 +184,7 @@ internal static class QuantizeCommandLine
             ValidationOptions gate;
             ImageOptions images;
             IReadOnlyList<QuantizeTarget> targetList;
+            TuningOptions tuningOptions;
             try
             {
                 images = imageOptions.Read(parse);
@@ -227,15 +208,7 @@ internal static class QuantizeCommandLine
                     throw new QuantizeException(ErrorCodes.InvalidOption, null, $"--app-threads must be 0 (ORT's default: one per core) or more, got {parse.GetValue(appThreads)}.");
                 }
 
-                if (parse.GetValue(tuneMaxAttempts) < 1 || parse.GetValue(tuneTimeBudget) < 1)
-                {
-                    throw new QuantizeException(ErrorCodes.InvalidOption, null, "--tune-max-attempts and --tune-time-budget must be at least 1.");
-                }
-
-                if (parse.GetValue(tune) && gate.Folder is null)
-                {
-                    throw new QuantizeException(ErrorCodes.InvalidOption, null, "--tune needs validation samples (--validation): tuning searches for a configuration that passes the accuracy checks on them.");
-                }
+                tuningOptions = tuning.Read(parse, modelPath, hasValidation: gate.Folder is not null);
 
                 if (!double.IsFinite(gate.BinaryThreshold))
                 {
@@ -281,15 +254,7 @@ internal static class QuantizeCommandLine
                 LatencyRuns = parse.GetValue(latencyRuns),
                 AppThreads = parse.GetValue(appThreads),
                 Validation = gate,
-                Tuning = new TuningOptions
-                {
-                    Enabled = parse.GetValue(tune),
-                    Locked = parse.GetValue(tuneLocked),
-                    Record = parse.GetValue(recordLock),
-                    LockFile = parse.GetValue(lockFile)?.FullName ?? TuningOptions.DefaultLockFile(modelPath),
-                    MaxAttempts = parse.GetValue(tuneMaxAttempts),
-                    TimeBudget = TimeSpan.FromSeconds(parse.GetValue(tuneTimeBudget)),
-                },
+                Tuning = tuningOptions,
             };
             var job = new QuantizeJob(modelPath, parse.GetValue(calibration)?.FullName,
                 parse.GetValue(output)!.FullName, parse.GetValue(report)?.FullName, options, parse.GetValue(htmlReport)?.FullName);
