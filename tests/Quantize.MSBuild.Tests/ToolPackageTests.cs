@@ -56,6 +56,7 @@ public sealed class ToolPackageTests(PackageFixture fixture)
         Assert.Equal("Quantize.Cli.dll", command.Attribute("EntryPoint")?.Value);
         Assert.Contains("tools/net10.0/any/Quantize.Cli.dll", entries);
         Assert.Contains("tools/net10.0/any/Quantize.Onnx.dll", entries);
+        Assert.DoesNotContain(entries, e => e.EndsWith("/Quantize.Onnx.xml", StringComparison.Ordinal) || e.EndsWith("/Quantize.Cli.xml", StringComparison.Ordinal));
 
         foreach (string native in OnnxRuntimeNatives)
         {
