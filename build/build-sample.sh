@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packs Quantize.MSBuild into artifacts/packages/ and builds the samples with it, exactly as a user's
-# project would consume it (PackageReference from a feed), then runs each once:
+# Packs the solution into artifacts/packages/ (Quantize.MSBuild, and the onnx-quantize .NET tool from the same pack)
+# and builds the samples with Quantize.MSBuild, exactly as a user's project would consume it (PackageReference from
+# a feed), then runs each once:
 #   samples/SuperResolution  waifu2x 2x, calibrated from PNG photos, gated on PSNR against high-resolution photos
 #   samples/TextDirection    PaddleOCR's text direction classifier, calibrated from PNG text lines (BGR, mean/std),
 #                            gated on top-1 accuracy against labelled lines (class sub-folders)
@@ -9,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-dotnet pack "$root/src/Quantize.MSBuild/Quantize.MSBuild.csproj" -c Release -v:minimal
+dotnet pack "$root/Quantize.MSBuild.sln" -c Release -v:minimal
 # NuGet caches a package by id+version: drop the previous copy so this pack is the one used.
 rm -rf "$root/artifacts/sample-packages/quantize.msbuild"
 dotnet build "$root/samples/SuperResolution/SuperResolution.csproj" -c Release "$@"

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Help;
 using Quantize.Cli;
 using Quantize.Common;
 using Quantize.Onnx;
@@ -15,6 +17,17 @@ if (parse.Errors.Count > 0)
     }
 
     return 1;
+}
+
+// The usage lines name the program as users call it (the tool's command), not its assembly: System.CommandLine takes
+// the root command's name from the entry assembly (Quantize.Cli.dll), and that name cannot be set.
+if (parse.Action is HelpAction)
+{
+    var help = new StringWriter();
+    int exit = parse.Invoke(new InvocationConfiguration { Output = help });
+    Console.Out.Write(help.ToString().Replace(
+        Environment.NewLine + "  " + RootCommand.ExecutableName + " ", Environment.NewLine + "  onnx-quantize ", StringComparison.Ordinal));
+    return exit;
 }
 
 return parse.Invoke();

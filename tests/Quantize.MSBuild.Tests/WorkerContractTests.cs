@@ -54,7 +54,9 @@ public sealed class WorkerContractTests(PackageFixture fixture)
                 var run = DotNet.Run(folder.FullName, null, [worker, .. args]);
 
                 Assert.DoesNotContain("QNT1201", run.Output); // the worker's code for an option value it does not know
-                Assert.Contains("error QNT1001", run.Output);
+                // Every value was read: the run ends at the missing model (QNT1001), or earlier at a combination of values the
+                // engine refuses before it reads any model (run 1 pairs dynamic mode with int8 activations: QNT1501).
+                Assert.Matches("error (QNT1001|QNT1501):", run.Output);
             }
         }
         finally

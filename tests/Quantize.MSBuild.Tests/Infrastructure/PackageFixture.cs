@@ -1,7 +1,8 @@
 namespace Quantize.MSBuild.Tests.Infrastructure;
 
 /// <summary>
-/// Packs Quantize.MSBuild once per test run into a temporary feed, with a unique pre-release version so
+/// Packs the solution (Quantize.MSBuild and the onnx-quantize tool, one `dotnet pack` as in build/build-sample.sh)
+/// once per test run into a temporary feed, with a unique pre-release version so
 /// no NuGet cache can hand out an older build of the same version; all end-to-end tests share the feed
 /// and one NuGet cache (the test projects need nothing else: the feed is their only source).
 /// `--no-build`: `dotnet test` has just built the package's projects (the test project references them).
@@ -21,8 +22,8 @@ public sealed class PackageFixture : IDisposable
         File.WriteAllText(Path.Combine(Root, "Directory.Build.targets"), "<Project />");
         File.WriteAllText(Path.Combine(Root, "Directory.Packages.props"), "<Project />");
 
-        string project = Path.Combine(Repo.Root, "src", "Quantize.MSBuild", "Quantize.MSBuild.csproj");
-        DotNet.Result pack = DotNet.Run(Repo.Root, null, "pack", project, "--no-build", "-c", Repo.Configuration,
+        string solution = Path.Combine(Repo.Root, "Quantize.MSBuild.sln");
+        DotNet.Result pack = DotNet.Run(Repo.Root, null, "pack", solution, "--no-build", "-c", Repo.Configuration,
             "-o", Feed, "-p:PackageVersion=" + Version, "-nodeReuse:false");
         if (pack.ExitCode != 0)
         {
