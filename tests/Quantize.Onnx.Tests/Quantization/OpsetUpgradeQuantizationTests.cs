@@ -120,6 +120,47 @@ public sealed class OpsetUpgradeQuantizationTests(ITestOutputHelper output) : ID
         Assert.True(QuantizeTestKit.Sqnr(model, path, net)["conv2"] >= 26);
     }
 
+    [Theory]
+    [InlineData(9)]
+    [InlineData(11)]
+    public void Paddle_style_recogniser_with_dynamic_batch_and_width_quantizes_per_channel_at_opset_13(long opset)
+    {
+        // The premise: ORT's static inference does not know the rank of the attention Softmax's input.
+        var net = TestNets.PaddleRecognizer(opset);
+        Assert.True(TensorTypes.Infer(net.Model)["p2o.Mul.0"]?.Shape is null or { Count: 0 });
+        var model = _folder.File("model/p2o_rec.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+        ModelWriter.Save(net.Model, model);
+        var calibration = WriteTextLines(_folder.File("calibration"), net.InputName, [12, 20]);
+        var path = _folder.File("p2o_rec.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        Assert.Equal(13, ModelLoader.Load(path).ModelOpset());
+        Assert.True(result.PerChannel);
+        Assert.DoesNotContain(result.Warnings, w => w.Code == ErrorCodes.PerChannelFallback);
+        Assert.Equal(3, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.Empty(result.Fusion.UnfusedNodes);
+
+        // Held out: batch 2 and width 28, a shape no calibration sample had (no sample dims baked into the graph).
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net);
+        output.WriteLine($"opset {opset}: {string.Join(", ", sqnr.Select(kv => $"{kv.Key} {kv.Value:F1} dB"))}; kernels {string.Join(", ", result.Fusion.IntegerKernels)}");
+        Assert.All(sqnr, kv => Assert.True(kv.Value >= 25, $"{kv.Key} SQNR {kv.Value:F1} dB < 25 dB"));
+    }
+
+    /// <summary>Text-line samples [1, 3, 8, width], the widths taken in turn: 8 sample folders of one <c>.npy</c> each.</summary>
+    private static string WriteTextLines(string folder, string inputName, long[] widths)
+    {
+        for (int i = 0; i < 8; i++)
+        {
+            long[] shape = [1, 3, 8, widths[i % widths.Length]];
+            var sample = Directory.CreateDirectory(Path.Combine(folder, $"sample_{i:D3}")).FullName;
+            Samples.Npy.WriteFloats(Path.Combine(sample, inputName + ".npy"), shape, QuantizeTestKit.Structured(QuantizeTestKit.CalibrationSeeds[i], shape));
+        }
+
+        return folder;
+    }
+
     /// <summary>Raises <paramref name="net"/> to opset 13 with the engine's upgrader and compares FP32 outputs on every calibration seed.</summary>
     private void AssertUpgradeKeepsOutputs(TestNet net)
     {

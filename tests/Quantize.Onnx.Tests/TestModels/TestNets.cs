@@ -84,6 +84,62 @@ internal static class TestNets
         return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
     }
 
+    public const string TextLineInput = "x";
+
+    /// <summary>A text-line image: batch and width are dynamic in the model; this is the shape of the held-out inputs.</summary>
+    public static readonly long[] TextLineShape = [2, 3, 8, 28];
+
+    /// <summary>
+    /// A text recogniser as paddle2onnx exports it at <paramref name="opset"/> (9 or 11): dynamic batch and
+    /// width (symbolic dims), node names <c>p2o.&lt;Op&gt;.&lt;n&gt;</c>, shapes computed at run time:
+    /// <code>
+    /// x [batch, 3, 8, width] → conv1 3→8 → Relu → conv2 8→16 → Clip[0, 6] (opset 9: attributes) = h [N, 16, 8, W]
+    /// n = Shape(h)[0:1]  (opset 9: Slice with attributes; 11: Unsqueeze(Gather(Shape(h), 0)))
+    /// tokens = Reshape(Transpose(h, [0,2,3,1]), Concat(n, [-1, 2, 8]))   [N, T=8W, 2, 8]: rank unknown to ORT's inference
+    /// q = Transpose(tokens, [0,2,1,3]) [N,2,T,8]; k = Transpose(tokens, [0,2,3,1]) [N,2,8,T]
+    /// attn = p2o.Softmax.0(MatMul(q, k) · 8^-½, axis 3) → MatMul(attn, q) → Transpose [0,2,1,3]
+    ///   → Reshape(·, Shape(Transpose(h))) → Transpose [0,3,1,2] → + h → conv3 16→8 1×1 → Relu
+    ///   → ReduceMean over H (axes attribute, keepdims 0) → Transpose [0,2,1] [N, W, 8]
+    ///   → MatMul 8→10 + bias = "logits" → p2o.Softmax.1(axis 2) = "probs" (outputs)
+    /// </code>
+    /// Static shape inference loses the rank at the first Reshape, so neither Softmax's rank is known
+    /// before a sample runs; both normalise their input's last axis.
+    /// </summary>
+    public static TestNet PaddleRecognizer(long opset, int seed = 23)
+    {
+        var b = new TestModelBuilder(opset, seed, name: "p2o_rec");
+        static AttributeProto Perm(params long[] p) => TestModelBuilder.Ints("perm", p);
+        var x = b.SymbolicInput(TextLineInput, "batch", "3", "8", "width");
+        var h1 = b.Relu("p2o.Relu.0", b.Conv("p2o.Conv.0", x, 3, 8));
+        var c2 = b.Conv("p2o.Conv.1", h1, 8, 16);
+        var h = opset < 11
+            ? b.Node("Clip", "p2o.Clip.0", [c2], TestModelBuilder.Float("min", 0f), TestModelBuilder.Float("max", 6f))
+            : b.Node("Clip", "p2o.Clip.0", [c2, b.Constant("p2o.Clip.0.min", [], [0f]), b.Constant("p2o.Clip.0.max", [], [6f])]);
+        var hT = b.Node("Transpose", "p2o.Transpose.0", [h], Perm(0, 2, 3, 1));
+        var shape = b.Node("Shape", "p2o.Shape.0", [h]);
+        var n = opset < 10
+            ? b.Node("Slice", "p2o.Slice.0", [shape], TestModelBuilder.Ints("starts", 0), TestModelBuilder.Ints("ends", 1), TestModelBuilder.Ints("axes", 0))
+            : b.Node("Unsqueeze", "p2o.Unsqueeze.0", [b.Node("Gather", "p2o.Gather.0", [shape, b.ConstantInt64("p2o.Gather.0.index", [], [0])], TestModelBuilder.Int("axis", 0))],
+                TestModelBuilder.Ints("axes", 0));
+        var tokenShape = b.Concat("p2o.Concat.0", 0, n, b.ConstantInt64("p2o.Concat.0.rest", [3], [-1, 2, 8]));
+        var tokens = b.Node("Reshape", "p2o.Reshape.0", [hT, tokenShape]);
+        var q = b.Node("Transpose", "p2o.Transpose.1", [tokens], Perm(0, 2, 1, 3));
+        var k = b.Node("Transpose", "p2o.Transpose.2", [tokens], Perm(0, 2, 3, 1));
+        var scores = b.Node("Mul", "p2o.Mul.0", [b.Node("MatMul", "p2o.MatMul.0", [q, k]), b.Constant("p2o.Mul.0.scale", [], [1f / MathF.Sqrt(8f)])]);
+        var attention = b.Softmax("p2o.Softmax.0", scores, axis: 3);
+        var context = b.Node("Transpose", "p2o.Transpose.3", [b.Node("MatMul", "p2o.MatMul.1", [attention, q])], Perm(0, 2, 1, 3));
+        var back = b.Node("Reshape", "p2o.Reshape.1", [context, b.Node("Shape", "p2o.Shape.1", [hT])]);
+        var mixed = b.Add("p2o.Add.0", b.Node("Transpose", "p2o.Transpose.4", [back], Perm(0, 3, 1, 2)), h);
+        var c3 = b.Relu("p2o.Relu.1", b.Conv("p2o.Conv.2", mixed, 16, 8, kernel: 1));
+        var pooled = b.Node("ReduceMean", "p2o.ReduceMean.0", [c3], TestModelBuilder.Ints("axes", 2), TestModelBuilder.Int("keepdims", 0));
+        var sequence = b.Node("Transpose", "p2o.Transpose.5", [pooled], Perm(0, 2, 1));
+        b.AddBias("logits", b.MatMul("p2o.MatMul.2", sequence, 8, 10), 10);
+        b.Softmax("probs", "logits", axis: 2);
+        b.Output("logits");
+        b.Output("probs");
+        return new TestNet(b.Build(), TextLineInput, TextLineShape, b.ConvNodes);
+    }
+
     /// <summary>conv1 3→8 3×3 → depthwise 8→8 <paramref name="kernel"/>×<paramref name="kernel"/> (group 8) → Relu → conv2 8→4 1×1 (output).</summary>
     public static TestNet Depthwise(int kernel, int seed = 17)
     {
