@@ -73,6 +73,16 @@ internal sealed class TestModelBuilder
         return name;
     }
 
+    /// <summary>A node with several outputs, named as given.</summary>
+    public void MultiOutputNode(string opType, string name, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        _graph.Node.Add(node);
+    }
+
     /// <summary>Conv with a square kernel, "same" padding for odd kernels, He-scaled weights and a small bias.</summary>
     public string Conv(string name, string x, int inChannels, int outChannels, int kernel = 3, int group = 1, int stride = 1, bool bias = true)
     {

@@ -72,15 +72,97 @@ internal static class TestNets
     /// <summary>
     /// conv1 3→8 3×3 → Softmax over the channel axis (axis 1 of 4) → conv2 8→4 3×3 (output), at opset 11.
     /// Before opset 13 Softmax flattens at its axis, from 13 it normalises one axis; they differ for
-    /// axis 1 of a 4-D tensor, so the upgrade to 13 refuses this model.
+    /// axis 1 of a 4-D tensor, so the upgrade to 13 spells the old meaning out (Flatten → Softmax → Reshape).
+    /// <paramref name="opType"/> may also be LogSoftmax or Hardmax, which changed alike.
     /// </summary>
-    public static TestNet SoftmaxOverChannelsOpset11(int seed = 13)
+    public static TestNet SoftmaxOverChannelsOpset11(int seed = 13, string opType = "Softmax")
     {
         var b = new TestModelBuilder(opset: 11, seed);
         var x = b.Input(ImageInput, ImageShape);
-        var softmax = b.Softmax("softmax", b.Conv("conv1", x, 3, 8), axis: 1);
+        var softmax = b.Node(opType, "softmax", [b.Conv("conv1", x, 3, 8)], TestModelBuilder.Int("axis", 1));
         b.Conv("conv2", softmax, 8, 4);
         b.Output("conv2", 1, 4, 16, 16);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>
+    /// conv1 3→8 3×3 → Dropout (ratio 0.3 as an attribute, opset &lt; 12) → conv2 8→4 3×3 (output), at
+    /// <paramref name="opset"/>. With <paramref name="readMask"/> the mask is a graph output too.
+    /// </summary>
+    public static TestNet DropoutNet(long opset, bool readMask = false, int seed = 29)
+    {
+        var b = new TestModelBuilder(opset, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var c = b.Conv("conv1", x, 3, 8);
+        b.MultiOutputNode("Dropout", "dropout", [c], readMask ? ["dropout", "dropout_mask"] : ["dropout"], TestModelBuilder.Float("ratio", 0.3f));
+        b.Conv("conv2", "dropout", 8, 4);
+        b.Output("conv2", 1, 4, 16, 16);
+        var model = b.Build();
+        if (readMask)
+        {
+            model.Graph.Output.Add(new ValueInfoProto { Name = "dropout_mask" });
+        }
+
+        return new TestNet(model, ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>
+    /// conv1 3→8 3×3 → BatchNormalization at opset 8 with <c>spatial</c> (dropped at 9) → conv2 8→4 3×3
+    /// (output). spatial=0 keeps statistics per activation, shaped [8, 16, 16].
+    /// </summary>
+    public static TestNet BatchNormSpatialOpset8(long spatial, int seed = 31)
+    {
+        var b = new TestModelBuilder(opset: 8, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var c = b.Conv("conv1", x, 3, 8);
+        long[] dims = spatial == 0 ? [8, 16, 16] : [8];
+        int count = (int)dims.Aggregate(1L, (a, d) => a * d);
+        var random = new Random(seed);
+        float[] Values(float low, float high) => [.. Enumerable.Range(0, count).Select(_ => low + ((high - low) * (float)random.NextDouble()))];
+        var bn = b.Node("BatchNormalization", "bn",
+            [c, b.Constant("bn.scale", dims, Values(0.6f, 1.4f)), b.Constant("bn.bias", dims, Values(-0.2f, 0.2f)),
+             b.Constant("bn.mean", dims, Values(-0.2f, 0.2f)), b.Constant("bn.var", dims, Values(0.5f, 1.5f))],
+            TestModelBuilder.Float("epsilon", 1e-5f), TestModelBuilder.Int("spatial", spatial));
+        b.Conv("conv2", bn, 8, 4);
+        b.Output("conv2", 1, 4, 16, 16);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>
+    /// conv1 3→8 3×3 → Scatter (opset 9/10; ScatterElements from 11) of constant updates into channels 0
+    /// and 5 along axis 1 → conv2 8→4 3×3 (output), at opset 10.
+    /// </summary>
+    public static TestNet ScatterOpset10(int seed = 37)
+    {
+        var b = new TestModelBuilder(opset: 10, seed);
+        var x = b.Input(ImageInput, ImageShape);
+        var c = b.Conv("conv1", x, 3, 8);
+        long[] dims = [1, 2, 16, 16];
+        var indices = b.ConstantInt64("scatter.indices", dims, [.. Enumerable.Range(0, 512).Select(i => i < 256 ? 0L : 5L)]);
+        var updates = b.Constant("scatter.updates", dims, [.. Enumerable.Range(0, 512).Select(i => MathF.Sin(i * 0.1f))]);
+        var scattered = b.Node("Scatter", "scatter", [c, indices, updates], TestModelBuilder.Int("axis", 1));
+        b.Conv("conv2", scattered, 8, 4);
+        b.Output("conv2", 1, 4, 16, 16);
+        return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>
+    /// Nearest Upsample ×2 at opset 9 whose scales are computed at run time, as paddle2onnx exports an
+    /// interpolation to a size: input [1, 3, height, width] (dynamic) → conv1 3→8 3×3 = c →
+    /// Upsample(c, Concat([1, 1], 2·hw / hw)) with hw = Cast(Shape(c))[2:4] → conv2 8→4 3×3 (output).
+    /// </summary>
+    public static TestNet UpsampleWithComputedScalesOpset9(int seed = 41)
+    {
+        var b = new TestModelBuilder(opset: 9, seed);
+        var x = b.SymbolicInput(ImageInput, "1", "3", "height", "width");
+        var c = b.Conv("conv1", x, 3, 8);
+        var hw = b.Node("Slice", "hw", [b.Node("Cast", "shape_f", [b.Node("Shape", "shape", [c])], TestModelBuilder.Int("to", 1))],
+            TestModelBuilder.Ints("starts", 2), TestModelBuilder.Ints("ends", 4), TestModelBuilder.Ints("axes", 0));
+        var ratio = b.Node("Div", "ratio", [b.Node("Mul", "target", [hw, b.Constant("two", [], [2f])]), hw]);
+        var scales = b.Concat("scales", 0, b.Constant("ones", [2], [1f, 1f]), ratio);
+        var up = b.Node("Upsample", "resample", [c, scales], TestModelBuilder.String("mode", "nearest"));
+        b.Conv("conv2", up, 8, 4);
+        b.Output("conv2");
         return new TestNet(b.Build(), ImageInput, ImageShape, b.ConvNodes);
     }
 
@@ -100,7 +182,7 @@ internal static class TestNets
     /// attn = p2o.Softmax.0(MatMul(q, k) · 8^-½, axis 3) → MatMul(attn, q) → Transpose [0,2,1,3]
     ///   → Reshape(·, Shape(Transpose(h))) → Transpose [0,3,1,2] → + h → conv3 16→8 1×1 → Relu
     ///   → ReduceMean over H (axes attribute, keepdims 0) → Transpose [0,2,1] [N, W, 8]
-    ///   → MatMul 8→10 + bias = "logits" → p2o.Softmax.1(axis 2) = "probs" (outputs)
+    ///   → MatMul 8→10 + bias = "logits" → Softmax(axis 2) = "probs" (outputs)
     /// </code>
     /// Static shape inference loses the rank at the first Reshape, so neither Softmax's rank is known
     /// before a sample runs; both normalise their input's last axis.
@@ -153,14 +235,14 @@ internal static class TestNets
 
     /// <summary>
     /// conv1 3→8 3×3 → <paramref name="opType"/> (Resize or, before opset 10, Upsample) of the spatial axes
-    /// by <paramref name="factor"/> with a scales input → conv2 8→4 3×3 (output).
+    /// by <paramref name="factor"/> (the width by <paramref name="widthFactor"/> if given) with a scales input → conv2 8→4 3×3 (output).
     /// </summary>
-    public static TestNet Resampling(long opset, string mode, float factor, string opType = "Resize", int seed = 19)
+    public static TestNet Resampling(long opset, string mode, float factor, string opType = "Resize", int seed = 19, float? widthFactor = null)
     {
         var b = new TestModelBuilder(opset, seed);
         var x = b.Input(ImageInput, ImageShape);
         var c = b.Conv("conv1", x, 3, 8);
-        var scales = b.Constant("resample.scales", [4], [1f, 1f, factor, factor]);
+        var scales = b.Constant("resample.scales", [4], [1f, 1f, factor, widthFactor ?? factor]);
         string[] inputs = opType == "Resize" && opset >= 11 ? [c, opset < 13 ? b.Constant("resample.roi", [0], []) : "", scales] : [c, scales];
         var resampled = b.Node(opType, "resample", inputs, TestModelBuilder.String("mode", mode));
         b.Conv("conv2", resampled, 8, 4);
