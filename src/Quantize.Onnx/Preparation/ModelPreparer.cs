@@ -13,8 +13,10 @@ internal static class ModelPreparer
     /// <summary>
     /// The model the quantizer works on: unnamed nodes named (exclusion is by name), ORT's basic
     /// optimisation run offline, element types and shapes of every tensor, and the opset raised to 13
-    /// when per-channel weights are wanted (checked against the source on a real sample). A model
-    /// that cannot be raised keeps its opset and gets per-tensor weights, with warning QNT2001.
+    /// when per-channel weights are wanted: ranks static inference cannot find are read from a run on
+    /// <paramref name="sample"/>, and the raised model is checked against the source on it. A model
+    /// that cannot be raised keeps its opset and gets per-tensor weights, with warning QNT2001 (below
+    /// opset 10, which has no QuantizeLinear, error QNT1005).
     /// </summary>
     public static ModelProto Prepare(
         ModelProto source, string modelPath, bool wantPerChannel, byte[] fp32Bytes, IReadOnlyList<string> inputNames, InputSample sample,
@@ -42,7 +44,8 @@ internal static class ModelPreparer
         }
 
         var upgraded = prepared.Clone();
-        if (OpsetUpgrader.TryUpgrade(upgraded, types, out var reason))
+        // Ranks ORT's static inference leaves unknown (shapes computed at run time) are read from the first sample.
+        if (OpsetUpgrader.TryUpgrade(upgraded, types, SampleShapes.For(prepared, inputNames, sample), out var reason))
         {
             try
             {
@@ -56,18 +59,18 @@ internal static class ModelPreparer
             }
             catch (OnnxRuntimeException e)
             {
-                reason = $"ONNX Runtime rejected the upgraded model ({e.Message})";
+                reason = $"ONNX Runtime rejected the upgraded model ({e.Message}); re-export the model with opset 13 or later";
             }
         }
 
         if (opset < 10)
         {
             throw new QuantizeException(ErrorCodes.ModelUnsupported, modelPath,
-                $"The model uses opset {opset}, which has no QuantizeLinear, and raising it to {OpsetUpgrader.TargetOpset} failed: {reason}. Re-export the model with opset 13 or later.");
+                $"The model uses opset {opset}, which has no QuantizeLinear, and raising it to {OpsetUpgrader.TargetOpset} failed: {reason}.");
         }
 
         warnings.Add(new Diagnostic(ErrorCodes.PerChannelFallback, modelPath,
-            $"The model's opset {opset} could not be raised to {OpsetUpgrader.TargetOpset} ({reason}); weights are quantized per tensor instead of per channel, which costs accuracy. Re-export the model with opset 13 or later."));
+            $"The model's opset {opset} could not be raised to {OpsetUpgrader.TargetOpset}: {reason}. Weights are quantized per tensor instead of per channel, which costs accuracy."));
         perChannel = false;
         return prepared;
     }
@@ -100,7 +103,7 @@ internal static class ModelPreparer
             sqnr.Add(expected.Values, b[name].Values);
             if (sqnr.Decibels < 60)
             {
-                return $"the upgraded model's output '{name}' differs from the original (SQNR {sqnr.Decibels:F1} dB)";
+                return $"the upgraded model's output '{name}' differs from the original on sample '{sample.Source}' (SQNR {sqnr.Decibels:F1} dB); re-export the model with opset 13 or later";
             }
         }
 

@@ -16,20 +16,22 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
     [Fact]
     public void Model_whose_opset_cannot_be_raised_falls_back_to_per_tensor_with_QNT2001_and_stays_valid()
     {
-        var net = TestNets.SoftmaxOverChannelsOpset11();
+        // Opset 10 nearest Resize ×2 in height, ×½ in width: ORT rounds the two axes in opposite
+        // directions, which opset 13's single nearest_mode cannot state.
+        var net = TestNets.Resampling(opset: 10, "nearest", 2f, widthFactor: 0.5f);
         var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
-        var path = _folder.File("softmax.int8.onnx");
+        var path = _folder.File("resize10.int8.onnx");
 
         var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
 
         var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.PerChannelFallback);
         Assert.Equal(model, warning.File);
-        Assert.Contains("softmax", warning.Message);
+        Assert.Contains("node 'resample' (Resize): a nearest resize that upsamples one axis and downsamples another", warning.Message);
         Assert.False(result.PerChannel);
 
-        // Still opset 11 (DequantizeLinear-10 has no axis): every weight scale is a scalar.
+        // Still opset 10 (DequantizeLinear-10 has no axis): every weight scale is a scalar.
         var quantized = ModelLoader.Load(path);
-        Assert.Equal(11, quantized.ModelOpset());
+        Assert.Equal(10, quantized.ModelOpset());
         var dequantize = quantized.Graph.Node.Where(n => n.OpType == "DequantizeLinear").ToList();
         Assert.NotEmpty(dequantize);
         Assert.All(dequantize, dq => Assert.DoesNotContain(dq.Attribute, a => a.Name == "axis"));
@@ -40,8 +42,8 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
         var sqnr = QuantizeTestKit.Sqnr(model, path, net);
         output.WriteLine($"conv2 {sqnr["conv2"]:F1} dB; kernels {string.Join(", ", result.Fusion.IntegerKernels)}");
 
-        // Measured 40.9 dB.
-        Assert.True(sqnr["conv2"] >= 32, $"conv2 SQNR {sqnr["conv2"]:F1} dB < 32 dB");
+        // Measured 31.4 dB.
+        Assert.True(sqnr["conv2"] >= 26, $"conv2 SQNR {sqnr["conv2"]:F1} dB < 26 dB");
     }
 
     [Fact]

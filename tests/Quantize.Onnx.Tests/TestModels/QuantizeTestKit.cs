@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Samples;
 using Quantize.Onnx.Tests.Samples;
 
 namespace Quantize.Onnx.Tests.TestModels;
@@ -57,6 +58,14 @@ internal static class QuantizeTestKit
         }
 
         return values;
+    }
+
+    /// <summary>One in-memory sample of <see cref="Structured"/> data (the first calibration seed) for a single-input model.</summary>
+    public static InputSample StructuredSample(string inputName, long[] shape)
+    {
+        var values = Structured(CalibrationSeeds[0], shape);
+        var data = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        return new InputSample("sample_000", [new TensorData(inputName, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, shape, data)]);
     }
 
     /// <summary>Writes one sub-folder per seed holding <c>&lt;inputName&gt;.npy</c>; returns the folder.</summary>

@@ -38,6 +38,22 @@ internal sealed class TestModelBuilder
         return name;
     }
 
+    /// <summary>Adds a float graph input with named (dynamic) dimensions: a number is a fixed size, anything else a symbolic one (e.g. "batch").</summary>
+    public string SymbolicInput(string name, params string[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+        {
+            shape.Dim.Add(long.TryParse(d, out long value)
+                ? new TensorShapeProto.Types.Dimension { DimValue = value }
+                : new TensorShapeProto.Types.Dimension { DimParam = d });
+        }
+
+        var tensor = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float, Shape = shape };
+        _graph.Input.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensor } });
+        return name;
+    }
+
     /// <summary>Declares a float graph output (shape may be left out).</summary>
     public void Output(string name, params long[] dims) => _graph.Output.Add(FloatValueInfo(name, dims));
 
@@ -55,6 +71,16 @@ internal sealed class TestModelBuilder
         node.Attribute.AddRange(attributes);
         _graph.Node.Add(node);
         return name;
+    }
+
+    /// <summary>A node with several outputs, named as given.</summary>
+    public void MultiOutputNode(string opType, string name, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        _graph.Node.Add(node);
     }
 
     /// <summary>Conv with a square kernel, "same" padding for odd kernels, He-scaled weights and a small bias.</summary>
