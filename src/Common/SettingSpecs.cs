@@ -85,6 +85,9 @@ internal static class SettingSpecs
         new SettingSpec("QuantizeAccuracyLevel", WorkerSwitches.AccuracyLevel, SettingKind.Choice, "0", "1", "2", "3", "4"),
         new SettingSpec("QuantizeWeight4Asymmetric", WorkerSwitches.Weight4Asymmetric, SettingKind.Boolean),
 
+        // Static mode: the model takes uint8 image bytes, the image preprocessing built into the graph.
+        new SettingSpec("QuantizeUInt8Inputs", WorkerSwitches.UInt8Inputs, SettingKind.Boolean),
+
         // The accuracy gate (used when the model is quantized; the worker measures on the validation folder).
         new SettingSpec(AccuracyChecks, WorkerSwitches.Check, SettingKind.Checks),
         new SettingSpec("QuantizeOnAccuracyFailure", WorkerSwitches.OnAccuracyFailure, SettingKind.Choice, "error", "ship-fp32"),

@@ -56,4 +56,5 @@ internal static class WorkerSwitches
     public const string ImageStd = "--image-std";
     public const string ImagePadValue = "--image-pad-value";
     public const string ImageOrientation = "--image-orientation";
+    public const string UInt8Inputs = "--uint8-inputs";
 }

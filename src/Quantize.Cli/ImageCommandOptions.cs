@@ -5,7 +5,10 @@ using Quantize.Onnx.Samples.Images;
 
 namespace Quantize.Cli;
 
-/// <summary>The options that turn image samples into tensors (<see cref="ImageOptions"/>), declared and read together.</summary>
+/// <summary>
+/// The options that turn image samples into tensors (<see cref="ImageOptions"/>), declared and read together, and
+/// --uint8-inputs, which builds that preprocessing into the model.
+/// </summary>
 internal sealed class ImageCommandOptions
 {
     private readonly Option<string?> _imageSize = new(WorkerSwitches.ImageSize) { Description = "Image target size <width>x<height>, e.g. 192x48. Default: the model input's fixed height and width, else each image's own size." };
@@ -28,7 +31,16 @@ internal sealed class ImageCommandOptions
         DefaultValueFactory = _ => "exif",
     };
 
-    public IEnumerable<Option> All => [_imageSize, _imageResize, _imageInterpolation, _imageLayout, _imageChannels, _imageScale, _imageMean, _imageStd, _imagePadValue, _imageOrientation];
+    private readonly Option<bool> _uint8Inputs = new(WorkerSwitches.UInt8Inputs)
+    {
+        Description = "Static mode: the model takes uint8 image bytes [0,255] (as the app holds them) instead of float; the image scale/mean/std is built into the graph " +
+            "(exact with one mean and std whose mean/scale is an integer, e.g. the defaults; else in float). Inputs must be float images. Default false.",
+    };
+
+    public IEnumerable<Option> All => [_uint8Inputs, _imageSize, _imageResize, _imageInterpolation, _imageLayout, _imageChannels, _imageScale, _imageMean, _imageStd, _imagePadValue, _imageOrientation];
+
+    /// <summary>Whether the model's inputs ship as uint8 image bytes (<see cref="QuantizationOptions.UInt8Inputs"/>).</summary>
+    public bool UInt8Inputs(ParseResult parse) => parse.GetValue(_uint8Inputs);
 
     /// <summary>The image preprocessing the command line asks for; a value out of range is QNT1201.</summary>
     public ImageOptions Read(ParseResult parse) =>

@@ -247,6 +247,7 @@ internal static class QuantizeCommandLine
                 MaxCalibrationSamples = parse.GetValue(maxSamples),
                 CalibrationShuffleSeed = parse.GetValue(shuffleSeed),
                 Images = images,
+                UInt8Inputs = imageOptions.UInt8Inputs(parse),
                 FastKernelsOnly = parse.GetValue(fastOnly),
                 Equalize = parse.GetValue(equalize),
                 BiasCorrection = parse.GetValue(biasCorrection),

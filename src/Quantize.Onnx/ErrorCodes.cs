@@ -65,6 +65,10 @@ public static class ErrorCodes
     public const string InvalidBlockSize = "QNT1520";
     public const string InvalidAccuracyLevel = "QNT1521";
 
+    // uint8 model inputs (--uint8-inputs).
+    public const string UInt8InputsNeedStatic = "QNT1530";
+    public const string UInt8InputNotImage = "QNT1531";
+
     // Warnings.
     public const string PerChannelFallback = "QNT2001";
     public const string KeptFloatNotFaster = "QNT2002";

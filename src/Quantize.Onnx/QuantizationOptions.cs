@@ -165,6 +165,12 @@ public sealed record QuantizationOptions
     /// <summary>Weight4 mode: a zero point per block (uint4, packed two per byte) instead of the symmetric grid around 8.</summary>
     public bool Weight4Asymmetric { get; init; }
 
+    /// <summary>
+    /// Static mode: every graph input ships as uint8 image bytes [0, 255], the image preprocessing of <see cref="Images"/>
+    /// (scale, mean, std) built into the graph. Validation and measurement feed the float samples as always.
+    /// </summary>
+    public bool UInt8Inputs { get; init; }
+
     /// <summary>The accuracy gate (validation samples, checks, minimum speed-up); null: none. Not part of the settings: it decides what ships, not how.</summary>
     public ValidationOptions? Validation { get; init; }
 
@@ -214,6 +220,12 @@ public sealed record QuantizationOptions
                 "Dynamic quantization quantizes activations to uint8 at run time (DynamicQuantizeLinear has no int8 form); remove --activation-type int8 (QuantizeActivationType) or use static mode.");
         }
 
+        if (UInt8Inputs && Mode != QuantizationMode.Static)
+        {
+            throw new QuantizeException(ErrorCodes.UInt8InputsNeedStatic, null,
+                $"uint8 inputs (--uint8-inputs, QuantizeUInt8Inputs) need static mode, whose calibrated input grid the bytes feed; the mode is {Mode.ToString().ToLowerInvariant()}. Give calibration samples (static mode), or drop the option.");
+        }
+
         if (!Block4Quantizer.IsSupportedBlockSize(BlockSize))
         {
             throw new QuantizeException(ErrorCodes.InvalidBlockSize, null,
@@ -243,6 +255,12 @@ public sealed record QuantizationOptions
             settings["block-size"] = BlockSize.ToString(CultureInfo.InvariantCulture);
             settings["accuracy-level"] = AccuracyLevel.ToString(CultureInfo.InvariantCulture);
             settings["weight4-asymmetric"] = Weight4Asymmetric ? "true" : "false";
+        }
+
+        // Only when on, so the settings (and bytes) of every other model stay as they were.
+        if (UInt8Inputs)
+        {
+            settings["uint8-inputs"] = "true";
         }
 
         return settings;

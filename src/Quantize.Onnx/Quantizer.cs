@@ -112,11 +112,13 @@ public sealed class Quantizer(QuantizationOptions options)
         tuning = LockRecorder.Record(options, tuning, candidate, measured.Validation, verdict.SpeedShip, measured.Latency.Speedup, modelPath, modelHash, recorded is not null);
         if (verdict.Kind == OutputKind.Quantized)
         {
-            ShippedModel.Write(candidate.Quantized, outputPath);
+            ShippedModel.Write(candidate.Shipped, outputPath);
         }
         else
         {
-            ShippedModel.WriteSource(source, candidate.Options.ToSettings(), verdict.KeptResult, outputPath);
+            // With uint8 inputs the FP32 model ships with the same front end: the app feeds bytes whatever the verdict.
+            var kept = candidate.UInt8Inputs is { } bytes ? UInt8FrontEnd.Ship(source, bytes, candidate.Options.ActivationType) : source;
+            ShippedModel.WriteSource(kept, candidate.Options.ToSettings(), verdict.KeptResult, outputPath);
         }
 
         return Report(verdict.Kind);

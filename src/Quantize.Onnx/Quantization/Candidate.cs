@@ -14,6 +14,15 @@ internal sealed record Candidate(QuantizationOptions Options, ModelProto Fp32, M
 
     /// <summary>The machine-dependent numbers this candidate was built from (static mode), for the lock file; null otherwise.</summary>
     public BuildNumbers? Numbers { get; init; }
+
+    /// <summary>The model that ships: <see cref="Quantized"/> unless its inputs ship as uint8 (<see cref="QuantizationOptions.UInt8Inputs"/>), which only the app can feed; measurements run <see cref="Quantized"/> on the float samples.</summary>
+    public ModelProto Shipped { get; init; } = Quantized;
+
+    /// <summary>The serialised <see cref="Shipped"/> model; sizes are reported from it.</summary>
+    public byte[] ShippedBytes { get; init; } = Int8Bytes;
+
+    /// <summary>The inputs that ship as uint8 (also when the FP32 model ships, so the app's contract holds); null without the option.</summary>
+    public IReadOnlyDictionary<string, UInt8Input>? UInt8Inputs { get; init; }
 }
 
 /// <summary>Numbers a static candidate takes from runs on this machine: activation ranges, equalization's channel ranges, bias shifts.</summary>

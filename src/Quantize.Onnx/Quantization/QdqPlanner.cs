@@ -11,7 +11,9 @@ namespace Quantize.Onnx.Quantization;
 /// every activation input comes from a quantized producer and some consumer is quantized — because a
 /// lone cheap op in int8 costs a QuantizeLinear and a DequantizeLinear more than it saves.
 /// </summary>
-internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDictionary<string, TensorRange> ranges, QuantizationOptions options)
+/// <param name="fixedGrids">Activation grids decided before calibration (uint8 image inputs), used instead of their ranges.</param>
+internal sealed class QdqPlanner(
+    GraphView graph, TensorTypes types, IReadOnlyDictionary<string, TensorRange> ranges, QuantizationOptions options, IReadOnlyDictionary<string, QuantParams>? fixedGrids = null)
 {
     public QuantizationPlan Plan()
     {
@@ -184,6 +186,11 @@ internal sealed class QdqPlanner(GraphView graph, TensorTypes types, IReadOnlyDi
     {
         QuantParams FromRange(string tensor)
         {
+            if (fixedGrids is not null && fixedGrids.TryGetValue(tensor, out var grid))
+            {
+                return grid;
+            }
+
             var r = ranges[tensor];
             return QuantMath.ForRange(r.Min, r.Max, options.ActivationType, options.SymmetricActivations);
         }

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Quantize.Onnx.Calibration;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Model;
@@ -26,6 +27,9 @@ internal sealed class StaticBuilder(
     /// <param name="replay">Numbers recorded by an earlier run (the lock file): no calibration pass and no bias-correction runs, so the bytes do not depend on this machine's float kernels.</param>
     public override Candidate Build(QuantizationOptions options, BuildNumbers? replay = null)
     {
+        // uint8 inputs that are not image-like fail before calibration; an exact input grid is fixed before any range is planned.
+        var uint8Inputs = options.UInt8Inputs ? UInt8Input.Resolve(Session.Prepared, options.Images, Session.ModelPath) : null;
+
         // Replayed: the recorded ranges name every calibrated tensor, so consumers (and their saturation bounds) are found as in the recording run.
         var calibrated = replay is null ? _calibrator.MinMax() : new Calibrated(
             replay.Ranges.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
@@ -43,7 +47,7 @@ internal sealed class StaticBuilder(
             ? replay.Ranges.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
             : Ranges(options, calibrated, divisors, consumers);
 
-        var plan = new QdqPlanner(graph, Session.Types, ranges, options).Plan();
+        var plan = new QdqPlanner(graph, Session.Types, ranges, options, UInt8Input.ExactGrids(uint8Inputs, options.ActivationType)).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, Session.PerChannel && options.PerChannel).Write();
         QuantizeEmbeddingsAndLstms(quantized, options);
@@ -62,11 +66,18 @@ internal sealed class StaticBuilder(
 
         var saturation = consumers.Where(kv => kv.Value.Any(r => r.Saturates))
             .ToDictionary(kv => kv.Key, kv => ConsumerResponses.SaturationBounds(kv.Value), StringComparer.Ordinal);
-        return Seal(options, fp32, quantized, plan) with
+        var candidate = Seal(options, fp32, quantized, plan) with
         {
             Saturation = saturation,
             Numbers = new BuildNumbers(ranges, calibrated.Channels, shifts),
         };
+        if (uint8Inputs is null)
+        {
+            return candidate;
+        }
+
+        var shipped = UInt8FrontEnd.Ship(candidate.Quantized, uint8Inputs, options.ActivationType);
+        return candidate with { Shipped = shipped, ShippedBytes = shipped.ToByteArray(), UInt8Inputs = uint8Inputs };
     }
 
     /// <summary>The activation ranges of <paramref name="options"/>' calibration method, cut where every consumer saturates.</summary>

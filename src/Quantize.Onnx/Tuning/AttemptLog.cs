@@ -78,7 +78,7 @@ internal sealed class AttemptLog(ITuningSource source, TuningOptions tuning, dou
         var speedup = validation.Passed && !probe ? AttemptSpeedup(candidate) : (double?)null;
 
         Attempts.Add(new TuningAttempt(Attempts.Count + 1, step, validation.Passed, CheckScores.Margin(validation),
-            validation.Checks.Select(c => $"{c.Check}: {c.Describe()}").ToList(), floatNodes, candidate.Int8Bytes.LongLength, speedup)
+            validation.Checks.Select(c => $"{c.Check}: {c.Describe()}").ToList(), floatNodes, candidate.ShippedBytes.LongLength, speedup)
         {
             Settings = candidate.Options.ToSettings(),
             PredictedSpeedup = Speed is null || probe ? null : Speed.Predict(FloatCost(floatNodes)),

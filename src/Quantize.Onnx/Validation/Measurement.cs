@@ -59,7 +59,7 @@ internal sealed class Measurement(QuantizeSession session, QuantizationOptions o
         }
 
         return new Measurements(fusion, session.Fp32Bytes.LongLength + ExternalDataScope.ExternalBytes(session.Source),
-            candidate.Int8Bytes.LongLength + ExternalDataScope.ExternalBytes(quantized), latency, fidelity, fidelitySamples, validation);
+            candidate.ShippedBytes.LongLength + ExternalDataScope.ExternalBytes(candidate.Shipped), latency, fidelity, fidelitySamples, validation);
     }
 
     /// <summary>The per-layer analysis and, for calibrated modes, calibration coverage of a validated candidate.</summary>
