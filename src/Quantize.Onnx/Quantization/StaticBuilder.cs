@@ -47,7 +47,9 @@ internal sealed class StaticBuilder(
             ? replay.Ranges.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
             : Ranges(options, calibrated, divisors, consumers);
 
-        var plan = new QdqPlanner(graph, Session.Types, ranges, options, UInt8Input.ExactGrids(uint8Inputs, options.ActivationType)).Plan();
+        // A Pad that keeps an exact input grid carries it, so the shipped model pads the bytes themselves.
+        var fixedGrids = UInt8Pads.CarriedGrids(fp32.Graph, UInt8Input.ExactGrids(uint8Inputs, options.ActivationType));
+        var plan = new QdqPlanner(graph, Session.Types, ranges, options, fixedGrids).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, Session.PerChannel && options.PerChannel).Write();
         QuantizeEmbeddingsAndLstms(quantized, options);

@@ -8,7 +8,8 @@ namespace Quantize.Onnx.Quantization;
 /// The model that ships with uint8 inputs, made from the one that was measured (float inputs): each input becomes a
 /// uint8 tensor of the same name and shape. With an exact grid (<see cref="UInt8Input.ExactGrid"/>) the input's
 /// QuantizeLinear goes and its DequantizeLinears read the bytes directly (ORT fuses them into the first QLinearConv);
-/// a float reader of the input gets DequantizeLinear(u) = (u − zp) · s. Otherwise the float input is computed in
+/// a Pad that keeps the grid runs on the bytes (<see cref="UInt8Pads"/>); a float reader of the input gets
+/// DequantizeLinear(u) = (u − zp) · s. Otherwise the float input is computed in
 /// the graph, Cast(u) · a + b, per channel in the input's layout, and the rest of the model is as measured.
 /// </summary>
 internal static class UInt8FrontEnd
@@ -26,7 +27,8 @@ internal static class UInt8FrontEnd
             input.Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Uint8;
             var grid = spec.ExactGrid(activationType);
             var dropped = grid is { } g ? QuantizeLinearsOn(graph, spec.Name, g) : [];
-            var floatReaders = graph.Node.Where(n => !dropped.Contains(n) && n.Input.Contains(spec.Name)).ToList();
+            var padded = grid is { } onGrid ? UInt8Pads.Carry(graph, names, spec.Name, onGrid) : [];
+            var floatReaders = graph.Node.Where(n => !dropped.Contains(n) && !padded.Contains(n) && n.Input.Contains(spec.Name)).ToList();
             if (floatReaders.Count > 0)
             {
                 var normalized = names.Next(spec.Name + "_normalized");
@@ -53,13 +55,14 @@ internal static class UInt8FrontEnd
     private static List<NodeProto> QuantizeLinearsOn(GraphProto graph, string input, QuantParams grid)
     {
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        bool OnGrid(NodeProto q) => q.Input.Count == 3
-            && initializers.TryGetValue(q.Input[1], out var scale) && TensorValues.ReadFloats(scale) is [var s] && s == grid.Scale
-            && initializers.TryGetValue(q.Input[2], out var zeroPoint) && zeroPoint.DataType == (int)TensorProto.Types.DataType.Uint8
-            && zeroPoint.RawData.Length == 1 && zeroPoint.RawData[0] == grid.ZeroPoint;
-
-        return graph.Node.Where(n => n.OpType == "QuantizeLinear" && n.Input[0] == input && OnGrid(n)).ToList();
+        return graph.Node.Where(n => n.OpType == "QuantizeLinear" && n.Input[0] == input && OnGrid(n, initializers, grid)).ToList();
     }
+
+    /// <summary>Whether the QuantizeLinear <paramref name="q"/> quantizes onto <paramref name="grid"/> (uint8, per tensor).</summary>
+    internal static bool OnGrid(NodeProto q, Dictionary<string, TensorProto> initializers, QuantParams grid) => q.Input.Count == 3
+        && initializers.TryGetValue(q.Input[1], out var scale) && TensorValues.ReadFloats(scale) is [var s] && s == grid.Scale
+        && initializers.TryGetValue(q.Input[2], out var zeroPoint) && zeroPoint.DataType == (int)TensorProto.Types.DataType.Uint8
+        && zeroPoint.RawData.Length == 1 && zeroPoint.RawData[0] == grid.ZeroPoint;
 
     private static void Rename(IEnumerable<NodeProto> nodes, string from, string to)
     {

@@ -65,10 +65,8 @@ public sealed class UInt8InputTests : IDisposable
         Assert.Equal(OutputKind.Quantized, result.Output);
         var input = ModelLoader.Load(shipped).Graph.Input.Single();
         Assert.Equal((int)TensorProto.Types.DataType.Uint8, input.Type.TensorType.ElemType);
-        // waifu2x pads its input (edge mode, a float op) before the first conv: ORT runs DequantizeLinear(bytes) → Pad → QuantizeLinear → QLinearConv.
-        var optimized = QuantizeTestKit.OptimizedGraph(shipped);
-        Assert.Equal(["DequantizeLinear", "Pad", "QuantizeLinear", "QLinearConv"], optimized.Node.Take(4).Select(n => n.OpType));
-        Assert.Equal(input.Name, optimized.Node[0].Input[0]);
+        // waifu2x pads its input (edge mode) before the first conv: the Pad carries the bytes' grid, so it runs on the bytes.
+        AssertFirstIntegerKernelReadsBytesThroughUInt8OpsOnly(shipped, input.Name, "QLinearConv");
 
         long[] dims = [1, 3, 96, 96];
         var shape = ImageInputShape.Resolve(new InputSpec(input.Name, TensorElementType.Float, [1, 3, null, null]), images, "x");
@@ -79,6 +77,24 @@ public sealed class UInt8InputTests : IDisposable
             var bytes = floats.Select(v => (byte)Math.Round(v * 255)).ToArray(); // nearest neighbour: every value is a pixel's byte / 255
             var fromBytes = Run(shipped, OrtValue.CreateTensorValueFromMemory(bytes, dims));
             var fromFloats = Run(measured, OrtValue.CreateTensorValueFromMemory(floats, dims));
+            Assert.Equal(fromFloats.Single().Value, fromBytes.Single().Value);
+        }
+    }
+
+    [Fact]
+    public void A_constant_Pad_before_the_first_conv_runs_on_the_bytes_and_gives_the_measured_models_outputs_bit_for_bit()
+    {
+        var (shipped, _, images) = Quantize(new ImageOptions(), PaddedConvNet());
+
+        AssertFirstIntegerKernelReadsBytesThroughUInt8OpsOnly(shipped, TestNets.ImageInput, "QLinearConv");
+        var pad = ModelLoader.Load(shipped).Graph.Node.Single(n => n.OpType == "Pad");
+        Assert.Equal(TestNets.ImageInput, pad.Input[0]);
+
+        var measured = Measured(shipped);
+        foreach (var (bytes, floats) in images)
+        {
+            var fromBytes = Run(shipped, OrtValue.CreateTensorValueFromMemory(bytes, TestNets.ImageShape));
+            var fromFloats = Run(measured, OrtValue.CreateTensorValueFromMemory(floats, TestNets.ImageShape));
             Assert.Equal(fromFloats.Single().Value, fromBytes.Single().Value);
         }
     }
@@ -131,9 +147,9 @@ public sealed class UInt8InputTests : IDisposable
     }
 
     /// <summary>Quantizes the conv net calibrated on 8 PNGs with uint8 inputs: the shipped model, the result, and per image (bytes NCHW, the float sample).</summary>
-    private (string Shipped, QuantizeResult Result, List<(byte[] Bytes, float[] Floats)> Images) Quantize(ImageOptions options)
+    private (string Shipped, QuantizeResult Result, List<(byte[] Bytes, float[] Floats)> Images) Quantize(ImageOptions options, TestNet? net = null)
     {
-        var net = TestNets.ConvNet();
+        net ??= TestNets.ConvNet();
         var model = Path.Combine(_folder.Sub("model"), "model.onnx");
         ModelWriter.Save(net.Model, model);
         var calibration = _folder.Sub("images");
@@ -162,6 +178,35 @@ public sealed class UInt8InputTests : IDisposable
         return (output, result, images);
     }
 
+    /// <summary>input → Pad 1 on each side (constant 1, the byte 255: a zero Pad is folded into the conv; opset-11 form) → conv1 3→8 3×3 → Relu → conv2 8→4 3×3 (output) 1×4×18×18.</summary>
+    private static TestNet PaddedConvNet()
+    {
+        var b = new TestModelBuilder(13, 5, false, "padded");
+        var x = b.Input(TestNets.ImageInput, TestNets.ImageShape);
+        var pads = b.ConstantInt64("pads", [8], [0, 0, 1, 1, 0, 0, 1, 1]);
+        var padded = b.Node("Pad", "pad", [x, pads, b.Constant("pad_value", [], [1f])]);
+        var a = b.Relu("relu", b.Conv("conv1", padded, 3, 8));
+        b.Conv("conv2", a, 8, 4);
+        b.Output("conv2", 1, 4, 18, 18);
+        return new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, b.ConvNodes);
+    }
+
+    /// <summary>In ORT's optimized graph, the first <paramref name="kernel"/> reads the graph input through uint8 ops only (Pads), no float op.</summary>
+    private static void AssertFirstIntegerKernelReadsBytesThroughUInt8OpsOnly(string shipped, string input, string kernel)
+    {
+        var optimized = QuantizeTestKit.OptimizedGraph(shipped);
+        var first = optimized.Node.First(n => n.OpType == kernel);
+        var tensor = first.Input[0];
+        while (tensor != input)
+        {
+            var producer = optimized.Node.Single(n => n.Output.Contains(tensor));
+            Assert.Equal("Pad", producer.OpType);
+            tensor = producer.Input[0];
+        }
+
+        Assert.DoesNotContain(optimized.Node.TakeWhile(n => n != first), n => n.OpType is "DequantizeLinear" or "QuantizeLinear" or "Cast");
+    }
+
     /// <summary>The model measured: the shipped one with a float input again, quantized on the grid its DequantizeLinear reads, or without the in-graph affine.</summary>
     private string Measured(string shipped)
     {
@@ -181,8 +226,27 @@ public sealed class UInt8InputTests : IDisposable
         }
         else
         {
+            // Pads on the bytes pad the float input again (the value back on the grid), then QuantizeLinear on the grid.
+            foreach (var pad in graph.Node.Where(n => n.OpType == "Pad" && n.Input[0] == input.Name).ToList())
+            {
+                var bytesOut = pad.Output[0];
+                var grid = graph.Node.First(n => n.OpType == "DequantizeLinear" && n.Input[0] == bytesOut);
+                pad.Input[0] = "float_input";
+                pad.Output[0] = bytesOut + "_float";
+                if (pad.Input.Count >= 3 && pad.Input[2].Length > 0)
+                {
+                    var level = graph.Initializer(pad.Input[2]).RawData[0];
+                    var zeroPoint = graph.Initializer(grid.Input[2]).RawData[0];
+                    var value = (level - zeroPoint) * TensorValues.ReadFloats(graph.Initializer(grid.Input[1]))[0];
+                    graph.Initializer.Add(TensorValues.FromFloats(pad.Input[2] + "_float", [], [value]));
+                    pad.Input[2] += "_float";
+                }
+
+                graph.Node.Insert(graph.Node.IndexOf(pad) + 1, new NodeProto { OpType = "QuantizeLinear", Name = pad.Name + "_q", Input = { pad.Output[0], grid.Input[1], grid.Input[2] }, Output = { bytesOut } });
+            }
+
             // Undo the exact form: float readers read the input again, the bytes' readers read QuantizeLinear(input) on the bytes' grid.
-            var dequantize = graph.Node.First(n => n.OpType == "DequantizeLinear" && n.Input[0] == input.Name);
+            var dequantize = graph.Node.FirstOrDefault(n => n.OpType == "DequantizeLinear" && n.Input[0] == input.Name);
             var front = graph.Node.FirstOrDefault(n => n.OpType == "DequantizeLinear" && n.Input[0] == input.Name && n.Output[0] == input.Name + "_normalized");
             if (front is not null)
             {
@@ -192,8 +256,10 @@ public sealed class UInt8InputTests : IDisposable
             Rewire(graph, input.Name, "bytes");
             if (graph.Node.Any(n => n.Input.Contains("bytes")))
             {
-                graph.Node.Insert(0, new NodeProto { OpType = "QuantizeLinear", Name = "bytes_quantize", Input = { input.Name, dequantize.Input[1], dequantize.Input[2] }, Output = { "bytes" } });
+                graph.Node.Insert(0, new NodeProto { OpType = "QuantizeLinear", Name = "bytes_quantize", Input = { input.Name, dequantize!.Input[1], dequantize.Input[2] }, Output = { "bytes" } });
             }
+
+            Rewire(graph, "float_input", input.Name);
 
             if (front is not null)
             {
