@@ -88,6 +88,9 @@ internal static class SettingSpecs
         // Static mode: the model takes uint8 image bytes, the image preprocessing built into the graph.
         new SettingSpec("QuantizeUInt8Inputs", WorkerSwitches.UInt8Inputs, SettingKind.Boolean),
 
+        // Static mode: the outputs ship as their final QuantizeLinear's uint8 tensor, the grids in the metadata.
+        new SettingSpec("QuantizeUInt8Outputs", WorkerSwitches.UInt8Outputs, SettingKind.Boolean),
+
         // The accuracy gate (used when the model is quantized; the worker measures on the validation folder).
         new SettingSpec(AccuracyChecks, WorkerSwitches.Check, SettingKind.Checks),
         new SettingSpec("QuantizeOnAccuracyFailure", WorkerSwitches.OnAccuracyFailure, SettingKind.Choice, "error", "ship-fp32"),

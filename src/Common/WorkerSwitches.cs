@@ -57,4 +57,5 @@ internal static class WorkerSwitches
     public const string ImagePadValue = "--image-pad-value";
     public const string ImageOrientation = "--image-orientation";
     public const string UInt8Inputs = "--uint8-inputs";
+    public const string UInt8Outputs = "--uint8-outputs";
 }

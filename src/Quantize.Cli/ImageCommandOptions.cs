@@ -7,7 +7,7 @@ namespace Quantize.Cli;
 
 /// <summary>
 /// The options that turn image samples into tensors (<see cref="ImageOptions"/>), declared and read together, and
-/// --uint8-inputs, which builds that preprocessing into the model.
+/// --uint8-inputs, which builds that preprocessing into the model, and its counterpart --uint8-outputs.
 /// </summary>
 internal sealed class ImageCommandOptions
 {
@@ -37,10 +37,19 @@ internal sealed class ImageCommandOptions
             "(exact with one mean and std whose mean/scale is an integer, e.g. the defaults; else in float). Inputs must be float images. Default false.",
     };
 
-    public IEnumerable<Option> All => [_uint8Inputs, _imageSize, _imageResize, _imageInterpolation, _imageLayout, _imageChannels, _imageScale, _imageMean, _imageStd, _imagePadValue, _imageOrientation];
+    private readonly Option<bool> _uint8Outputs = new(WorkerSwitches.UInt8Outputs)
+    {
+        Description = "Static mode: each model output ships as uint8, its final QuantizeLinear's output (the DequantizeLinear dropped); scale and zero point are in the model's " +
+            "metadata (quantize.output.<name>.scale / .zero_point) for the app to dequantize. An output no QuantizeLinear produces is QNT1532. Default false.",
+    };
+
+    public IEnumerable<Option> All => [_uint8Inputs, _uint8Outputs, _imageSize, _imageResize, _imageInterpolation, _imageLayout, _imageChannels, _imageScale, _imageMean, _imageStd, _imagePadValue, _imageOrientation];
 
     /// <summary>Whether the model's inputs ship as uint8 image bytes (<see cref="QuantizationOptions.UInt8Inputs"/>).</summary>
     public bool UInt8Inputs(ParseResult parse) => parse.GetValue(_uint8Inputs);
+
+    /// <summary>Whether the model's outputs ship as uint8 (<see cref="QuantizationOptions.UInt8Outputs"/>).</summary>
+    public bool UInt8Outputs(ParseResult parse) => parse.GetValue(_uint8Outputs);
 
     /// <summary>The image preprocessing the command line asks for; a value out of range is QNT1201.</summary>
     public ImageOptions Read(ParseResult parse) =>

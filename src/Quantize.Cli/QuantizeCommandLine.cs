@@ -248,6 +248,7 @@ internal static class QuantizeCommandLine
                 CalibrationShuffleSeed = parse.GetValue(shuffleSeed),
                 Images = images,
                 UInt8Inputs = imageOptions.UInt8Inputs(parse),
+                UInt8Outputs = imageOptions.UInt8Outputs(parse),
                 FastKernelsOnly = parse.GetValue(fastOnly),
                 Equalize = parse.GetValue(equalize),
                 BiasCorrection = parse.GetValue(biasCorrection),

@@ -65,9 +65,10 @@ public static class ErrorCodes
     public const string InvalidBlockSize = "QNT1520";
     public const string InvalidAccuracyLevel = "QNT1521";
 
-    // uint8 model inputs (--uint8-inputs).
+    // uint8 model inputs and outputs (--uint8-inputs, --uint8-outputs).
     public const string UInt8InputsNeedStatic = "QNT1530";
     public const string UInt8InputNotImage = "QNT1531";
+    public const string UInt8OutputNotQuantized = "QNT1532";
 
     // Warnings.
     public const string PerChannelFallback = "QNT2001";

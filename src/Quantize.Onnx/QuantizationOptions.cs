@@ -171,6 +171,13 @@ public sealed record QuantizationOptions
     /// </summary>
     public bool UInt8Inputs { get; init; }
 
+    /// <summary>
+    /// Static mode: every graph output ships as the uint8 output of its final QuantizeLinear (the DequantizeLinear after it
+    /// dropped), its scale and zero point in the model's metadata (<c>quantize.output.&lt;name&gt;.scale</c> / <c>.zero_point</c>).
+    /// Measurement reads the float outputs as always.
+    /// </summary>
+    public bool UInt8Outputs { get; init; }
+
     /// <summary>The accuracy gate (validation samples, checks, minimum speed-up); null: none. Not part of the settings: it decides what ships, not how.</summary>
     public ValidationOptions? Validation { get; init; }
 
@@ -220,6 +227,12 @@ public sealed record QuantizationOptions
                 "Dynamic quantization quantizes activations to uint8 at run time (DynamicQuantizeLinear has no int8 form); remove --activation-type int8 (QuantizeActivationType) or use static mode.");
         }
 
+        if (UInt8Outputs && Mode != QuantizationMode.Static)
+        {
+            throw new QuantizeException(ErrorCodes.UInt8InputsNeedStatic, null,
+                $"uint8 outputs (--uint8-outputs, QuantizeUInt8Outputs) need static mode, whose calibrated output grids the bytes are on; the mode is {Mode.ToString().ToLowerInvariant()}. Give calibration samples (static mode), or drop the option.");
+        }
+
         if (UInt8Inputs && Mode != QuantizationMode.Static)
         {
             throw new QuantizeException(ErrorCodes.UInt8InputsNeedStatic, null,
@@ -261,6 +274,11 @@ public sealed record QuantizationOptions
         if (UInt8Inputs)
         {
             settings["uint8-inputs"] = "true";
+        }
+
+        if (UInt8Outputs)
+        {
+            settings["uint8-outputs"] = "true";
         }
 
         return settings;

@@ -118,6 +118,7 @@ public sealed class Quantizer(QuantizationOptions options)
         {
             // With uint8 inputs the FP32 model ships with the same front end: the app feeds bytes whatever the verdict.
             var kept = candidate.UInt8Inputs is { } bytes ? UInt8FrontEnd.Ship(source, bytes, candidate.Options.ActivationType) : source;
+            kept = candidate.UInt8Outputs is { } grids ? UInt8BackEnd.QuantizeOutputs(kept, grids) : kept;
             ShippedModel.WriteSource(kept, candidate.Options.ToSettings(), verdict.KeptResult, outputPath);
         }
 

@@ -23,6 +23,9 @@ internal sealed record Candidate(QuantizationOptions Options, ModelProto Fp32, M
 
     /// <summary>The inputs that ship as uint8 (also when the FP32 model ships, so the app's contract holds); null without the option.</summary>
     public IReadOnlyDictionary<string, UInt8Input>? UInt8Inputs { get; init; }
+
+    /// <summary>The outputs that ship as uint8 and their grids (the FP32 model, if it ships, gets a QuantizeLinear on them); null without the option.</summary>
+    public IReadOnlyDictionary<string, QuantParams>? UInt8Outputs { get; init; }
 }
 
 /// <summary>Numbers a static candidate takes from runs on this machine: activation ranges, equalization's channel ranges, bias shifts.</summary>

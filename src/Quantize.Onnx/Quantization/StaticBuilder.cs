@@ -73,13 +73,19 @@ internal sealed class StaticBuilder(
             Saturation = saturation,
             Numbers = new BuildNumbers(ranges, calibrated.Channels, shifts),
         };
-        if (uint8Inputs is null)
+        if (uint8Inputs is null && !options.UInt8Outputs)
         {
             return candidate;
         }
 
-        var shipped = UInt8FrontEnd.Ship(candidate.Quantized, uint8Inputs, options.ActivationType);
-        return candidate with { Shipped = shipped, ShippedBytes = shipped.ToByteArray(), UInt8Inputs = uint8Inputs };
+        var shipped = uint8Inputs is null ? candidate.Quantized : UInt8FrontEnd.Ship(candidate.Quantized, uint8Inputs, options.ActivationType);
+        IReadOnlyDictionary<string, QuantParams>? outputs = null;
+        if (options.UInt8Outputs)
+        {
+            (shipped, outputs) = UInt8BackEnd.Ship(shipped, Session.ModelPath);
+        }
+
+        return candidate with { Shipped = shipped, ShippedBytes = shipped.ToByteArray(), UInt8Inputs = uint8Inputs, UInt8Outputs = outputs };
     }
 
     /// <summary>The activation ranges of <paramref name="options"/>' calibration method, cut where every consumer saturates.</summary>
