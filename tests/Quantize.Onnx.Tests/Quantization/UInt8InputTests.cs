@@ -33,7 +33,7 @@ public sealed class UInt8InputTests : IDisposable
         Assert.Contains(optimized.Node, n => n.OpType == "QLinearConv" && n.Input[0] == TestNets.ImageInput);
         Assert.DoesNotContain(optimized.Node, n => n.OpType == "QuantizeLinear" && n.Input[0] == TestNets.ImageInput);
 
-        var measured = Measured(shipped);
+        var measured = UInt8MeasuredModel.Rebuild(shipped, _folder.Path);
         foreach (var (bytes, floats) in images)
         {
             var fromBytes = Run(shipped, OrtValue.CreateTensorValueFromMemory(bytes, TestNets.ImageShape));
@@ -70,7 +70,7 @@ public sealed class UInt8InputTests : IDisposable
 
         long[] dims = [1, 3, 96, 96];
         var shape = ImageInputShape.Resolve(new InputSpec(input.Name, TensorElementType.Float, [1, 3, null, null]), images, "x");
-        var measured = Measured(shipped);
+        var measured = UInt8MeasuredModel.Rebuild(shipped, _folder.Path);
         foreach (var png in Directory.GetFiles(Path.Combine(models, "waifu2x.calibration"), "*.png").Order(StringComparer.Ordinal))
         {
             var floats = ImageTensorizer.ToTensor(ImageDecoder.Decode(png), shape, png).AsFloats().ToArray();
@@ -90,7 +90,7 @@ public sealed class UInt8InputTests : IDisposable
         var pad = ModelLoader.Load(shipped).Graph.Node.Single(n => n.OpType == "Pad");
         Assert.Equal(TestNets.ImageInput, pad.Input[0]);
 
-        var measured = Measured(shipped);
+        var measured = UInt8MeasuredModel.Rebuild(shipped, _folder.Path);
         foreach (var (bytes, floats) in images)
         {
             var fromBytes = Run(shipped, OrtValue.CreateTensorValueFromMemory(bytes, TestNets.ImageShape));
@@ -111,7 +111,7 @@ public sealed class UInt8InputTests : IDisposable
         Assert.Equal([1L, 3, 1, 1], graph.Initializer(graph.Node[1].Input[1]).Dims);
         Assert.True(result.Fusion.FusedCount > 0);
 
-        var measured = Measured(shipped);
+        var measured = UInt8MeasuredModel.Rebuild(shipped, _folder.Path);
         var steps = graph.Output.ToDictionary(o => o.Name, o => OutputStep(graph, o.Name), StringComparer.Ordinal);
         foreach (var (bytes, floats) in images)
         {
@@ -205,82 +205,6 @@ public sealed class UInt8InputTests : IDisposable
         }
 
         Assert.DoesNotContain(optimized.Node.TakeWhile(n => n != first), n => n.OpType is "DequantizeLinear" or "QuantizeLinear" or "Cast");
-    }
-
-    /// <summary>The model measured: the shipped one with a float input again, quantized on the grid its DequantizeLinear reads, or without the in-graph affine.</summary>
-    private string Measured(string shipped)
-    {
-        var model = ModelLoader.Load(shipped);
-        var graph = model.Graph;
-        var input = graph.Input.Single();
-        input.Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Float;
-        if (graph.Node[0].OpType == "Cast")
-        {
-            var normalized = graph.Node[2].Output[0];
-            for (int i = 0; i < 3; i++)
-            {
-                graph.Node.RemoveAt(0);
-            }
-
-            Rewire(graph, normalized, input.Name);
-        }
-        else
-        {
-            // Pads on the bytes pad the float input again (the value back on the grid), then QuantizeLinear on the grid.
-            foreach (var pad in graph.Node.Where(n => n.OpType == "Pad" && n.Input[0] == input.Name).ToList())
-            {
-                var bytesOut = pad.Output[0];
-                var grid = graph.Node.First(n => n.OpType == "DequantizeLinear" && n.Input[0] == bytesOut);
-                pad.Input[0] = "float_input";
-                pad.Output[0] = bytesOut + "_float";
-                if (pad.Input.Count >= 3 && pad.Input[2].Length > 0)
-                {
-                    var level = graph.Initializer(pad.Input[2]).RawData[0];
-                    var zeroPoint = graph.Initializer(grid.Input[2]).RawData[0];
-                    var value = (level - zeroPoint) * TensorValues.ReadFloats(graph.Initializer(grid.Input[1]))[0];
-                    graph.Initializer.Add(TensorValues.FromFloats(pad.Input[2] + "_float", [], [value]));
-                    pad.Input[2] += "_float";
-                }
-
-                graph.Node.Insert(graph.Node.IndexOf(pad) + 1, new NodeProto { OpType = "QuantizeLinear", Name = pad.Name + "_q", Input = { pad.Output[0], grid.Input[1], grid.Input[2] }, Output = { bytesOut } });
-            }
-
-            // Undo the exact form: float readers read the input again, the bytes' readers read QuantizeLinear(input) on the bytes' grid.
-            var dequantize = graph.Node.FirstOrDefault(n => n.OpType == "DequantizeLinear" && n.Input[0] == input.Name);
-            var front = graph.Node.FirstOrDefault(n => n.OpType == "DequantizeLinear" && n.Input[0] == input.Name && n.Output[0] == input.Name + "_normalized");
-            if (front is not null)
-            {
-                graph.Node.Remove(front);
-            }
-
-            Rewire(graph, input.Name, "bytes");
-            if (graph.Node.Any(n => n.Input.Contains("bytes")))
-            {
-                graph.Node.Insert(0, new NodeProto { OpType = "QuantizeLinear", Name = "bytes_quantize", Input = { input.Name, dequantize!.Input[1], dequantize.Input[2] }, Output = { "bytes" } });
-            }
-
-            Rewire(graph, "float_input", input.Name);
-
-            if (front is not null)
-            {
-                Rewire(graph, front.Output[0], input.Name);
-            }
-        }
-
-        var path = Path.Combine(_folder.Path, "measured.onnx");
-        ModelWriter.Save(model, path);
-        return path;
-    }
-
-    private static void Rewire(GraphProto graph, string from, string to)
-    {
-        foreach (var node in graph.Node)
-        {
-            for (int i = 0; i < node.Input.Count; i++)
-            {
-                node.Input[i] = node.Input[i] == from ? to : node.Input[i];
-            }
-        }
     }
 
     /// <summary>The step of the grid a graph output is dequantized from (its final DequantizeLinear's scale).</summary>
