@@ -48,6 +48,69 @@ internal static class ControlFlowNets
         return new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, []);
     }
 
+    public static readonly long[] VoiceShape = [1, 3, 64, 64];
+
+    /// <summary>
+    /// As voice-activity exports put their convs in the branches of an If on the sample rate: stem conv → If(mean(input)
+    /// &gt; 0): then 3 × (Conv 32→32 + Relu), else 2 × (Conv 32→32 + Relu), every branch weight an initializer of the
+    /// main graph read from the outer scope → head conv (output 1×8×64×64).
+    /// </summary>
+    public static TestNet ConvsInIf()
+    {
+        var b = new TestModelBuilder(13, 61, name: "convs_in_if");
+        var x = b.Input(TestNets.ImageInput, VoiceShape);
+        var stem = b.Relu("stem_relu", b.Conv("stem", x, 3, 32));
+        var cond = Condition(b, x);
+        string Chain(string prefix, int count)
+        {
+            var h = stem;
+            for (var i = 1; i <= count; i++)
+            {
+                h = b.Relu($"{prefix}_relu{i}", b.Conv($"{prefix}_conv{i}", h, 32, 32));
+            }
+
+            return h;
+        }
+
+        var (thenOut, elseOut) = (Chain("then", 3), Chain("else", 2));
+        b.Conv("head", "if1", 32, 8);
+        b.Output("head", 1, 8, 64, 64);
+        var model = b.Build();
+
+        // The branch nodes move into the If's branches; their weights stay initializers of the main graph.
+        GraphProto Move(string prefix, string output)
+        {
+            var graph = new GraphProto { Name = prefix };
+            foreach (var node in model.Graph.Node.Where(n => n.Name.StartsWith(prefix + "_", StringComparison.Ordinal)).ToList())
+            {
+                model.Graph.Node.Remove(node);
+                graph.Node.Add(node);
+            }
+
+            graph.Output.Add(TestModelBuilder.FloatValueInfo(output, []));
+            return graph;
+        }
+
+        var (then, otherwise) = (Move("then", thenOut), Move("else", elseOut));
+        var head = model.Graph.Node.Single(n => n.Name == "head");
+        model.Graph.Node.Insert(model.Graph.Node.IndexOf(head), new NodeProto
+        {
+            OpType = "If",
+            Name = "if1",
+            Input = { cond },
+            Output = { "if1" },
+            Attribute =
+            {
+                new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = then },
+                new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = otherwise },
+            },
+        });
+        return new TestNet(model, TestNets.ImageInput, VoiceShape, ["stem", "head"]);
+    }
+
+    /// <summary>Whether <see cref="ConvsInIf"/> (and the other nets' If on mean(input) &gt; 0) takes its then branch on <paramref name="input"/>.</summary>
+    public static bool TakesThen(float[] input) => input.Average() > 0;
+
     /// <summary>conv1 → Loop (3 iterations: v ← v + 0.1·Relu(v), reading an outer-scope scale) → conv2 (output).</summary>
     public static TestNet ConvLoop()
     {
