@@ -12,8 +12,8 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
     public void Dispose() => _folder.Dispose();
 
     /// <summary>Structured inputs that take the then (or else) branch, from a seed range disjoint from calibration.</summary>
-    private static int[] Seeds(bool then, int count) =>
-        [.. Enumerable.Range(2000, 400).Where(s => ControlFlowNets.TakesThen(QuantizeTestKit.Structured(s, ControlFlowNets.VoiceShape)) == then).Take(count)];
+    private static int[] Seeds(bool then, int count, long[]? shape = null) =>
+        [.. Enumerable.Range(2000, 400).Where(s => ControlFlowNets.TakesThen(QuantizeTestKit.Structured(s, shape ?? ControlFlowNets.VoiceShape)) == then).Take(count)];
 
     [Fact]
     public void Convs_in_both_branches_run_on_integer_kernels_smaller_and_close_to_fp32()
@@ -85,5 +85,29 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
         // The float branch still runs, and right.
         var sqnr = QuantizeTestKit.Sqnr(model, path, net, Seeds(then: false, 2)).Values.Single();
         Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Theory]
+    [InlineData(QuantizationMode.Dynamic)]
+    [InlineData(QuantizationMode.Static)]
+    public void Lstms_in_both_branches_become_DynamicQuantizeLSTM_with_outer_scope_weights(QuantizationMode mode)
+    {
+        var net = ControlFlowNets.LstmInIf();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("lstm_in_if.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = mode }).Run(model, mode == QuantizationMode.Static ? calibration : null, path);
+
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("DynamicQuantizeLSTM"));
+        var written = ModelLoader.Load(path).Graph;
+        Assert.DoesNotContain(written.Initializer, t => t.Name is "then_lstm.W" or "else_lstm.R");
+        var ifNode = Assert.Single(written.Node, n => n.OpType == "If");
+        Assert.All(ifNode.Attribute, a => Assert.Single(a.G.Node, n => n.OpType == "DynamicQuantizeLSTM"));
+        foreach (var then in new[] { true, false })
+        {
+            var sqnr = QuantizeTestKit.Sqnr(model, path, net, Seeds(then, 3, net.InputShape)).Values.Single();
+            output.WriteLine($"{mode}, {(then ? "then" : "else")} branch: SQNR {sqnr:F1} dB");
+            Assert.True(sqnr > 20, $"SQNR {sqnr:F1} dB");
+        }
     }
 }

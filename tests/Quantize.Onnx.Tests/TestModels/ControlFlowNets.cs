@@ -76,8 +76,41 @@ internal static class ControlFlowNets
         b.Conv("head", "if1", 32, 8);
         b.Output("head", 1, 8, 64, 64);
         var model = b.Build();
+        IntoIf(model, "if1", cond, thenOut, elseOut, before: "head");
+        return new TestNet(model, TestNets.ImageInput, VoiceShape, ["stem", "head"]);
+    }
 
-        // The branch nodes move into the If's branches; their weights stay initializers of the main graph.
+    /// <summary>
+    /// LSTM inside If branches: frames → MatMul → If(mean(frames) &gt; 0): then LSTM (hidden 8), else another LSTM, each
+    /// reading its W/R/B from the main graph's initializers → Reshape → MatMul head (output [6, 1, 4]).
+    /// </summary>
+    public static TestNet LstmInIf()
+    {
+        var b = new TestModelBuilder(13, 67, name: "lstm_in_if");
+        var x = b.Input("frames", SequenceShape);
+        var h = b.MatMul("proj", x, 16, 16);
+        var cond = Condition(b, x);
+        var random = new Random(71);
+        string Lstm(string prefix)
+        {
+            var w = b.Constant($"{prefix}_lstm.W", [1, 32, 16], Normal(random, 32 * 16, 0.3f));
+            var r = b.Constant($"{prefix}_lstm.R", [1, 32, 8], Normal(random, 32 * 8, 0.3f));
+            var bias = b.Constant($"{prefix}_lstm.B", [1, 64], Normal(random, 64, 0.1f));
+            return b.Node("LSTM", $"{prefix}_lstm", [h, w, r, bias], TestModelBuilder.Int("hidden_size", 8));
+        }
+
+        var (thenOut, elseOut) = (Lstm("then"), Lstm("else"));
+        var shape = b.ConstantInt64("head_shape", [3], [6, 1, 8]);
+        b.MatMul("head", b.Node("Reshape", "merge", ["if1", shape]), 8, 4);
+        b.Output("head", 6, 1, 4);
+        var model = b.Build();
+        IntoIf(model, "if1", cond, thenOut, elseOut, before: "merge");
+        return new TestNet(model, "frames", SequenceShape, []);
+    }
+
+    /// <summary>Moves the nodes named then_* / else_* of <paramref name="model"/> into the branches of a new If (their weights stay main-graph initializers, read from the outer scope).</summary>
+    private static void IntoIf(ModelProto model, string name, string cond, string thenOut, string elseOut, string before)
+    {
         GraphProto Move(string prefix, string output)
         {
             var graph = new GraphProto { Name = prefix };
@@ -92,20 +125,19 @@ internal static class ControlFlowNets
         }
 
         var (then, otherwise) = (Move("then", thenOut), Move("else", elseOut));
-        var head = model.Graph.Node.Single(n => n.Name == "head");
-        model.Graph.Node.Insert(model.Graph.Node.IndexOf(head), new NodeProto
+        var next = model.Graph.Node.Single(n => n.Name == before);
+        model.Graph.Node.Insert(model.Graph.Node.IndexOf(next), new NodeProto
         {
             OpType = "If",
-            Name = "if1",
+            Name = name,
             Input = { cond },
-            Output = { "if1" },
+            Output = { name },
             Attribute =
             {
                 new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = then },
                 new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = otherwise },
             },
         });
-        return new TestNet(model, TestNets.ImageInput, VoiceShape, ["stem", "head"]);
     }
 
     /// <summary>Whether <see cref="ConvsInIf"/> (and the other nets' If on mean(input) &gt; 0) takes its then branch on <paramref name="input"/>.</summary>
