@@ -40,9 +40,13 @@ internal sealed class ActivationCalibrator(
         // The first pass also gathers each input's range per sample for the sanity warnings (QNT2101/QNT2102).
         var statistics = new InputStatistics();
         var (ranges, channelRanges) = MinMaxCalibrator.Collect(prepared, inputNames, tensors, channelTensors, data,
-            done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation, statistics);
+            done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation, statistics, types);
         Elapsed += timer.Elapsed;
         warnings.AddRange(statistics.Warnings($"calibration set '{data.Folder}'"));
+        if (UntakenBranches.Drop(prepared, types, ranges, data.Folder) is { } untaken)
+        {
+            warnings.Add(untaken);
+        }
 
         return _minMax = new Calibrated(ranges, channelRanges);
     }

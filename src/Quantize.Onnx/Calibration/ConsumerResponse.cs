@@ -55,7 +55,8 @@ internal static class ConsumerResponses
 
     private static IReadOnlyList<ConsumerResponse> Of(GraphView graph, string tensor, int depth)
     {
-        if (graph.Outputs.Contains(tensor))
+        // A subgraph (If branch) may read the tensor by name and quantize it with this range: nothing may be cut.
+        if (graph.Outputs.Contains(tensor) || graph.SubgraphReads.Contains(tensor))
         {
             return [ConsumerResponse.Identity];
         }

@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Samples;
 
 namespace Quantize.Onnx.Calibration;
@@ -26,9 +27,10 @@ internal static class MinMaxCalibrator
         SampleSet samples,
         Action<int>? onSampleDone,
         CancellationToken cancellation,
-        InputStatistics? statistics = null)
+        InputStatistics? statistics = null,
+        TensorTypes? branchTypes = null)
     {
-        var (augmented, outputs) = Augment(model, tensors, channelTensors);
+        var (augmented, outputs) = Augment(model, tensors, channelTensors, branchTypes);
         var ranges = new Dictionary<string, TensorRange>(StringComparer.Ordinal);
         var channels = new Dictionary<string, ChannelRange>(StringComparer.Ordinal);
         // Full optimisation: the model runs as fast as an application would run it (NCHWc convs).
@@ -81,13 +83,13 @@ internal static class MinMaxCalibrator
         return (ranges, channels);
     }
 
-    private sealed record RangeOutputs(string Tensor, string MinOutput, string MaxOutput, bool PerChannel = false);
-
-    private static (ModelProto Model, List<RangeOutputs> Outputs) Augment(ModelProto model, IReadOnlyCollection<string> tensors, IReadOnlyCollection<string> channelTensors)
+    /// <param name="branchTypes">Types of the If branches' tensors, to calibrate them too (<see cref="BranchRangeOutputs"/>); null: main graph only.</param>
+    private static (ModelProto Model, List<RangeOutputs> Outputs) Augment(
+        ModelProto model, IReadOnlyCollection<string> tensors, IReadOnlyCollection<string> channelTensors, TensorTypes? branchTypes)
     {
         var augmented = model.Clone();
         var graph = augmented.Graph;
-        var names = new NameAllocator(new GraphView(graph).AllNames());
+        var names = new NameAllocator(new GraphView(graph).AllNames().Concat(IfBranches.AllNames(graph)));
         graph.Output.Clear();
         var outputs = new List<RangeOutputs>();
         foreach (var tensor in tensors)
@@ -117,6 +119,14 @@ internal static class MinMaxCalibrator
             outputs.Add(new RangeOutputs(tensor, min, max, PerChannel: true));
         }
 
+        if (branchTypes is not null)
+        {
+            outputs.AddRange(BranchRangeOutputs.Add(augmented, names, branchTypes));
+        }
+
         return (augmented, outputs);
     }
 }
+
+/// <summary>The two scalar outputs (or [C] outputs, per channel) that carry one tensor's range out of a calibration run.</summary>
+internal sealed record RangeOutputs(string Tensor, string MinOutput, string MaxOutput, bool PerChannel = false);

@@ -35,6 +35,7 @@ internal static class ModelPreparer
                 $"ONNX Runtime cannot load this model: {e.Message}. Check that it runs in ONNX Runtime {OrtVersion} before quantizing it.", e);
         }
 
+        BranchConstants.ToInitializers(prepared);
         types = TensorTypes.Infer(prepared);
         perChannel = wantPerChannel;
         var opset = prepared.DefaultOpset();

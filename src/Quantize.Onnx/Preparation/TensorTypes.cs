@@ -15,7 +15,8 @@ public sealed record TensorType(TensorElementType ElementType, IReadOnlyList<lon
 }
 
 /// <summary>
-/// Element type and shape of every tensor of the main graph. ONNX Runtime is the type inferencer:
+/// Element type and shape of every tensor of the main graph and of the If branches the engine quantizes (see
+/// <see cref="BranchTypeProbe"/>). ONNX Runtime is the type inferencer:
 /// every node output is declared as a graph output without a type, the session (never run) infers
 /// them, and its output metadata tells us what it found. This follows ORT's own rules exactly,
 /// including contrib ops, which a hand-written inferencer would not.
@@ -33,6 +34,7 @@ public sealed class TensorTypes
     internal static TensorTypes Infer(ModelProto model)
     {
         var probe = model.Clone();
+        BranchTypeProbe.Inline(probe);
         var declared = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var node in probe.Graph.Node)
         {
@@ -58,7 +60,7 @@ public sealed class TensorTypes
             }
         }
 
-        foreach (var initializer in model.Graph.Initializer)
+        foreach (var initializer in probe.Graph.Initializer)
         {
             types[initializer.Name] = new TensorType(
                 (TensorElementType)initializer.DataType, initializer.Dims.Select(d => (long?)d).ToArray());

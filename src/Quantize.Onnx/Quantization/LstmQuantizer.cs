@@ -28,25 +28,59 @@ internal static class LstmQuantizer
         && node.Attribute.All(a => KernelAttributes.Contains(a.Name))
         && IsWeight(node.Input[1], initializers) && IsWeight(node.Input[2], initializers);
 
-    /// <summary>Rewrites every eligible LSTM of <paramref name="model"/>'s main graph in place; returns their names.</summary>
+    /// <summary>
+    /// Rewrites every eligible LSTM of <paramref name="model"/>'s main graph and of its If branches (<see cref="IfBranches"/>)
+    /// in place; returns their names. A branch LSTM may read its weights from the outer scope: its int8 weights are
+    /// placed in the main graph, which both branches see, with names unique in the whole model.
+    /// </summary>
     public static List<string> Rewrite(ModelProto model, QuantizationOptions options)
     {
         var graph = model.Graph;
         var view = new GraphView(graph);
-        var names = new NameAllocator(view.AllNames());
-        var rewritten = new List<string>();
         var replaced = new HashSet<string>(StringComparer.Ordinal);
+        var rewritten = RewriteGraph(graph, view.Initializers, new NameAllocator(view.AllNames()), options, graph, replaced);
+        var branches = IfBranches.Of(model);
+        if (branches.Count > 0)
+        {
+            var names = new NameAllocator(IfBranches.AllNames(graph));
+            foreach (var branch in branches)
+            {
+                var visible = graph.Initializer.Concat(branch.Graph.Initializer).ToDictionary(t => t.Name, StringComparer.Ordinal);
+                rewritten.AddRange(RewriteGraph(branch.Graph, visible, names, options, graph, replaced));
+                UnitRewriter.DropUnread(branch.Graph, replaced);
+            }
+        }
+
+        if (rewritten.Count == 0)
+        {
+            return rewritten;
+        }
+
+        if (!model.OpsetImport.Any(o => o.Domain == Domain))
+        {
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Domain, Version = 1 });
+        }
+
+        UnitRewriter.DropUnread(graph, replaced);
+        return rewritten;
+    }
+
+    /// <summary>Rewrites the LSTMs of <paramref name="graph"/>, their int8 weights stored in <paramref name="store"/>.</summary>
+    private static List<string> RewriteGraph(
+        GraphProto graph, IReadOnlyDictionary<string, TensorProto> initializers, NameAllocator names, QuantizationOptions options, GraphProto store, HashSet<string> replaced)
+    {
+        var rewritten = new List<string>();
         for (var i = 0; i < graph.Node.Count; i++)
         {
             var node = graph.Node[i];
-            if (!CanQuantize(node, view.Initializers) || options.ExcludedNodes.Contains(node.Name) || options.ExcludedOpTypes.Contains("LSTM"))
+            if (!CanQuantize(node, initializers) || options.ExcludedNodes.Contains(node.Name) || options.ExcludedOpTypes.Contains("LSTM"))
             {
                 continue;
             }
 
             var prefix = node.Name.Length > 0 ? node.Name : node.Output[0];
-            var w = Quantize(view.Initializers[node.Input[1]], names, options, graph);
-            var r = Quantize(view.Initializers[node.Input[2]], names, options, graph);
+            var w = Quantize(initializers[node.Input[1]], names, options, store);
+            var r = Quantize(initializers[node.Input[2]], names, options, store);
             var quantized = new NodeProto
             {
                 OpType = "DynamicQuantizeLSTM",
@@ -68,17 +102,6 @@ internal static class LstmQuantizer
             replaced.Add(node.Input[2]);
         }
 
-        if (rewritten.Count == 0)
-        {
-            return rewritten;
-        }
-
-        if (!model.OpsetImport.Any(o => o.Domain == Domain))
-        {
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Domain, Version = 1 });
-        }
-
-        UnitRewriter.DropUnread(graph, replaced);
         return rewritten;
     }
 

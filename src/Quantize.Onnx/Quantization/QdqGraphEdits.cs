@@ -23,10 +23,11 @@ internal sealed class QdqGraphEdits
     private readonly Dictionary<NodeProto, Dictionary<int, string>> _outputRenames = new(ReferenceEqualityComparer.Instance);
     private readonly List<NodeProto> _atStart = [];
 
-    public QdqGraphEdits(GraphView graph)
+    public QdqGraphEdits(GraphView graph, NameAllocator? names = null)
     {
         _graph = graph;
-        _names = new NameAllocator(graph.AllNames());
+        // Names stay unique across the model's subgraphs too: If branches are quantized with ranges keyed by name.
+        _names = names ?? new NameAllocator(graph.AllNames().Concat(IfBranches.AllNames(graph.Graph)));
     }
 
     /// <summary><paramref name="wanted"/>, or the first free variant of it.</summary>

@@ -17,11 +17,12 @@ internal sealed class QdqWriter
     private readonly QdqGraphEdits _edits;
     private readonly QdqConstants _constants;
 
-    public QdqWriter(GraphView graph, QuantizationPlan plan, QuantizationOptions options, bool perChannel)
+    /// <param name="names">Names taken across the whole model (an If branch is written after the main graph); null: the graph's own and its subgraphs'.</param>
+    public QdqWriter(GraphView graph, QuantizationPlan plan, QuantizationOptions options, bool perChannel, NameAllocator? names = null)
     {
         _graph = graph;
         _plan = plan;
-        _edits = new QdqGraphEdits(graph);
+        _edits = new QdqGraphEdits(graph, names);
         _constants = new QdqConstants(graph, plan, options, perChannel, _edits);
     }
 

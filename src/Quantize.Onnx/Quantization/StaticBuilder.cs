@@ -43,6 +43,7 @@ internal sealed class StaticBuilder(
             : [];
         var graph = new GraphView(fp32.Graph);
         var consumers = ActivationRanges.Consumers(graph, calibrated.Ranges.Keys.Concat(calibrated.Channels.Keys), options);
+        ActivationRanges.AddBranchConsumers(consumers, fp32, options);
         var ranges = replay is not null
             ? replay.Ranges.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
             : Ranges(options, calibrated, divisors, consumers);
@@ -52,6 +53,7 @@ internal sealed class StaticBuilder(
         var plan = new QdqPlanner(graph, Session.Types, ranges, options, fixedGrids).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, Session.PerChannel && options.PerChannel).Write();
+        plan.QuantizedNodes.UnionWith(BranchQuantizer.Quantize(quantized, Session.Types, ranges, options, Session.PerChannel && options.PerChannel));
         QuantizeEmbeddingsAndLstms(quantized, options);
         var shifts = new Dictionary<string, int[]>(StringComparer.Ordinal);
         if (options.BiasCorrection)
@@ -94,8 +96,16 @@ internal sealed class StaticBuilder(
     {
         if (options.CalibrationMethod != CalibrationMethod.MinMax)
         {
-            return _calibrator.Histograms(options.Equalize, calibrated.Channels).ToDictionary(
+            var fromHistograms = _calibrator.Histograms(options.Equalize, calibrated.Channels).ToDictionary(
                 kv => kv.Key, kv => ActivationRanges.FromHistogram(kv.Value, ResponsesOf(consumers, kv.Key), options), StringComparer.Ordinal);
+
+            // Histograms cover the main graph; If branches keep their MinMax ranges.
+            foreach (var tensor in ActivationRanges.BranchTensors(Session.Prepared, Session.Types).Where(calibrated.Ranges.ContainsKey))
+            {
+                fromHistograms[tensor] = ActivationRanges.Cut(calibrated.Ranges[tensor], ResponsesOf(consumers, tensor));
+            }
+
+            return fromHistograms;
         }
 
         var ranges = new Dictionary<string, TensorRange>(calibrated.Ranges, StringComparer.Ordinal);

@@ -6,8 +6,8 @@ namespace Quantize.Onnx.Quantization;
 /// <summary>
 /// The nodes the engine leaves float because of what they are, not because of a setting, worded for warning
 /// QNT2005 so no part of a model is silently left unquantized: control flow (If/Loop/Scan: calibration and the
-/// QDQ form cover the main graph; a subgraph runs a data-dependent number of times or not at all, so its
-/// activation ranges cannot be calibrated like the main graph's) and recurrent layers ORT has no integer kernel
+/// QDQ form cover the main graph and its If branches (<see cref="IfBranches"/>); Loop/Scan bodies run a data-dependent
+/// number of times and are not calibrated yet) and recurrent layers ORT has no integer kernel
 /// for (GRU, RNN, and LSTMs <see cref="LstmQuantizer"/> cannot rewrite).
 /// </summary>
 internal static class StaysFloat
@@ -18,15 +18,17 @@ internal static class StaysFloat
     {
         var parts = new List<string>();
         var initializers = new GraphView(model.Graph).Initializers;
+        var quantizedIfs = IfBranches.Of(model).Select(b => b.If).ToHashSet(ReferenceEqualityComparer.Instance);
         foreach (var node in model.Graph.Node)
         {
-            if (node.HasSubgraph())
+            if (node.HasSubgraph() && !quantizedIfs.Contains(node))
             {
                 var inner = Subgraphs(node).SelectMany(AllNodes).ToList();
                 var heavy = inner.Where(n => OpRules.Find(n) is { Kind: OpKind.Anchor }).GroupBy(n => n.OpType, StringComparer.Ordinal)
                     .Select(g => $"{g.Count()} {g.Key}").ToList();
                 parts.Add($"{node.OpType} '{node.Name}' ({inner.Count} node(s) in its subgraphs{(heavy.Count == 0 ? "" : ", " + string.Join(", ", heavy))}: " +
-                    "calibration and QDQ cover the main graph, and a subgraph's activations depend on which branch or how many iterations run)");
+                    "calibration and QDQ cover the main graph and the branches of its If nodes; a Loop/Scan body runs a data-dependent number of times, " +
+                    "and an If whose branches reuse a name defined elsewhere in the model, or nested in a subgraph, is not calibrated)");
             }
             else if (node.Domain is "" or "ai.onnx" && Recurrent.Contains(node.OpType) && !LstmQuantizer.CanQuantize(node, initializers))
             {

@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
 
@@ -39,9 +40,11 @@ public sealed record FusionReport(
 
     internal static FusionReport FromOptimizedGraph(GraphProto graph, IReadOnlySet<string> quantizedNodes)
     {
+        // If branches are optimised and fused by ORT like the main graph: their kernels count too (names are unique model-wide).
+        var nodes = IfBranches.AllNodes(graph).ToList();
         var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
         var consumers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
-        foreach (var node in graph.Node)
+        foreach (var node in nodes)
         {
             foreach (var o in node.Output)
             {
@@ -61,7 +64,7 @@ public sealed record FusionReport(
 
         var kernels = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var unfused = new List<string>();
-        foreach (var node in graph.Node)
+        foreach (var node in nodes)
         {
             if (IntegerOps.Contains(node.OpType))
             {
@@ -87,7 +90,7 @@ public sealed record FusionReport(
         return new FusionReport(
             kernels,
             unfused,
-            graph.Node.Count(n => n.OpType == "QuantizeLinear"),
-            graph.Node.Count(n => n.OpType == "DequantizeLinear"));
+            nodes.Count(n => n.OpType == "QuantizeLinear"),
+            nodes.Count(n => n.OpType == "DequantizeLinear"));
     }
 }

@@ -48,6 +48,101 @@ internal static class ControlFlowNets
         return new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, []);
     }
 
+    public static readonly long[] VoiceShape = [1, 3, 64, 64];
+
+    /// <summary>
+    /// As voice-activity exports put their convs in the branches of an If on the sample rate: stem conv → If(mean(input)
+    /// &gt; 0): then 3 × (Conv 32→32 + Relu), else 2 × (Conv 32→32 + Relu), every branch weight an initializer of the
+    /// main graph read from the outer scope → head conv (output 1×8×64×64).
+    /// </summary>
+    public static TestNet ConvsInIf()
+    {
+        var b = new TestModelBuilder(13, 61, name: "convs_in_if");
+        var x = b.Input(TestNets.ImageInput, VoiceShape);
+        var stem = b.Relu("stem_relu", b.Conv("stem", x, 3, 32));
+        var cond = Condition(b, x);
+        string Chain(string prefix, int count)
+        {
+            var h = stem;
+            for (var i = 1; i <= count; i++)
+            {
+                h = b.Relu($"{prefix}_relu{i}", b.Conv($"{prefix}_conv{i}", h, 32, 32));
+            }
+
+            return h;
+        }
+
+        var (thenOut, elseOut) = (Chain("then", 3), Chain("else", 2));
+        b.Conv("head", "if1", 32, 8);
+        b.Output("head", 1, 8, 64, 64);
+        var model = b.Build();
+        IntoIf(model, "if1", cond, thenOut, elseOut, before: "head");
+        return new TestNet(model, TestNets.ImageInput, VoiceShape, ["stem", "head"]);
+    }
+
+    /// <summary>
+    /// LSTM inside If branches: frames → MatMul → If(mean(frames) &gt; 0): then LSTM (hidden 8), else another LSTM, each
+    /// reading its W/R/B from the main graph's initializers → Reshape → MatMul head (output [6, 1, 4]).
+    /// </summary>
+    public static TestNet LstmInIf()
+    {
+        var b = new TestModelBuilder(13, 67, name: "lstm_in_if");
+        var x = b.Input("frames", SequenceShape);
+        var h = b.MatMul("proj", x, 16, 16);
+        var cond = Condition(b, x);
+        var random = new Random(71);
+        string Lstm(string prefix)
+        {
+            var w = b.Constant($"{prefix}_lstm.W", [1, 32, 16], Normal(random, 32 * 16, 0.3f));
+            var r = b.Constant($"{prefix}_lstm.R", [1, 32, 8], Normal(random, 32 * 8, 0.3f));
+            var bias = b.Constant($"{prefix}_lstm.B", [1, 64], Normal(random, 64, 0.1f));
+            return b.Node("LSTM", $"{prefix}_lstm", [h, w, r, bias], TestModelBuilder.Int("hidden_size", 8));
+        }
+
+        var (thenOut, elseOut) = (Lstm("then"), Lstm("else"));
+        var shape = b.ConstantInt64("head_shape", [3], [6, 1, 8]);
+        b.MatMul("head", b.Node("Reshape", "merge", ["if1", shape]), 8, 4);
+        b.Output("head", 6, 1, 4);
+        var model = b.Build();
+        IntoIf(model, "if1", cond, thenOut, elseOut, before: "merge");
+        return new TestNet(model, "frames", SequenceShape, []);
+    }
+
+    /// <summary>Moves the nodes named then_* / else_* of <paramref name="model"/> into the branches of a new If (their weights stay main-graph initializers, read from the outer scope).</summary>
+    private static void IntoIf(ModelProto model, string name, string cond, string thenOut, string elseOut, string before)
+    {
+        GraphProto Move(string prefix, string output)
+        {
+            var graph = new GraphProto { Name = prefix };
+            foreach (var node in model.Graph.Node.Where(n => n.Name.StartsWith(prefix + "_", StringComparison.Ordinal)).ToList())
+            {
+                model.Graph.Node.Remove(node);
+                graph.Node.Add(node);
+            }
+
+            graph.Output.Add(TestModelBuilder.FloatValueInfo(output, []));
+            return graph;
+        }
+
+        var (then, otherwise) = (Move("then", thenOut), Move("else", elseOut));
+        var next = model.Graph.Node.Single(n => n.Name == before);
+        model.Graph.Node.Insert(model.Graph.Node.IndexOf(next), new NodeProto
+        {
+            OpType = "If",
+            Name = name,
+            Input = { cond },
+            Output = { name },
+            Attribute =
+            {
+                new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = then },
+                new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = otherwise },
+            },
+        });
+    }
+
+    /// <summary>Whether <see cref="ConvsInIf"/> (and the other nets' If on mean(input) &gt; 0) takes its then branch on <paramref name="input"/>.</summary>
+    public static bool TakesThen(float[] input) => input.Average() > 0;
+
     /// <summary>conv1 → Loop (3 iterations: v ← v + 0.1·Relu(v), reading an outer-scope scale) → conv2 (output).</summary>
     public static TestNet ConvLoop()
     {
