@@ -26,8 +26,15 @@ public sealed record ConsumerResponse(string Kind, double SaturatesBelow, double
         "hard-swish", -shift, double.PositiveInfinity, x => x * Math.Clamp(x + shift, 0, high),
         x => x + shift <= 0 ? 0 : x + shift >= high ? high : (2 * x) + shift);
 
+    /// <summary>
+    /// Where a Sigmoid counts as flat: |x| ≥ 17. sigmoid(−17) = 4.1e-8, so cutting there moves the output by less
+    /// than 2⁻²⁴ = 6.0e-8, the float32 spacing just below 1 (sigmoid(17) rounds to within one ulp of 1), and about
+    /// 50,000× less than half a uint8 step of [0, 1] (1/510 = 2.0e-3). The cut is invisible in a float32 mask.
+    /// </summary>
+    public const double SigmoidSaturation = 17;
+
     public static ConsumerResponse Sigmoid { get; } = new(
-        "sigmoid", double.NegativeInfinity, double.PositiveInfinity, x => 1 / (1 + Math.Exp(-x)), x => Math.Exp(-x) / Math.Pow(1 + Math.Exp(-x), 2));
+        "sigmoid", -SigmoidSaturation, SigmoidSaturation, x => 1 / (1 + Math.Exp(-x)), x => Math.Exp(-x) / Math.Pow(1 + Math.Exp(-x), 2));
 
     /// <summary>This response seen through y = scale·x + shift (a scalar affine op in front of the consumer).</summary>
     public ConsumerResponse ThroughAffine(double scale, double shift)
@@ -44,12 +51,13 @@ public sealed record ConsumerResponse(string Kind, double SaturatesBelow, double
 /// with constant bounds, HardSigmoid, HardSwish, Sigmoid, and hard-swish written out as
 /// x · Clip(x + 3, 0, 6) [/ 6] (Add → Clip → optional Div/Mul by a constant → Mul with x), where the
 /// Add and the Mul together are one consumer. A scalar affine op (Mul, Add, Sub, Div by a constant
-/// scalar, e.g. PP-LCNet's learnable affine blocks) is looked through to its own consumers. Anything
-/// else (or a graph output) is the identity.
+/// scalar, e.g. PP-LCNet's learnable affine blocks) is looked through to its own consumers, and so is
+/// data movement that keeps the values (see <see cref="ValueMovingOps"/>: e.g. a segmentation head's
+/// Conv → Resize → Sigmoid). Anything else (or a graph output) is the identity.
 /// </summary>
 internal static class ConsumerResponses
 {
-    private const int MaxAffineDepth = 4;
+    private const int MaxLookThroughDepth = 4;
 
     public static IReadOnlyList<ConsumerResponse> Of(GraphView graph, string tensor) => Of(graph, tensor, 0);
 
@@ -81,9 +89,16 @@ internal static class ConsumerResponses
                 continue;
             }
 
-            if (depth < MaxAffineDepth && Affine(graph, node, tensor) is { } affine)
+            if (depth < MaxLookThroughDepth && Affine(graph, node, tensor) is { } affine)
             {
                 result.AddRange(Of(graph, node.Output[0], depth + 1).Select(r => r.ThroughAffine(affine.Scale, affine.Shift)));
+                continue;
+            }
+
+            if (depth < MaxLookThroughDepth && index == 0 && ValueMovingOps.Of(node) is var through and not ValueMovingOps.Through.None)
+            {
+                var beyond = Of(graph, node.Output[0], depth + 1);
+                result.AddRange(through == ValueMovingOps.Through.Exact ? beyond : beyond.Select(ValueMovingOps.AfterInterpolation));
                 continue;
             }
 

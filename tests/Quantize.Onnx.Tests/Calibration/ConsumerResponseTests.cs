@@ -61,6 +61,70 @@ public sealed class ConsumerResponseTests
     }
 
     [Fact]
+    public void A_sigmoid_saturates_beyond_seventeen_where_the_cut_moves_its_output_by_less_than_a_float32_step_near_one()
+    {
+        var b = new TestModelBuilder();
+        var x = b.Input("x", 1, 4);
+        b.Node("Sigmoid", "sig", [x]);
+        var graph = new GraphView(b.Build().Graph);
+
+        Assert.Equal((-17.0, 17.0), Bounds(graph, x));
+        var sigmoid = ConsumerResponse.Sigmoid;
+        Assert.True(sigmoid.Apply(-17) < Math.Pow(2, -24), $"{sigmoid.Apply(-17):E2}");
+        Assert.True(1 - sigmoid.Apply(17) < Math.Pow(2, -24));
+        Assert.True(sigmoid.Apply(-17) < 0.5 / 255 / 1000); // and far below half a uint8 step of [0, 1]
+    }
+
+    [Fact]
+    public void Reshapes_max_pool_and_nearest_resize_are_looked_through_to_any_saturating_consumer()
+    {
+        // x → Reshape → MaxPool → Resize(nearest) → Relu: clamping x at 0 first changes nothing downstream.
+        var b = new TestModelBuilder();
+        var x = b.Input("x", 1, 2, 4, 4);
+        var reshaped = b.Node("Reshape", "reshape", [x, b.ConstantInt64("shape", [4], [1, 2, 4, 4])]);
+        var pooled = b.MaxPool("pool", reshaped, 2, 2);
+        b.Relu("relu", b.ResizeNearest("up", pooled, 2));
+        var y = b.Input("y", 1, 1, 4, 4);
+        b.Node("Sigmoid", "sig", [b.Node("Transpose", "t", [y], TestModelBuilder.Ints("perm", 0, 1, 3, 2))]);
+        var graph = new GraphView(b.Build().Graph);
+
+        Assert.Equal((0.0, double.PositiveInfinity), Bounds(graph, x));
+        Assert.Equal((-17.0, 17.0), Bounds(graph, y));
+    }
+
+    [Fact]
+    public void A_linear_resize_is_looked_through_to_a_sigmoid_only_and_a_cubic_one_not_at_all()
+    {
+        // Clamping before a linear interpolation moves outputs next to a clamped neighbour: harmless deep in a
+        // sigmoid's flat tail (see ValueMovingOps), not at a Relu's kink.
+        var b = new TestModelBuilder();
+        var x = b.Input("x", 1, 1, 4, 4);
+        var y = b.Input("y", 1, 1, 4, 4);
+        var z = b.Input("z", 1, 1, 4, 4);
+        var scales = b.Constant("scales", [4], [1f, 1f, 2f, 2f]);
+        b.Node("Sigmoid", "sig", [b.Node("Resize", "up_x", [x, "", scales], TestModelBuilder.String("mode", "linear"))]);
+        b.Relu("relu", b.Node("Resize", "up_y", [y, "", scales], TestModelBuilder.String("mode", "linear")));
+        b.Node("Sigmoid", "sig_z", [b.Node("Resize", "up_z", [z, "", scales], TestModelBuilder.String("mode", "cubic"))]);
+        var graph = new GraphView(b.Build().Graph);
+
+        Assert.Equal((-17.0, 17.0), Bounds(graph, x));
+        Assert.Equal((double.NegativeInfinity, double.PositiveInfinity), Bounds(graph, y));
+        Assert.Equal((double.NegativeInfinity, double.PositiveInfinity), Bounds(graph, z));
+    }
+
+    [Fact]
+    public void A_looked_through_op_whose_output_is_also_read_elsewhere_is_not_cut()
+    {
+        var b = new TestModelBuilder();
+        var x = b.Input("x", 1, 1, 4, 4);
+        var up = b.ResizeNearest("up", x, 2);
+        b.Node("Sigmoid", "sig", [up]);
+        b.Output(up, 1, 1, 8, 8);
+
+        Assert.Equal((double.NegativeInfinity, double.PositiveInfinity), Bounds(new GraphView(b.Build().Graph), x));
+    }
+
+    [Fact]
     public void A_graph_output_is_never_cut()
     {
         var b = new TestModelBuilder();
