@@ -82,7 +82,7 @@ namespace Quantize.Benchmarks
               --no-scaling       skip the peak-memory scaling runs
               --no-methods       skip the calibration-method comparison (every method side by side per model)
               --no-tuning        skip the accuracy-tuning comparison (plain vs tuned vs lock-file reuse per model)
-              --tune-max-attempts <n>  attempts of each tuning search (default: the engine's, 24)
+              --tune-max-attempts <n>  attempts of each tuning search (default: the engine's TuningOptions.MaxAttempts)
               --keep             keep the temporary folder with the quantized models
             """;
 
