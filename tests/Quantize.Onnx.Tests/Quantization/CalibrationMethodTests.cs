@@ -90,12 +90,7 @@ public sealed class CalibrationMethodTests(ITestOutputHelper output) : IDisposab
         b.Conv("conv2", hs, 8, 4);
         b.Output("conv2", 1, 4, 16, 16);
         var net = new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, b.ConvNodes);
-        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
-        var cut = Path.Combine(_folder.Path, "cut.onnx");
-        var plain = Path.Combine(_folder.Path, "plain.onnx");
-
-        new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, cut);
-        new Quantizer(QuantizeTestKit.Options() with { SaturationAwareRanges = false }).Run(model, calibration, plain);
+        var (model, cut, plain) = QuantizeWithAndWithoutCut(net);
 
         var (cutLow, cutScale) = OutputGrid(cut, "conv1");
         var (plainLow, plainScale) = OutputGrid(plain, "conv1");
@@ -123,12 +118,7 @@ public sealed class CalibrationMethodTests(ITestOutputHelper output) : IDisposab
         b.Node("Sigmoid", "mask", [up]);
         b.Output("mask", 1, 1, 32, 32);
         var net = new TestNet(b.Build(), TestNets.ImageInput, TestNets.ImageShape, b.ConvNodes);
-        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
-        var cut = Path.Combine(_folder.Path, "cut.onnx");
-        var plain = Path.Combine(_folder.Path, "plain.onnx");
-
-        new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, cut);
-        new Quantizer(QuantizeTestKit.Options() with { SaturationAwareRanges = false }).Run(model, calibration, plain);
+        var (model, cut, plain) = QuantizeWithAndWithoutCut(net);
 
         var (cutLow, cutScale) = OutputGrid(cut, "side");
         var (plainLow, plainScale) = OutputGrid(plain, "side");
@@ -183,6 +173,17 @@ public sealed class CalibrationMethodTests(ITestOutputHelper output) : IDisposab
 
         Assert.Equal(ErrorCodes.InvalidCalibrationPercentile, e.Code);
         Assert.Contains("101", e.Message);
+    }
+
+    /// <summary>The prepared source model, and it quantized with saturation-aware ranges (cut) and without (plain).</summary>
+    private (string Model, string Cut, string Plain) QuantizeWithAndWithoutCut(TestNet net)
+    {
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var cut = Path.Combine(_folder.Path, "cut.onnx");
+        var plain = Path.Combine(_folder.Path, "plain.onnx");
+        new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, cut);
+        new Quantizer(QuantizeTestKit.Options() with { SaturationAwareRanges = false }).Run(model, calibration, plain);
+        return (model, cut, plain);
     }
 
     /// <summary>Lowest representable value and scale of the QuantizeLinear after <paramref name="node"/>'s output.</summary>
