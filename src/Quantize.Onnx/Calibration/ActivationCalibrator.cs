@@ -69,7 +69,7 @@ internal sealed class ActivationCalibrator(
         }
 
         var timer = Stopwatch.StartNew();
-        var histograms = HistogramCalibrator.Collect(model, inputNames, FloatActivations(model), data, HistogramCalibrator.DefaultBudgetBytes,
+        var histograms = HistogramCalibrator.Collect(model, inputNames, FloatActivations(model), data, HistogramCalibrator.BudgetBytes(),
             (count, total) => progress?.Invoke(new QuantizeProgress("calibrating", count, total)), cancellation);
         Elapsed += timer.Elapsed;
         return _histograms[equalize] = histograms;

@@ -135,6 +135,13 @@ public sealed class CalibrationMethodTests(ITestOutputHelper output) : IDisposab
         Assert.True(cutSqnr > plainSqnr + 3, $"{cutSqnr:F2} vs {plainSqnr:F2} dB");
     }
 
+    [Theory]
+    [InlineData(0L, 96L << 20)] // unknown or tiny: the floor
+    [InlineData(2L << 30, 256L << 20)] // an eighth
+    [InlineData(24L << 30, 1L << 30)] // the 24 GB CI machine: the cap
+    public void Histogram_runs_fetch_an_eighth_of_the_available_memory_within_bounds(long available, long expected) =>
+        Assert.Equal(expected, HistogramCalibrator.BudgetBytes(available));
+
     [Fact]
     public void Histograms_collected_in_several_groups_equal_those_of_one_pass()
     {
