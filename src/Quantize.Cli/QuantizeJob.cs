@@ -223,6 +223,15 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
 
         public void Report(QuantizeProgress p)
         {
+            if (p.Stage is "tuning" or "measuring")
+            {
+                // One line per event: a tuning attempt or the final measurement can take minutes on a large model.
+                Finish();
+                (_stage, _lastBucket, _inPlace) = (p.Stage, -1, false);
+                stdout.WriteLine(p.Stage == "tuning" ? $"Tuning: attempt {p.Done}, {p.Detail}" : "Measuring: fidelity, latency, per-layer errors");
+                return;
+            }
+
             if (p.Stage is not ("calibrating" or "reading") || p.Total == 0)
             {
                 return;

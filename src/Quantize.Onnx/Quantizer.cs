@@ -11,8 +11,8 @@ using Quantize.Onnx.Validation;
 
 namespace Quantize.Onnx;
 
-/// <summary>Progress of a long stage, e.g. ("calibrating", 3, 64).</summary>
-public readonly record struct QuantizeProgress(string Stage, int Done, int Total);
+/// <summary>Progress of a long stage, e.g. ("calibrating", 3, 64), or one tuning attempt ("tuning", 6, 0, "calibration-method=percentile: passes ...").</summary>
+public readonly record struct QuantizeProgress(string Stage, int Done, int Total, string? Detail = null);
 
 /// <summary>
 /// INT8 post-training quantization of one model, in stages that read top to bottom in <see cref="RunCore"/>:
@@ -89,7 +89,7 @@ public sealed class Quantizer(QuantizationOptions options)
             validation = validator.Validate(candidate, images);
             if (calibrated && options.Tuning is { Enabled: true, Locked: false } tuningOptions && (tuning is null || !validation.Passed))
             {
-                var tuningSource = new SessionTuningSource(session, builder, validator, options.AppThreads);
+                var tuningSource = new SessionTuningSource(session, builder, validator, options.AppThreads, progress);
                 (candidate, validation, tuning, images) = TuningStage.Run(tuningSource, validator, options, tuningOptions, candidate, validation, images, tuning, warnings);
             }
         }
@@ -100,7 +100,7 @@ public sealed class Quantizer(QuantizationOptions options)
         }
 
         // Measure.
-        progress?.Invoke(new QuantizeProgress("validating", 0, 1));
+        progress?.Invoke(new QuantizeProgress("measuring", 0, 1));
         var measured = new Measurement(session, options, targets, warnings, cancellation).Measure(candidate, validation, images);
 
         // Decide: what ships, from the measurements and, for the candidate built from its numbers, the lock's recorded speed decision.

@@ -273,6 +273,9 @@ public sealed class EndToEndTests(PackageFixture fixture)
             Assert.Contains("lock file written: " + lockFile, summary);
             Assert.True(File.Exists(lockFile));
             Assert.Contains("\"floatNodes\"", File.ReadAllText(lockFile));
+            // Each attempt shows in the build log as it ends (a search on a large model takes minutes).
+            Assert.Contains(tuned.Messages, m => m.StartsWith("Tuning: attempt 1, plain configuration: fails (sqnr>=", StringComparison.Ordinal));
+            Assert.Contains(tuned.Messages, m => m.StartsWith("Tuning: attempt ", StringComparison.Ordinal) && m.Contains(": passes (", StringComparison.Ordinal));
             Assert.True(new FileInfo(Path.Combine(app.BinDir, "Models", "waifu2x.onnx")).Length < Fp32Size);
 
             // 2. The lock file written during the build does not make the next build re-run.

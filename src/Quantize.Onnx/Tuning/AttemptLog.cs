@@ -83,6 +83,7 @@ internal sealed class AttemptLog(ITuningSource source, TuningOptions tuning, dou
             Settings = candidate.Options.ToSettings(),
             PredictedSpeedup = Speed is null || probe ? null : Speed.Predict(FloatCost(floatNodes)),
         });
+        source.Attempted(Attempts[^1]);
     }
 
     /// <summary>

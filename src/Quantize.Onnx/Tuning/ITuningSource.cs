@@ -30,4 +30,9 @@ internal interface ITuningSource
 
     /// <summary>INT8 vs FP32 speed-up of <paramref name="candidate"/> over <paramref name="runs"/> timed runs, at the app's thread count.</summary>
     double Speedup(Candidate candidate, int runs);
+
+    /// <summary>One attempt was built and validated (a search at 1024² takes minutes: the user sees it move).</summary>
+    void Attempted(TuningAttempt attempt)
+    {
+    }
 }

@@ -5,7 +5,8 @@ using Quantize.Onnx.Validation;
 namespace Quantize.Onnx.Tuning;
 
 /// <summary>The tuner's configurations built from the session's calibration and validated, timed and analysed with ONNX Runtime.</summary>
-internal sealed class SessionTuningSource(QuantizeSession session, CandidateBuilder builder, CandidateValidator validator, int appThreads) : ITuningSource
+internal sealed class SessionTuningSource(
+    QuantizeSession session, CandidateBuilder builder, CandidateValidator validator, int appThreads, Action<QuantizeProgress>? progress = null) : ITuningSource
 {
     public bool HasEqualizationPairs => CrossLayerEqualizer.FindPairs(session.Prepared.Graph).Count > 0;
 
@@ -51,4 +52,7 @@ internal sealed class SessionTuningSource(QuantizeSession session, CandidateBuil
         // At the app's thread count, where the final gate decides: a set fast at 1 thread may not be at 2.
         return LatencyComparison.Measure(session.Fp32Bytes, candidate.Int8Bytes, feeds.Values, runs, warmup: 2, threads: appThreads, singleThreadToo: false).Speedup;
     }
+
+    public void Attempted(TuningAttempt attempt) => progress?.Invoke(new QuantizeProgress("tuning", attempt.Number, 0,
+        $"{attempt.Step}: {(attempt.Passed ? "passes" : "fails")} ({string.Join("; ", attempt.Checks)})"));
 }

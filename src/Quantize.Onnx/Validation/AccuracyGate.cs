@@ -215,6 +215,11 @@ public static class AccuracyGate
             text.Append(c, $" {CalibrationCoverage.WarningMessage(coverage, report.Folder)} (QNT2404)");
         }
 
+        if (report.Coverage is { } grids && CalibrationCoverage.OutlierMessage(grids) is { } outliers)
+        {
+            text.Append(' ').Append(outliers);
+        }
+
         var worst = report.WorstLayers.Take(worstCount).ToList();
         if (worst.Count > 0)
         {

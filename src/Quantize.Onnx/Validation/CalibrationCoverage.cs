@@ -14,7 +14,22 @@ namespace Quantize.Onnx.Validation;
 /// <param name="Low">Lowest value the grid represents.</param>
 /// <param name="High">Highest value the grid represents.</param>
 /// <param name="Share">Clipped / elements, in %.</param>
-public sealed record TensorCoverage(string Tensor, double Low, double High, long Elements, long Clipped, double Share);
+public sealed record TensorCoverage(string Tensor, double Low, double High, long Elements, long Clipped, double Share)
+{
+    /// <summary>Values other than exactly zero (a Relu's zeros say nothing about its tail).</summary>
+    public long NonZero { get; init; }
+
+    /// <summary>Values more than <see cref="CalibrationCoverage.BulkLevels"/> steps from zero.</summary>
+    public long Wide { get; init; }
+
+    /// <summary>
+    /// The grid is set by rare outliers: at least <see cref="CalibrationCoverage.MinNonZero"/> non-zero values, of which
+    /// under <see cref="CalibrationCoverage.OutlierShare"/> % reach beyond <see cref="CalibrationCoverage.BulkLevels"/> steps
+    /// from zero, so almost every value is carried by a few of the 256 levels.
+    /// </summary>
+    [JsonIgnore]
+    public bool OutlierDominated => NonZero >= CalibrationCoverage.MinNonZero && 100.0 * Wide / NonZero < CalibrationCoverage.OutlierShare;
+}
 
 /// <summary>The clipped share of one validation sample over every measured tensor, in %.</summary>
 public sealed record SampleCoverage(string Sample, double Share);
@@ -35,6 +50,12 @@ public sealed record CoverageReport
 
     /// <summary>The tensors that clip anything, most clipped share first (at most <see cref="CalibrationCoverage.ReportedTensors"/>).</summary>
     public required IReadOnlyList<TensorCoverage> WorstTensors { get; init; }
+
+    /// <summary>Tensors whose grids rare outliers set (<see cref="TensorCoverage.OutlierDominated"/>), widest grid first (at most <see cref="CalibrationCoverage.ReportedTensors"/>).</summary>
+    public IReadOnlyList<TensorCoverage> OutlierGrids { get; init; } = [];
+
+    /// <summary>How many tensors' grids rare outliers set, listed or not.</summary>
+    public int OutlierGridCount { get; init; }
 
     /// <summary>The validation samples that clip most, worst first (at most 3 with any clipping).</summary>
     public required IReadOnlyList<SampleCoverage> WorstSamples { get; init; }
@@ -85,6 +106,19 @@ public static class CalibrationCoverage
     /// <summary>Overall warning threshold, % of all measured values: a mild but widespread shift.</summary>
     public const double OverallThreshold = 0.1;
 
+    /// <summary>Steps from zero that hold a tensor's bulk: 16 of a uint8 grid's 256 levels (4 bits of 8).</summary>
+    public const int BulkLevels = 16;
+
+    /// <summary>
+    /// % of a tensor's non-zero values beyond <see cref="BulkLevels"/> under which rare outliers set its grid. ISNet's decoder
+    /// activations under MinMax: maxima of 40–95 next to bulks under 5, output SQNR 12.6 dB; percentile calibration, which
+    /// cuts such tails, gave 28.7 dB [vnni].
+    /// </summary>
+    public const double OutlierShare = 0.1;
+
+    /// <summary>Non-zero values a tensor needs before its grid is judged (a few values say nothing about a tail).</summary>
+    public const long MinNonZero = 10_000;
+
     /// <summary>Tensors listed in the report (worst first); the message names the worst 3.</summary>
     public const int ReportedTensors = 20;
 
@@ -105,13 +139,15 @@ public static class CalibrationCoverage
 
         var elements = new long[outputs.Count];
         var clipped = new long[outputs.Count];
+        var nonZero = new long[outputs.Count];
+        var wide = new long[outputs.Count];
         var samples = new List<SampleCoverage>();
         try
         {
             using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, EnableMemoryPattern = false };
             using var session = OrtSessions.Create(augmented.ToByteArray(), options);
             using var runOptions = new RunOptions();
-            var names = outputs.SelectMany(o => new[] { o.ClippedOutput, o.SizeOutput }).ToArray();
+            var names = outputs.SelectMany(o => new[] { o.ClippedOutput, o.SizeOutput, o.NonZeroOutput, o.WideOutput }).ToArray();
             using var feeds = new CalibrationFeeds(validation, inputNames);
             for (var s = 0; s < validation.Count; s++)
             {
@@ -121,8 +157,10 @@ public static class CalibrationCoverage
                 long sampleElements = 0, sampleClipped = 0;
                 for (var i = 0; i < outputs.Count; i++)
                 {
-                    var c = results[2 * i].GetTensorDataAsSpan<long>()[0];
-                    var n = results[(2 * i) + 1].GetTensorDataAsSpan<long>()[0];
+                    var c = results[4 * i].GetTensorDataAsSpan<long>()[0];
+                    var n = results[(4 * i) + 1].GetTensorDataAsSpan<long>()[0];
+                    nonZero[i] += results[(4 * i) + 2].GetTensorDataAsSpan<long>()[0];
+                    wide[i] += results[(4 * i) + 3].GetTensorDataAsSpan<long>()[0];
                     clipped[i] += c;
                     elements[i] += n;
                     sampleClipped += c;
@@ -138,13 +176,20 @@ public static class CalibrationCoverage
             return null;
         }
 
-        var tensors = outputs.Select((o, i) => new TensorCoverage(o.Tensor, o.Low, o.High, elements[i], clipped[i], elements[i] == 0 ? 0 : 100.0 * clipped[i] / elements[i])).ToList();
+        var tensors = outputs.Select((o, i) => new TensorCoverage(o.Tensor, o.Low, o.High, elements[i], clipped[i], elements[i] == 0 ? 0 : 100.0 * clipped[i] / elements[i])
+        {
+            NonZero = nonZero[i],
+            Wide = wide[i],
+        }).ToList();
+        var outliers = tensors.Where(t => t.OutlierDominated).OrderByDescending(t => t.High - t.Low).ThenBy(t => t.Tensor, StringComparer.Ordinal).ToList();
         return new CoverageReport
         {
             Tensors = tensors.Count,
             Elements = elements.Sum(),
             Clipped = clipped.Sum(),
             WorstTensors = [.. tensors.Where(t => t.Clipped > 0).OrderByDescending(t => t.Share).ThenBy(t => t.Tensor, StringComparer.Ordinal).Take(ReportedTensors)],
+            OutlierGrids = [.. outliers.Take(ReportedTensors)],
+            OutlierGridCount = outliers.Count,
             Seconds = timer.Elapsed.TotalSeconds,
             WorstSamples = [.. samples.Where(s => s.Share > 0).OrderByDescending(s => s.Share).ThenBy(s => s.Sample, StringComparer.Ordinal).Take(3)],
         };
@@ -166,7 +211,24 @@ public static class CalibrationCoverage
             coverage.Share, validationFolder, TensorThreshold, OverallThreshold, tensors, more, samples, MinClipped);
     }
 
-    private sealed record CoverageOutputs(string Tensor, double Low, double High, string ClippedOutput, string SizeOutput);
+    /// <summary>The failure message's diagnosis when rare outliers set grids; null when none does.</summary>
+    internal static string? OutlierMessage(CoverageReport coverage)
+    {
+        if (coverage.OutlierGridCount == 0)
+        {
+            return null;
+        }
+
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var widest = string.Join(", ", coverage.OutlierGrids.Take(3).Select(t => string.Format(c, "'{0}' (grid [{1:G4}, {2:G4}], {3:0.###} % of its values beyond {4} steps)",
+            t.Tensor, t.Low, t.High, t.NonZero == 0 ? 0 : 100.0 * t.Wide / t.NonZero, BulkLevels)));
+        return string.Format(c,
+            "Rare outliers set the grids of {0} quantized activation(s): under {1} % of their validation values reach beyond {2} of the 256 levels from zero, so the rest share a few levels; widest: {3}. " +
+            "A calibration method that cuts such tails usually fixes this: set QuantizeCalibrationMethod=\"percentile\" (or \"mse\") on the model (--calibration-method percentile), or QuantizeTune=\"true\" (--tune) to search.",
+            coverage.OutlierGridCount, OutlierShare, BulkLevels, widest);
+    }
+
+    private sealed record CoverageOutputs(string Tensor, double Low, double High, string ClippedOutput, string SizeOutput, string NonZeroOutput, string WideOutput);
 
     private static (ModelProto Model, List<CoverageOutputs> Outputs) Augment(
         ModelProto model, IReadOnlyDictionary<string, QuantParams> grids, IReadOnlyDictionary<string, (double Low, double High)>? saturation)
@@ -216,10 +278,35 @@ public static class CalibrationCoverage
             graph.Node.Add(new NodeProto { OpType = "Size", Name = names.Next(size), Input = { tensor }, Output = { size } });
             graph.Output.Add(new ValueInfoProto { Name = clipped });
             graph.Output.Add(new ValueInfoProto { Name = size });
-            outputs.Add(new CoverageOutputs(tensor, low, high, clipped, size));
+
+            // How the values spread over the grid: non-zero, and beyond BulkLevels steps from zero (wide).
+            var magnitude = names.Next(tensor + "_Abs");
+            graph.Node.Add(new NodeProto { OpType = "Abs", Name = names.Next(magnitude), Input = { tensor }, Output = { magnitude } });
+            var nonZero = CountAbove(graph, names, magnitude, tensor + "_NonZero", 0);
+            var wide = CountAbove(graph, names, magnitude, tensor + "_Wide", grid.Scale * BulkLevels);
+            outputs.Add(new CoverageOutputs(tensor, low, high, clipped, size, nonZero, wide));
         }
 
         return (augmented, outputs);
+    }
+
+    /// <summary>Adds Greater → Cast → ReduceSum counting the values of <paramref name="magnitude"/> above <paramref name="threshold"/>; returns the scalar output.</summary>
+    private static string CountAbove(GraphProto graph, NameAllocator names, string magnitude, string stem, float threshold)
+    {
+        var thresholdName = names.Next(stem + "Threshold");
+        graph.Initializer.Add(Scalar(thresholdName, threshold));
+        var above = names.Next(stem + "Above");
+        var counted = names.Next(stem + "Int64");
+        var count = names.Next(stem);
+        graph.Node.Add(new NodeProto { OpType = "Greater", Name = names.Next(above), Input = { magnitude, thresholdName }, Output = { above } });
+        var cast = new NodeProto { OpType = "Cast", Name = names.Next(counted), Input = { above }, Output = { counted } };
+        cast.SetInt("to", (long)TensorProto.Types.DataType.Int64);
+        graph.Node.Add(cast);
+        var sum = new NodeProto { OpType = "ReduceSum", Name = names.Next(count), Input = { counted }, Output = { count } };
+        sum.SetInt("keepdims", 0);
+        graph.Node.Add(sum);
+        graph.Output.Add(new ValueInfoProto { Name = count });
+        return count;
     }
 
     private static TensorProto Scalar(string name, float value)

@@ -26,11 +26,22 @@ public sealed class CalibrationCoverageTests(ITestOutputHelper output) : IDispos
         return folder;
     }
 
-    private QuantizeResult Run(TestNet net, string calibration, string validation, AccuracyFailureAction onFailure = AccuracyFailureAction.Error)
+    /// <summary>Like <see cref="Write"/>, with one input value of the first sample set to <paramref name="spike"/>: a rare outlier.</summary>
+    private string WriteWithSpike(string name, TestNet net, float spike)
+    {
+        var folder = Write(name, net, QuantizeTestKit.CalibrationSeeds, 1f);
+        var first = Path.Combine(folder, $"{name}_000", net.InputName + ".npy");
+        var values = QuantizeTestKit.Structured(QuantizeTestKit.CalibrationSeeds[0], net.InputShape);
+        values[values.Length / 2] = spike;
+        Npy.WriteFloats(first, net.InputShape, values);
+        return folder;
+    }
+
+    private QuantizeResult Run(TestNet net, string calibration, string validation, AccuracyFailureAction onFailure = AccuracyFailureAction.Error, QuantizationOptions? options = null)
     {
         var model = _folder.File("model.onnx");
         Quantize.Onnx.Model.ModelWriter.Save(net.Model, model);
-        var options = QuantizeTestKit.Options() with { Validation = new ValidationOptions { Folder = validation, LayerSamples = 1, OnFailure = onFailure } };
+        options = (options ?? QuantizeTestKit.Options()) with { Validation = new ValidationOptions { Folder = validation, LayerSamples = 1, OnFailure = onFailure } };
         var result = new Quantizer(options).Run(model, calibration, _folder.File("out.onnx"));
         foreach (var w in result.Warnings)
         {
@@ -81,6 +92,33 @@ public sealed class CalibrationCoverageTests(ITestOutputHelper output) : IDispos
         Assert.DoesNotContain(result.Warnings, w => w.Code == ErrorCodes.CalibrationNotRepresentative);
         Assert.True(coverage.Tensors >= 4);
         Assert.True(coverage.Share < CalibrationCoverage.OverallThreshold);
+        Assert.Equal(0, coverage.OutlierGridCount);
+    }
+
+    [Fact]
+    public void Grids_a_rare_outlier_set_are_named_in_the_failure_message_with_the_calibration_method_that_cuts_tails()
+    {
+        // One calibration value of 400 among values within ±1 (the ISNet-class failure: decoder maxima of 95 over bulks under 5).
+        var net = TestNets.ConvNet();
+        var calibration = WriteWithSpike("calib", net, 400f);
+        var validation = Write("val", net, QuantizeTestKit.HeldOutSeeds, 1f);
+
+        var minMax = Run(net, calibration, validation, AccuracyFailureAction.ShipFp32);
+
+        var coverage = Assert.IsType<CoverageReport>(minMax.Validation!.Coverage);
+        Assert.True(coverage.OutlierGridCount >= 1, $"{coverage.OutlierGridCount}");
+        var widest = coverage.OutlierGrids[0];
+        Assert.True(100.0 * widest.Wide / widest.NonZero < CalibrationCoverage.OutlierShare, $"{widest}");
+        var failure = Assert.Single(minMax.Warnings, w => w.Code == ErrorCodes.AccuracyCheckFailedShippedFp32);
+        Assert.Contains("Rare outliers set the grids of", failure.Message, StringComparison.Ordinal);
+        Assert.Contains($"'{widest.Tensor}' (grid [", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("QuantizeCalibrationMethod=\"percentile\"", failure.Message, StringComparison.Ordinal);
+
+        // The same data without the outlier: no grid is flagged, and the message says nothing of outliers.
+        var clean = Run(net, Write("clean", net, QuantizeTestKit.CalibrationSeeds, 1f), validation);
+        output.WriteLine($"with the outlier: {minMax.Validation.Checks[0].Value:F1} dB, {coverage.OutlierGridCount} outlier grid(s); without: {clean.Validation!.Checks[0].Value:F1} dB");
+        Assert.Equal(0, clean.Validation.Coverage!.OutlierGridCount);
+        Assert.Null(CalibrationCoverage.OutlierMessage(clean.Validation.Coverage));
     }
 
     [Fact]
