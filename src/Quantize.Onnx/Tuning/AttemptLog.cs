@@ -7,14 +7,15 @@ namespace Quantize.Onnx.Tuning;
 /// <summary>
 /// Every configuration one search built and validated, in order, within the attempt and time budget: a
 /// configuration already tried (pruning can revisit one) is not built again, passing float sets are timed and kept
-/// for the final choice.
+/// for the final choice. Tried candidates are held weakly: each holds its models (ISNet: 176 MB FP32 + 2 × 44 MB INT8), so
+/// 48 attempts held strongly would pass 12 GB; one the GC took is rebuilt (builds are deterministic) if a search revisits it.
 /// </summary>
 internal sealed class AttemptLog(ITuningSource source, TuningOptions tuning, double? minSpeedup)
 {
     /// <summary>Timed runs per model for a passing attempt's speed-up (an indication; the shipped model gets the full measurement).</summary>
     public const int AttemptLatencyRuns = 5;
 
-    private readonly Dictionary<string, (Candidate, ValidationReport)> _tried = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (WeakReference<Candidate> Candidate, ValidationReport Validation)> _tried = new(StringComparer.Ordinal);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
     public List<TuningAttempt> Attempts { get; } = [];
@@ -36,7 +37,7 @@ internal sealed class AttemptLog(ITuningSource source, TuningOptions tuning, dou
     public void Start(Candidate plain, ValidationReport validation)
     {
         Record("plain configuration", plain, validation, []);
-        _tried[Key(plain.Options)] = (plain, validation);
+        _tried[Key(plain.Options)] = (new WeakReference<Candidate>(plain), validation);
     }
 
     /// <summary>Builds and validates one configuration.</summary>
@@ -46,12 +47,20 @@ internal sealed class AttemptLog(ITuningSource source, TuningOptions tuning, dou
         var key = Key(options);
         if (_tried.TryGetValue(key, out var known))
         {
-            return known;
+            if (known.Candidate.TryGetTarget(out var kept))
+            {
+                return (kept, known.Validation);
+            }
+
+            var rebuilt = source.Evaluate(options).Candidate; // not a new attempt: the same configuration, built again
+            known.Candidate.SetTarget(rebuilt);
+            return (rebuilt, known.Validation);
         }
 
         var (candidate, validation) = source.Evaluate(options);
         Record(step, candidate, validation, floatNodes, probe);
-        return _tried[key] = (candidate, validation);
+        _tried[key] = (new WeakReference<Candidate>(candidate), validation);
+        return (candidate, validation);
     }
 
     /// <summary>Builds and validates one float set; a passing one joins the sets the result is chosen from.</summary>

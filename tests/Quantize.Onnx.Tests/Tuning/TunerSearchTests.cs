@@ -83,12 +83,38 @@ public sealed class TunerSearchTests
         Assert.DoesNotContain(outcome.Report.Attempts, a => a.FloatNodes.Contains("n0") && a.PredictedSpeedup is not null); // never built
     }
 
+    [Fact]
+    public void A_revisited_configuration_whose_candidate_the_GC_took_is_rebuilt_without_a_new_attempt()
+    {
+        var source = new FakeSource([1e-2], [10]);
+        var options = Options("sqnr>=30");
+        var log = new AttemptLog(source, new TuningOptions { Enabled = true }, minSpeedup: null);
+        var first = TryAndDrop(log, options);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var evaluations = source.Evaluations;
+
+        var (again, validation) = log.Try("again", options, []);
+        log.Try("third", options, []);
+
+        Assert.Same(first, validation);
+        Assert.Equal(evaluations + 1, source.Evaluations); // rebuilt once, then held while in use
+        Assert.Single(log.Attempts);
+        GC.KeepAlive(again);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static ValidationReport TryAndDrop(AttemptLog log, QuantizationOptions options) => log.Try("first", options, []).Validation;
+
+    private static QuantizationOptions Options(string check, double? minSpeedup = null) => new()
+    {
+        Validation = new ValidationOptions { Folder = "val", Checks = [AccuracyCheck.Parse(check)], MinSpeedup = minSpeedup },
+    };
+
     private static TuningOutcome Search(FakeSource source, string check, int maxAttempts = 48, double? minSpeedup = null)
     {
-        var options = new QuantizationOptions
-        {
-            Validation = new ValidationOptions { Folder = "val", Checks = [AccuracyCheck.Parse(check)], MinSpeedup = minSpeedup },
-        };
+        var options = Options(check, minSpeedup);
         var plain = source.Evaluate(options);
         return new Tuner(source, options, new TuningOptions { Enabled = true, MaxAttempts = maxAttempts }).Search(plain.Candidate, plain.Validation);
     }
@@ -105,8 +131,12 @@ public sealed class TunerSearchTests
 
         private double TotalCost => cost.Sum();
 
+        /// <summary>Configurations built so far.</summary>
+        public int Evaluations { get; private set; }
+
         public (Candidate Candidate, ValidationReport Validation) Evaluate(QuantizationOptions options)
         {
+            Evaluations++;
             var check = options.Validation!.Checks[0];
             var power = Enumerable.Range(0, noise.Length).Where(i => !options.ExcludedNodes.Contains(Node(i))).Sum(i => noise[i]);
             var sqnr = power == 0 ? 100 : -10 * Math.Log10(power);
