@@ -224,7 +224,8 @@ public static class CalibrationCoverage
             t.Tensor, t.Low, t.High, t.NonZero == 0 ? 0 : 100.0 * t.Wide / t.NonZero, BulkLevels)));
         return string.Format(c,
             "Rare outliers set the grids of {0} quantized activation(s): under {1} % of their validation values reach beyond {2} of the 256 levels from zero, so the rest share a few levels; widest: {3}. " +
-            "A calibration method that cuts such tails usually fixes this: set QuantizeCalibrationMethod=\"percentile\" (or \"mse\") on the model (--calibration-method percentile), or QuantizeTune=\"true\" (--tune) to search.",
+            "A calibration method that cuts such tails usually fixes this: set QuantizeCalibrationMethod=\"percentile\" (or \"mse\") on the model (--calibration-method percentile; " +
+            "a lower QuantizeCalibrationPercentile, e.g. 99.99, cuts harder), or QuantizeTune=\"true\" (--tune) to search.",
             coverage.OutlierGridCount, OutlierShare, BulkLevels, widest);
     }
 
