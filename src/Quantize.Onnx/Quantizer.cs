@@ -116,10 +116,8 @@ public sealed class Quantizer(QuantizationOptions options)
         }
         else
         {
-            // With uint8 inputs the FP32 model ships with the same front end: the app feeds bytes whatever the verdict.
-            var kept = candidate.UInt8Inputs is { } bytes ? UInt8FrontEnd.Ship(source, bytes, candidate.Options.ActivationType) : source;
-            kept = candidate.UInt8Outputs is { } grids ? UInt8BackEnd.QuantizeOutputs(kept, grids) : kept;
-            ShippedModel.WriteSource(kept, candidate.Options.ToSettings(), verdict.KeptResult, outputPath);
+            // With uint8 model I/O the FP32 model keeps the app's contract: bytes in, bytes out, whatever the verdict.
+            ShippedModel.WriteSource(UInt8Fallback.Keep(source, candidate), candidate.Options.ToSettings(), verdict.KeptResult, outputPath);
         }
 
         return Report(verdict.Kind);

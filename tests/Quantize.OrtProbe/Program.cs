@@ -9,9 +9,10 @@ using Quantize.Onnx;
 using Quantize.Onnx.Hardware;
 using Quantize.Onnx.Tuning;
 
-// Quantize.OrtProbe <input.npy> <output-folder> <model.onnx>...
-// Prints "machine <class label>", then per model "<file name> <SHA-256 of its output floats>", and writes the
-// output floats (little-endian float32, every output in order) to <output-folder>/<model file name>.bin.
+// Quantize.OrtProbe <input.npy or folder of .npy> <output-folder> <model.onnx>...
+// Prints "machine <class label>", then per model "<file name> <SHA-256 of its output bytes>", and writes the
+// output bytes (every output in order, little-endian float32 or uint8 as the model returns them; for a folder, every
+// input's outputs in file-name order) to <output-folder>/<model file name>.bin. Inputs are float32 or uint8 (image bytes).
 //
 // Quantize.OrtProbe quantize <model.onnx> <calibration-folder> <output.onnx> <lock-file>
 // Quantizes the model with the engine's defaults and the lock file (replayed when it is current; a missing file is no
@@ -44,7 +45,7 @@ if (args.Length < 3)
     return 2;
 }
 
-var (shape, values) = ReadNpy(args[0]);
+var inputs = Directory.Exists(args[0]) ? Directory.GetFiles(args[0], "*.npy").Order(StringComparer.Ordinal).Select(ReadNpy).ToList() : [ReadNpy(args[0])];
 Directory.CreateDirectory(args[1]);
 Console.WriteLine("machine " + BuildMachine.Current.ClassLabel);
 foreach (var model in args.Skip(2))
@@ -52,14 +53,19 @@ foreach (var model in args.Skip(2))
     // As an application runs a model: every graph optimisation (the fused integer kernels), one thread.
     using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 1 };
     using var session = new InferenceSession(model, options);
-    using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
     using var runOptions = new RunOptions();
     var names = session.OutputNames.ToArray();
-    using var outputs = session.Run(runOptions, new Dictionary<string, OrtValue> { [session.InputNames[0]] = input }, names);
     using var bytes = new MemoryStream();
-    foreach (var output in outputs)
+    foreach (var (shape, values) in inputs)
     {
-        bytes.Write(MemoryMarshal.AsBytes(output.GetTensorDataAsSpan<float>())); // x64: little-endian
+        using var input = values is byte[] pixels ? OrtValue.CreateTensorValueFromMemory(pixels, shape) : OrtValue.CreateTensorValueFromMemory((float[])values, shape);
+        using var outputs = session.Run(runOptions, new Dictionary<string, OrtValue> { [session.InputNames[0]] = input }, names);
+        foreach (var output in outputs)
+        {
+            // x64: little-endian
+            bytes.Write(output.GetTensorTypeAndShape().ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.UInt8
+                ? output.GetTensorDataAsSpan<byte>() : MemoryMarshal.AsBytes(output.GetTensorDataAsSpan<float>()));
+        }
     }
 
     var name = Path.GetFileName(model);
@@ -83,8 +89,8 @@ static int Quantize(string model, string calibration, string output, string lock
     return 0;
 }
 
-// A C-order little-endian float32 .npy (format 1, 2 or 3).
-static (long[] Shape, float[] Values) ReadNpy(string path)
+// A C-order little-endian float32 or uint8 .npy (format 1, 2 or 3): float[] or byte[] values.
+static (long[] Shape, Array Values) ReadNpy(string path)
 {
     var file = File.ReadAllBytes(path);
     if (file.Length < 10 || file[0] != 0x93 || Encoding.ASCII.GetString(file, 1, 5) != "NUMPY")
@@ -96,15 +102,21 @@ static (long[] Shape, float[] Values) ReadNpy(string path)
         ? (BinaryPrimitives.ReadUInt16LittleEndian(file.AsSpan(8)), 10)
         : ((int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(8)), 12);
     var header = Encoding.UTF8.GetString(file, headerStart, headerLength);
-    if (!header.Contains("'<f4'", StringComparison.Ordinal) || header.Contains("True", StringComparison.Ordinal))
+    var isBytes = header.Contains("'|u1'", StringComparison.Ordinal);
+    if (!(isBytes || header.Contains("'<f4'", StringComparison.Ordinal)) || header.Contains("True", StringComparison.Ordinal))
     {
-        throw new InvalidDataException($"{path}: only C-order little-endian float32 is supported ({header.Trim()})");
+        throw new InvalidDataException($"{path}: only C-order little-endian float32 or uint8 is supported ({header.Trim()})");
     }
 
     var dims = Regex.Match(header, @"'shape':\s*\(([^)]*)\)").Groups[1].Value
         .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
         .Select(d => long.Parse(d, CultureInfo.InvariantCulture)).ToArray();
     var data = file.AsSpan(headerStart + headerLength);
+    if (isBytes)
+    {
+        return (dims, data.ToArray());
+    }
+
     var values = new float[data.Length / 4];
     for (var i = 0; i < values.Length; i++)
     {

@@ -23,6 +23,8 @@ internal sealed record ShipVerdict(OutputKind Kind, string KeptResult, string Sp
 /// </summary>
 internal sealed class ShipDecision(QuantizationOptions options, string modelPath, List<Diagnostic> warnings, Func<OutputKind, QuantizeResult> report)
 {
+    private string Fp32Ships => ShipGuards.Fp32Ships(options);
+
     public ShipVerdict Decide(Measured m)
     {
         var candidate = m.Candidate;
@@ -31,7 +33,7 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
         var (fusion, latency, fidelity, validation, recorded) = (m.Measurements.Fusion, m.Measurements.Latency, m.Measurements.Fidelity, m.Measurements.Validation, m.Recorded);
         var gate = options.Validation;
         var floatByDesign = options.Mode is QuantizationMode.Fp16 or QuantizationMode.Weight4;
-        var guard = !options.KeepFloatIfSlower || candidate is null ? null : ShipGuards.NotWorthShipping(fusion, m.Measurements.Fp32Bytes, m.Measurements.Int8Bytes, floatByDesign);
+        var guard = !options.KeepFloatIfSlower || candidate is null ? null : ShipGuards.NotWorthShipping(fusion, m.Measurements.Fp32Bytes, m.Measurements.Int8Bytes, floatByDesign, Fp32Ships);
         if (guard is { } notWorthIt)
         {
             kind = OutputKind.KeptFloat;
@@ -50,7 +52,7 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
             keptResult = speedShip = recorded.Ship;
             warnings.Add(new Diagnostic(recorded.Ship == RecordedRun.KeptBelowMinSpeedup ? ErrorCodes.SpeedupTooLowShippedFp32 : ErrorCodes.KeptFloatNotFaster, modelPath,
                 $"The lock file records that FP32 ships ({recorded.Ship}: INT8 was {recorded.Speedup:0.00}x as fast on {recorded.MeasuredOn}); this machine measured {latency.Speedup:F2}x. " +
-                "Delete the lock file, or rebuild with tuning or QuantizeLock (--lock), to decide again."));
+                $"Delete the lock file, or rebuild with tuning or QuantizeLock (--lock), to decide again. {Fp32Ships}"));
         }
 
         // A speed verdict must not flip on a noisy sample: only a speed-up whose whole 95 % interval is below the bar fails it.
@@ -68,14 +70,14 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
 
             kind = OutputKind.KeptFloatFailedCheck;
             keptResult = speedShip = RecordedRun.KeptBelowMinSpeedup;
-            warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
+            warnings.Add(new Diagnostic(ErrorCodes.SpeedupTooLowShippedFp32, modelPath, message + " " + Fp32Ships));
         }
         else if (!speedDecided && kind == OutputKind.Quantized && latency.Verdict == SpeedVerdict.Slower && options.KeepFloatIfSlower && !floatByDesign) // FP16 and 4-bit weights aim at size and memory traffic, not at this batch's speed
         {
             kind = OutputKind.KeptFloat;
             speedShip = RecordedRun.KeptNotFaster;
             warnings.Add(new Diagnostic(ErrorCodes.KeptFloatNotFaster, modelPath,
-                $"The INT8 model is slower than FP32 on this machine beyond its timing noise ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms, {latency.ThreadsText}, speed-up {latency.Speedup:F2}x, 95 % interval {latency.SpeedupInterval}), so the FP32 model is shipped unchanged.{unfused} " +
+                $"The INT8 model is slower than FP32 on this machine beyond its timing noise ({latency.Int8Milliseconds:F2} ms vs {latency.Fp32Milliseconds:F2} ms, {latency.ThreadsText}, speed-up {latency.Speedup:F2}x, 95 % interval {latency.SpeedupInterval}).{unfused} {Fp32Ships} " +
                 "Exclude the op types or nodes that do not gain from int8, or set keep-float-if-slower to false to ship INT8 anyway."));
         }
 
@@ -96,7 +98,7 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
 
             kind = OutputKind.KeptFloatFailedCheck;
             keptResult = "kept-fp32-fidelity-below-floor";
-            warnings.Add(new Diagnostic(ErrorCodes.FidelityTooLowShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
+            warnings.Add(new Diagnostic(ErrorCodes.FidelityTooLowShippedFp32, modelPath, message + " " + Fp32Ships));
         }
 
         if (kind is OutputKind.Quantized or OutputKind.Unchanged && validation is { Passed: false })
@@ -121,7 +123,7 @@ internal sealed class ShipDecision(QuantizationOptions options, string modelPath
             {
                 kind = OutputKind.KeptFloatFailedCheck;
                 keptResult = "kept-fp32-accuracy-check-failed";
-                warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " The FP32 model is shipped unchanged."));
+                warnings.Add(new Diagnostic(ErrorCodes.AccuracyCheckFailedShippedFp32, modelPath, message + " " + Fp32Ships));
             }
         }
 

@@ -3,13 +3,19 @@ using Quantize.Onnx.Quantization;
 
 namespace Quantize.Onnx.Tuning;
 
-/// <summary>Quantized units that can be kept float: an anchor with the elementwise activation only it feeds, or a quantized elementwise node.</summary>
+/// <summary>
+/// Quantized units that can be kept float: an anchor with the elementwise activation only it feeds, or a quantized
+/// elementwise node. With uint8 outputs (<see cref="QuantizationOptions.UInt8Outputs"/>) the units whose QuantizeLinear
+/// writes a graph output's bytes are none: kept float, they would leave that output with no measured bytes (QNT1532), so
+/// the tuner never proposes them — not in a float set, nor among the "all other units float" of its damage probes.
+/// </summary>
 internal static class FloatUnits
 {
     public static List<string[]> Of(Candidate candidate)
     {
         var graph = new GraphView(candidate.Fp32.Graph);
         var quantized = candidate.QuantizedNodeNames;
+        var pinned = candidate.Options.UInt8Outputs ? OutputWriters(graph) : [];
         var units = new List<string[]>();
         var taken = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in candidate.Fp32.Graph.Node)
@@ -27,9 +33,36 @@ internal static class FloatUnits
             }
 
             taken.UnionWith(unit);
-            units.Add([.. unit]);
+            if (!unit.Any(pinned.Contains))
+            {
+                units.Add([.. unit]);
+            }
         }
 
         return units;
+    }
+
+    /// <summary>
+    /// Per graph output, the node whose quantized output becomes its bytes: its producer, or, through a Relu/Clip folded
+    /// into the producer's grid or a data-movement op that keeps its input's grid, the op before it.
+    /// </summary>
+    private static HashSet<string> OutputWriters(GraphView graph)
+    {
+        var writers = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var output in graph.Graph.Output)
+        {
+            var node = graph.Producer(output.Name);
+            while (node is not null && OpRules.Find(node)?.Kind is OpKind.RemovableActivation or OpKind.DataMovement)
+            {
+                node = graph.Producer(node.Input[0]);
+            }
+
+            if (node is not null)
+            {
+                writers.Add(node.Name);
+            }
+        }
+
+        return writers;
     }
 }

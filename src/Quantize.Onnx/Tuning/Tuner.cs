@@ -116,7 +116,8 @@ internal sealed class Tuner(ITuningSource source, QuantizationOptions baseOption
     /// <param name="best">The best configuration tried (reported as chosen) and its validation, named in the reason when it fails.</param>
     private TuningOutcome Failed(Candidate best, ValidationReport validation, string reason) =>
         new(null, null, Report(best.Options, [], succeeded: false,
-            $"no configuration passed within {_log.Attempts.Count} attempt(s): {reason}{(validation.Passed ? "" : $" (best: {FailedChecks(validation)})")}"));
+            $"no configuration passed within {_log.Attempts.Count} attempt(s): {reason}{(validation.Passed ? "" : $" (best: {FailedChecks(validation)})")}" +
+            (baseOptions.UInt8Outputs ? "; with uint8 outputs the layers writing the outputs stay INT8 (their bytes are what ships)" : "")));
 
     private TuningReport Report(QuantizationOptions chosen, IReadOnlyList<string> floatNodes, bool succeeded, string why) => new()
     {

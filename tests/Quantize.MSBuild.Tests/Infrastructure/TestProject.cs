@@ -70,6 +70,9 @@ internal sealed class TestProject
         return project;
     }
 
+    /// <summary>A project already in <paramref name="directory"/> as <c>name.csproj</c> (a copied sample), built like the others.</summary>
+    public static TestProject Existing(PackageFixture fixture, string directory, string name) => new(fixture, directory, name);
+
     public void WriteProject(string body) => File.WriteAllText(ProjectFile, $"""
         <Project Sdk="Microsoft.NET.Sdk">
           <PropertyGroup>
