@@ -25,6 +25,14 @@ internal static class AlreadyQuantized
         ModelProto source, IReadOnlyDictionary<string, int> found, string modelPath, string outputPath, string? calibrationFolder,
         QuantizationOptions options, List<Diagnostic> warnings, Stopwatch total, CancellationToken cancellation)
     {
+        if (options.UInt8Inputs || options.UInt8Outputs)
+        {
+            // Shipped unchanged it keeps its float tensors: an app written for bytes would fail at its first Run, after a green build.
+            throw new QuantizeException(ErrorCodes.UInt8OnQuantizedModel, modelPath,
+                $"The model is already quantized ({QuantizedOps.Describe(found)}), so it would ship unchanged with its float inputs and outputs, but uint8 model I/O " +
+                "(QuantizeUInt8Inputs/QuantizeUInt8Outputs, --uint8-inputs/--uint8-outputs) was asked for. Give the FP32 model to quantize it with uint8 I/O, or drop the option.");
+        }
+
         var modelInputs = QuantizeSession.ModelInputs(source);
         var inputNames = modelInputs.Select(i => i.Name).ToList();
         var validationData = QuantizeSession.OpenValidation(options.Validation, calibrationFolder, modelInputs, source.Graph.Output.Select(o => o.Name).ToList(), modelPath, warnings, options.Images, out _);

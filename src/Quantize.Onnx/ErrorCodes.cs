@@ -69,6 +69,7 @@ public static class ErrorCodes
     public const string UInt8InputsNeedStatic = "QNT1530";
     public const string UInt8InputNotImage = "QNT1531";
     public const string UInt8OutputNotQuantized = "QNT1532";
+    public const string UInt8OnQuantizedModel = "QNT1533";
 
     // Warnings.
     public const string PerChannelFallback = "QNT2001";

@@ -30,6 +30,7 @@ internal sealed class ModelRunner : IDisposable
 
     public Dictionary<string, FloatOutput> Run(InputSample sample)
     {
+        LargeGarbageBound.Tick();
         using var feeds = new Feeds(_inputNames, sample);
         using var runOptions = new RunOptions();
         using var results = _session.Run(runOptions, feeds.Values, _floatOutputs);

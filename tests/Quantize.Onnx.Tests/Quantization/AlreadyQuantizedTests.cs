@@ -34,6 +34,26 @@ public sealed class AlreadyQuantizedTests : IDisposable
         Assert.Contains(after.MetadataProps, p => p.Key == Provenance.SettingsKey && p.Value.Contains("unchanged-already-quantized", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Uint8_model_io_on_an_already_quantized_model_is_an_error_not_float_tensors_shipped_silently(bool inputs, bool outputs)
+    {
+        var net = TestNets.ConvNet();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var qdq = _folder.File("convnet.int8.onnx");
+        new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, qdq);
+        var again = _folder.File("again.onnx");
+
+        var error = Assert.Throws<QuantizeException>(() =>
+            new Quantizer(QuantizeTestKit.Options() with { UInt8Inputs = inputs, UInt8Outputs = outputs }).Run(qdq, calibration, again));
+
+        Assert.Equal(ErrorCodes.UInt8OnQuantizedModel, error.Code);
+        Assert.Equal(qdq, error.File);
+        Assert.Contains("Give the FP32 model", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(again));
+    }
+
     [Fact]
     public void A_dynamically_quantized_model_is_recognised_by_its_integer_ops()
     {
