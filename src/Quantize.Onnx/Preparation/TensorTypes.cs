@@ -15,8 +15,8 @@ public sealed record TensorType(TensorElementType ElementType, IReadOnlyList<lon
 }
 
 /// <summary>
-/// Element type and shape of every tensor of the main graph and of the If branches the engine quantizes (see
-/// <see cref="BranchTypeProbe"/>). ONNX Runtime is the type inferencer:
+/// Element type and shape of every tensor of the main graph and of the control-flow bodies the engine quantizes (see
+/// <see cref="BodyTypeProbe"/>). ONNX Runtime is the type inferencer:
 /// every node output is declared as a graph output without a type, the session (never run) infers
 /// them, and its output metadata tells us what it found. This follows ORT's own rules exactly,
 /// including contrib ops, which a hand-written inferencer would not.
@@ -33,21 +33,31 @@ public sealed class TensorTypes
 
     internal static TensorTypes Infer(ModelProto model)
     {
-        var probe = model.Clone();
-        BranchTypeProbe.Inline(probe);
-        var declared = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var node in probe.Graph.Node)
+        var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+        Collect(BodyTypeProbe.Main(model), types, replace: true);
+
+        // Bodies in pre-order: the graph around a body is typed before it.
+        foreach (var body in ControlFlowBodies.Of(model))
         {
-            foreach (var output in node.Output)
+            try
             {
-                if (output.Length > 0 && declared.Add(output))
+                if (BodyTypeProbe.Body(model, body, name => types.GetValueOrDefault(name)) is { } probe)
                 {
-                    probe.Graph.Output.Add(new ValueInfoProto { Name = output });
+                    Collect(probe, types, replace: false);
                 }
+            }
+            catch (OnnxRuntimeException)
+            {
+                // ORT cannot type this body on its own: its tensors stay untyped, so float.
             }
         }
 
-        var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+        return new TensorTypes(types);
+    }
+
+    /// <param name="replace">Main graph: initializers' own types win. A body probe types what it reads from outside by element type alone, so the outer graph's types stay.</param>
+    private static void Collect(ModelProto probe, Dictionary<string, TensorType> types, bool replace)
+    {
         using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL })
         using (var session = OrtSessions.Create(probe.ToByteArray(), options))
         {
@@ -55,7 +65,11 @@ public sealed class TensorTypes
             {
                 if (meta.OnnxValueType == OnnxValueType.ONNX_TYPE_TENSOR)
                 {
-                    types[name] = new TensorType(meta.ElementDataType, ToShape(meta.Dimensions));
+                    var type = new TensorType(meta.ElementDataType, ToShape(meta.Dimensions));
+                    if (replace || !types.ContainsKey(name))
+                    {
+                        types[name] = type;
+                    }
                 }
             }
         }
@@ -65,8 +79,6 @@ public sealed class TensorTypes
             types[initializer.Name] = new TensorType(
                 (TensorElementType)initializer.DataType, initializer.Dims.Select(d => (long?)d).ToArray());
         }
-
-        return new TensorTypes(types);
     }
 
     private static long?[] ToShape(int[] dims) => dims.Select(d => d < 0 ? null : (long?)d).ToArray();
