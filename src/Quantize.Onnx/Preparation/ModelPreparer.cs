@@ -36,6 +36,7 @@ internal static class ModelPreparer
         }
 
         BodyConstants.ToInitializers(prepared);
+        GemmSplitter.Split(prepared);
         types = TensorTypes.Infer(prepared);
         perChannel = wantPerChannel;
         var opset = prepared.DefaultOpset();
