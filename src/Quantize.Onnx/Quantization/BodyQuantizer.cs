@@ -6,9 +6,10 @@ using Quantize.Onnx.Preparation;
 namespace Quantize.Onnx.Quantization;
 
 /// <summary>
-/// QDQ inside control-flow bodies (<see cref="ControlFlowBodies"/>: If branches, Loop/Scan bodies, at any depth), run
+/// Quantization inside control-flow bodies (<see cref="ControlFlowBodies"/>: If branches, Loop/Scan bodies, at any depth), run
 /// after the main graph is written: each body is planned and written like a graph of its own, with its calibrated
-/// ranges, by the same <see cref="QdqPlanner"/>/<see cref="QdqWriter"/>. The body is seen with its outer-scope reads
+/// ranges, by the same <see cref="QdqPlanner"/>/<see cref="QdqWriter"/> (dynamic mode: the same
+/// <see cref="DynamicMatMulPlanner"/>/<see cref="DynamicQuantizeWriter"/>). The body is seen with its outer-scope reads
 /// resolved: initializers of the graphs around it (shared weights) as its initializers, other outer values as its
 /// inputs (a QuantizeLinear at the start of the body, run per iteration in a loop). Every initializer the writer adds
 /// (int8 weights, scales, zero points) is placed in the main graph, which every body sees, so a weight read by both
@@ -17,9 +18,30 @@ namespace Quantize.Onnx.Quantization;
 /// </summary>
 internal static class BodyQuantizer
 {
+    /// <summary>Static mode: QDQ by the main graph's planner and writer, with the calibrated ranges.</summary>
     /// <returns>The body nodes that run quantized.</returns>
     public static List<NodeProto> Quantize(
-        ModelProto quantized, TensorTypes types, IReadOnlyDictionary<string, TensorRange> ranges, QuantizationOptions options, bool perChannel)
+        ModelProto quantized, TensorTypes types, IReadOnlyDictionary<string, TensorRange> ranges, QuantizationOptions options, bool perChannel) =>
+        Rewrite(quantized, (view, names) =>
+        {
+            var plan = new QdqPlanner(view, types, ranges, options).Plan();
+            return plan.QuantizedNodes.Count == 0 ? null : (new QdqWriter(view, plan, options, perChannel, names).Write(), plan.QuantizedNodes);
+        });
+
+    /// <summary>Dynamic mode: MatMul/Gemm with constant weights as DynamicQuantizeMatMul, as in the main graph (<see cref="DynamicQuantizeWriter"/>).</summary>
+    /// <returns>The body nodes that run quantized.</returns>
+    public static List<NodeProto> QuantizeDynamic(ModelProto quantized, TensorTypes types, QuantizationOptions options, bool perChannel) =>
+        Rewrite(quantized, (view, names) =>
+        {
+            var units = new DynamicMatMulPlanner(view, types, options).Plan();
+            return units.Count == 0 ? null : (new DynamicQuantizeWriter(view, units, options, perChannel, names).Write(), units.Select(u => u.Node));
+        });
+
+    /// <summary>
+    /// Rewrites each body with <paramref name="write"/>, which sees it with its outer reads resolved and returns the
+    /// rewritten graph and the nodes it quantized, or null to leave the body as it is.
+    /// </summary>
+    private static List<NodeProto> Rewrite(ModelProto quantized, Func<GraphView, NameAllocator, (GraphProto Graph, IEnumerable<NodeProto> Nodes)?> write)
     {
         var result = new List<NodeProto>();
         var bodies = ControlFlowBodies.Of(quantized);
@@ -54,14 +76,11 @@ internal static class BodyQuantizer
                 }
             }
 
-            var view = new GraphView(scoped);
-            var plan = new QdqPlanner(view, types, ranges, options).Plan();
-            if (plan.QuantizedNodes.Count == 0)
+            if (write(new GraphView(scoped), names) is not var (written, nodes))
             {
                 continue;
             }
 
-            var written = new QdqWriter(view, plan, options, perChannel, names).Write();
             written.Input.Clear();
             written.Input.Add(body.Graph.Input);
             var own = body.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
@@ -75,7 +94,7 @@ internal static class BodyQuantizer
             }
 
             body.Owner.Attribute.Single(a => a.Name == body.Attribute).G = written;
-            result.AddRange(plan.QuantizedNodes);
+            result.AddRange(nodes);
         }
 
         RemoveUnread(quantized, outerWeights);

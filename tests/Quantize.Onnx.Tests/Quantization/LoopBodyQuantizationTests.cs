@@ -77,6 +77,25 @@ public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDispo
     }
 
     [Fact]
+    public void MatMuls_in_a_scan_body_are_quantized_in_dynamic_mode_too()
+    {
+        var net = LoopNets.ScanRnn();
+        var (model, _) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("scan_rnn.dynamic.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(model, null, path);
+
+        var body = Body(QuantizeTestKit.OptimizedGraph(path), "Scan");
+        output.WriteLine($"{result.Fp32Bytes} → {result.Int8Bytes} bytes, body: {string.Join(", ", body.Node.Select(n => n.OpType))}; speed-up {result.Latency.Speedup:F2}");
+        Assert.Equal(2, body.Node.Count(n => n.OpType is "DynamicQuantizeMatMul" or "MatMulIntegerToFloat"));
+        Assert.Equal(0, body.Count("MatMul") + body.Count("Gemm"));
+        Assert.True(result.Int8Bytes < result.Fp32Bytes / 3, $"{result.Int8Bytes} vs {result.Fp32Bytes}");
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net).Values.Single();
+        output.WriteLine($"SQNR {sqnr:F1} dB");
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
     public void A_loop_body_no_calibration_sample_iterates_stays_float_and_is_named()
     {
         var net = LoopNets.RareLoop();
