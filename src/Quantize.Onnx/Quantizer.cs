@@ -94,7 +94,7 @@ public sealed class Quantizer(QuantizationOptions options)
             }
         }
 
-        if (StaysFloat.Describe(session.Prepared) is { } staysFloat)
+        if (StaysFloat.Describe(session.Prepared, session.Types) is { } staysFloat)
         {
             warnings.Add(new Diagnostic(ErrorCodes.StaysFloat, modelPath, staysFloat));
         }

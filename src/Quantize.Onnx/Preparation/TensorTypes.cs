@@ -25,7 +25,14 @@ public sealed class TensorTypes
 {
     private readonly Dictionary<string, TensorType> _types;
 
-    private TensorTypes(Dictionary<string, TensorType> types) => _types = types;
+    private TensorTypes(Dictionary<string, TensorType> types, Dictionary<string, string> untypedBodies)
+    {
+        _types = types;
+        UntypedBodies = untypedBodies;
+    }
+
+    /// <summary>Control-flow bodies ORT could not type on their own (by <see cref="Body.Describe"/>), and why: they stay float.</summary>
+    internal IReadOnlyDictionary<string, string> UntypedBodies { get; }
 
     public TensorType? this[string name] => _types.GetValueOrDefault(name);
 
@@ -34,6 +41,7 @@ public sealed class TensorTypes
     internal static TensorTypes Infer(ModelProto model)
     {
         var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+        var untyped = new Dictionary<string, string>(StringComparer.Ordinal);
         Collect(BodyTypeProbe.Main(model), types, replace: true);
 
         // Bodies in pre-order: the graph around a body is typed before it.
@@ -45,14 +53,19 @@ public sealed class TensorTypes
                 {
                     Collect(probe, types, replace: false);
                 }
+                else
+                {
+                    untyped[body.Describe()] = "a value it reads from outside, or one of its inputs, has no tensor type";
+                }
             }
-            catch (OnnxRuntimeException)
+            catch (OnnxRuntimeException e)
             {
                 // ORT cannot type this body on its own: its tensors stay untyped, so float.
+                untyped[body.Describe()] = e.Message;
             }
         }
 
-        return new TensorTypes(types);
+        return new TensorTypes(types, untyped);
     }
 
     /// <param name="replace">Main graph: initializers' own types win. A body probe types what it reads from outside by element type alone, so the outer graph's types stay.</param>

@@ -1,5 +1,6 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Preparation;
 
 namespace Quantize.Onnx.Quantization;
 
@@ -7,17 +8,23 @@ namespace Quantize.Onnx.Quantization;
 /// The nodes the engine leaves float because of what they are, not because of a setting, worded for warning
 /// QNT2005 so no part of a model is silently left unquantized: control flow whose bodies are not calibrated (an If,
 /// Loop or Scan whose bodies reuse a name defined elsewhere in the model, a Scan of opset 8, other ops with subgraphs;
-/// see <see cref="ControlFlowBodies"/>) and recurrent layers ORT has no integer kernel for (GRU, RNN, and LSTMs
+/// see <see cref="ControlFlowBodies"/>; a body ORT cannot type on its own, see <see cref="BodyTypeProbe"/>) and recurrent layers ORT has no integer kernel for (GRU, RNN, and LSTMs
 /// <see cref="LstmQuantizer"/> cannot rewrite), in the main graph or in a quantized body.
 /// </summary>
 internal static class StaysFloat
 {
     private static readonly HashSet<string> Recurrent = new(StringComparer.Ordinal) { "LSTM", "GRU", "RNN" };
 
-    public static string? Describe(ModelProto model)
+    public static string? Describe(ModelProto model, TensorTypes types)
     {
         var parts = new List<string>();
         var bodies = ControlFlowBodies.Of(model);
+        var untyped = bodies.Where(b => types.UntypedBodies.ContainsKey(b.Describe())).ToList();
+        foreach (var body in untyped)
+        {
+            parts.Add($"the {body.Describe()} (ONNX Runtime could not type its tensors on their own: {types.UntypedBodies[body.Describe()]}; it is not calibrated)");
+        }
+
         var owners = bodies.Select(b => b.Owner).ToHashSet(ReferenceEqualityComparer.Instance);
         var scopes = bodies.Select(b => (b.Graph, (Body?)b)).Prepend((model.Graph, null));
         foreach (var (graph, body) in scopes)
@@ -44,6 +51,6 @@ internal static class StaysFloat
         }
 
         return parts.Count == 0 ? null
-            : $"{parts.Count} node(s) stay float: {string.Join("; ", parts.Take(8))}{(parts.Count > 8 ? "; ..." : "")}. The rest of the model is quantized around them; their inputs and outputs stay float.";
+            : $"{parts.Count} {(untyped.Count > 0 ? "part(s) of the model" : "node(s)")} stay float: {string.Join("; ", parts.Take(8))}{(parts.Count > 8 ? "; ..." : "")}. The rest of the model is quantized around them; their inputs and outputs stay float.";
     }
 }

@@ -54,4 +54,21 @@ public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(graph.Node, n => n.OpType == "GRU");
         Assert.Equal(0, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
     }
+
+    [Fact]
+    public void Branches_onnx_runtime_cannot_type_on_their_own_stay_float_and_are_named()
+    {
+        var net = NestedIfNet.BranchesReadingASequence();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("sequence_if.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
+        output.WriteLine(warning.Message);
+        Assert.Contains("then_branch of If 'seq_if'", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("could not type", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem and head
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
 }

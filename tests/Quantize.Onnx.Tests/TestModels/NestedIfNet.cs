@@ -40,6 +40,28 @@ internal static class NestedIfNet
         return new TestNet(model, TestNets.ImageInput, Shape, []);
     }
 
+    /// <summary>
+    /// stem conv → If (mean(input) &gt; 0) whose branches read a sequence from outside (SequenceConstruct of the stem's
+    /// output; SequenceAt → Conv 16→16 in each): ORT cannot type the branches on their own, so they stay float, named.
+    /// </summary>
+    public static TestNet BranchesReadingASequence()
+    {
+        var b = new TestModelBuilder(13, 97, name: "branches_read_a_sequence");
+        var x = b.Input(TestNets.ImageInput, Shape);
+        var stem = b.Relu("stem_relu", b.Conv("stem", x, 3, 16));
+        var sequence = b.Node("SequenceConstruct", "sequence", [stem]);
+        var cond = b.Node("Greater", "cond", [b.Node("ReduceMean", "mean", [x], TestModelBuilder.Int("keepdims", 0)), b.Constant("zero", [], [0f])]);
+        var index = b.ConstantInt64("first", [], [0]);
+        var thenOut = b.Conv("then_conv", b.Node("SequenceAt", "then_at", [sequence, index]), 16, 16);
+        var elseOut = b.Conv("else_conv", b.Node("SequenceAt", "else_at", [sequence, index]), 16, 16);
+        b.Conv("head", "seq_if", 16, 4);
+        b.Output("head", 1, 4, 32, 32);
+        var model = b.Build();
+        var node = If("seq_if", cond, Move(model, "then", thenOut), Move(model, "else", elseOut));
+        model.Graph.Node.Insert(model.Graph.Node.IndexOf(model.Graph.Node.Single(n => n.Name == "head")), node);
+        return new TestNet(model, TestNets.ImageInput, Shape, []);
+    }
+
     /// <summary>Which branches <see cref="Build"/> takes on <paramref name="input"/>: (outer then, inner then).</summary>
     public static (bool Outer, bool Inner) Takes(float[] input) =>
         (input.Average() > 0, input.Take(input.Length / 3).Average() > 0);
