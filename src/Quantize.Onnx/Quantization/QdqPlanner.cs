@@ -160,7 +160,12 @@ internal sealed class QdqPlanner(
         return true;
     }
 
-    /// <summary>Cheap and data-movement ops with no quantized reader would only add Q/DQ: keep them float.</summary>
+    /// <summary>
+    /// Cheap and data-movement ops with no quantized reader would only add Q/DQ: keep them float. Except a data-movement
+    /// op in a quantized region whose output a subgraph reads: kept float, it would read a DequantizeLinear and feed the
+    /// subgraph, and ORT's QDQPropagationTransformer, moving that DequantizeLinear past it, indexes the subgraph's
+    /// implicit input as an explicit one and aborts the process (ORT 1.31; Silero VAD v4's Transpose before its LSTM If).
+    /// </summary>
     private void PruneDeadEnds(QuantizationPlan plan)
     {
         bool changed;
@@ -181,7 +186,8 @@ internal sealed class QdqPlanner(
                 }
 
                 var feedsQuantized = node.Output.SelectMany(graph.Consumers).Any(c => plan.QuantizedNodes.Contains(c.Node));
-                if (!feedsQuantized)
+                var feedsSubgraph = OpRules.Find(node)!.Kind == OpKind.DataMovement && node.Output.Any(graph.SubgraphReads.Contains);
+                if (!feedsQuantized && !feedsSubgraph)
                 {
                     plan.QuantizedNodes.Remove(node);
                     plan.AbsorbedActivations.Remove(node);

@@ -138,4 +138,23 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
             Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
         }
     }
+
+    [Fact]
+    public void A_transpose_whose_output_the_branches_read_runs_on_uint8_so_onnx_runtime_loads_the_model()
+    {
+        // Left float, the Transpose would read a DequantizeLinear and ORT 1.31's QDQ propagation would abort the process.
+        var net = NestedIfNet.TransposeBeforeIf();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("transpose_before_if.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        var graph = ModelLoader.Load(path).Graph;
+        var producers = graph.Producers();
+        var transpose = Assert.Single(graph.Node, n => n.OpType == "Transpose");
+        Assert.Equal("DequantizeLinear", producers[transpose.Input[0]].OpType);
+        Assert.All(graph.Node.Where(n => n.Input.Contains(transpose.Output[0])), n => Assert.Equal("QuantizeLinear", n.OpType));
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
 }

@@ -62,6 +62,28 @@ internal static class NestedIfNet
         return new TestNet(model, TestNets.ImageInput, Shape, []);
     }
 
+    /// <summary>
+    /// stem conv 3→16 + Relu → Transpose (H and W swapped) → If (mean(input) &gt; 0) whose branches both read the
+    /// Transpose's output from outside (Conv 16→16 each) → head conv 16→4: a data-movement op between a quantized
+    /// output and a subgraph's outer read, as Silero VAD v4 has before its LSTM If.
+    /// </summary>
+    public static TestNet TransposeBeforeIf()
+    {
+        var b = new TestModelBuilder(13, 101, name: "transpose_before_if");
+        var x = b.Input(TestNets.ImageInput, Shape);
+        var stem = b.Relu("stem_relu", b.Conv("stem", x, 3, 16));
+        var turned = b.Node("Transpose", "turn", [stem], TestModelBuilder.Ints("perm", 0, 1, 3, 2));
+        var cond = b.Node("Greater", "cond", [b.Node("ReduceMean", "mean", [x], TestModelBuilder.Int("keepdims", 0)), b.Constant("zero", [], [0f])]);
+        var thenOut = b.Conv("then_conv", turned, 16, 16);
+        var elseOut = b.Conv("else_conv", turned, 16, 16);
+        b.Conv("head", "turn_if", 16, 4);
+        b.Output("head", 1, 4, 32, 32);
+        var model = b.Build();
+        var node = If("turn_if", cond, Move(model, "then", thenOut), Move(model, "else", elseOut));
+        model.Graph.Node.Insert(model.Graph.Node.IndexOf(model.Graph.Node.Single(n => n.Name == "head")), node);
+        return new TestNet(model, TestNets.ImageInput, Shape, []);
+    }
+
     /// <summary>Which branches <see cref="Build"/> takes on <paramref name="input"/>: (outer then, inner then).</summary>
     public static (bool Outer, bool Inner) Takes(float[] input) =>
         (input.Average() > 0, input.Take(input.Length / 3).Average() > 0);
