@@ -58,7 +58,7 @@ public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Branches_onnx_runtime_cannot_type_on_their_own_stay_float_and_are_named()
     {
-        var net = NestedIfNet.BranchesReadingASequence();
+        var net = IfNets.BranchesReadingASequence();
         var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
         var path = _folder.File("sequence_if.int8.onnx");
 

@@ -114,9 +114,9 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
     [Fact]
     public void Convs_in_an_if_nested_in_a_branch_run_on_integer_kernels_on_every_path()
     {
-        var net = NestedIfNet.Build();
+        var net = IfNets.Build();
         var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
-        var paths = QuantizeTestKit.CalibrationSeeds.Select(s => NestedIfNet.Takes(QuantizeTestKit.Structured(s, net.InputShape))).ToList();
+        var paths = QuantizeTestKit.CalibrationSeeds.Select(s => IfNets.Takes(QuantizeTestKit.Structured(s, net.InputShape))).ToList();
         Assert.Contains((true, true), paths);
         Assert.Contains((true, false), paths);
         Assert.Contains(paths, p => !p.Outer);
@@ -130,7 +130,7 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
         var inner = Assert.Single(outer.Attribute.Single(a => a.Name == "then_branch").G.Node, n => n.OpType == "If");
         Assert.All(inner.Attribute, a => Assert.Equal(1, a.G.Count("QLinearConv")));
 
-        var heldOut = Enumerable.Range(3000, 200).GroupBy(s => NestedIfNet.Takes(QuantizeTestKit.Structured(s, net.InputShape)));
+        var heldOut = Enumerable.Range(3000, 200).GroupBy(s => IfNets.Takes(QuantizeTestKit.Structured(s, net.InputShape)));
         foreach (var group in heldOut)
         {
             var sqnr = QuantizeTestKit.Sqnr(model, path, net, group.Take(2)).Values.Single();
@@ -143,7 +143,7 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
     public void A_transpose_whose_output_the_branches_read_runs_on_uint8_so_onnx_runtime_loads_the_model()
     {
         // Left float, the Transpose would read a DequantizeLinear and ORT 1.31's QDQ propagation would abort the process.
-        var net = NestedIfNet.TransposeBeforeIf();
+        var net = IfNets.TransposeBeforeIf();
         var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
         var path = _folder.File("transpose_before_if.int8.onnx");
 

@@ -96,6 +96,24 @@ public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDispo
     }
 
     [Fact]
+    public void Convs_in_the_branches_of_an_if_inside_a_loop_body_are_calibrated_and_run_on_integer_kernels()
+    {
+        var net = LoopNets.IfInLoop();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("if_in_loop.int8.onnx");
+
+        var result = Quantize(net, model, calibration, path);
+
+        Assert.DoesNotContain(result.Warnings, w => w.Code is ErrorCodes.StaysFloat or ErrorCodes.BranchNotCalibrated or ErrorCodes.LoopBodyNotCalibrated);
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem, head, one per branch
+        var branches = Assert.Single(Body(QuantizeTestKit.OptimizedGraph(path), "Loop").Node, n => n.OpType == "If").Attribute;
+        Assert.All(branches, a => Assert.Equal(1, a.G.Count("QLinearConv")));
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net).Values.Single();
+        output.WriteLine($"SQNR {sqnr:F1} dB");
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
     public void A_loop_body_no_calibration_sample_iterates_stays_float_and_is_named()
     {
         var net = LoopNets.RareLoop();

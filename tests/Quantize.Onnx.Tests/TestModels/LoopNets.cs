@@ -47,6 +47,52 @@ internal static class LoopNets
     }
 
     /// <summary>
+    /// An If inside a Loop body: stem conv 3→16 + Relu → Loop (4 iterations; v ← If(i is even): Relu(conv_a(v)), else
+    /// conv_b(v)) → head conv 16→4. Every iteration runs one branch, each branch runs on two of them: their ranges come
+    /// out through the If's outputs, then the Loop's scan outputs.
+    /// </summary>
+    public static TestNet IfInLoop()
+    {
+        var b = new TestModelBuilder(13, 103, name: "if_in_loop");
+        var x = b.Input(TestNets.ImageInput, ImageShape);
+        var stem = b.Relu("stem_relu", b.Conv("stem", x, 3, 16));
+        var parity = b.Node("Mod", "body_parity", ["i", b.ConstantInt64("two", [], [2])]);
+        var even = b.Node("Equal", "body_even", [parity, b.ConstantInt64("nought", [], [0])]);
+        b.Node("Identity", "body_cond", ["c_in"]);
+        var thenOut = b.Relu("even_relu", b.Conv("even_conv", "v_in", 16, 16));
+        var elseOut = b.Conv("odd_conv", "v_in", 16, 16);
+        var trips = b.ConstantInt64("trips", [], [4]);
+        var keepGoing = BoolConstant(b, "keep_going", true);
+        b.Conv("head", "loop_if", 16, 4);
+        b.Output("head", 1, 4, 32, 32);
+        var model = b.Build();
+        var branch = new NodeProto
+        {
+            OpType = "If",
+            Name = "body_if",
+            Input = { even },
+            Output = { "body_if" },
+            Attribute =
+            {
+                new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = Body(model, "even_", [], [TestModelBuilder.FloatValueInfo(thenOut)]) },
+                new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = Body(model, "odd_", [], [TestModelBuilder.FloatValueInfo(elseOut)]) },
+            },
+        };
+        var body = Body(model, "body_", [Scalar("i", DataType.Int64), Scalar("c_in", DataType.Bool), TestModelBuilder.FloatValueInfo("v_in")],
+            [Scalar("body_cond", DataType.Bool), TestModelBuilder.FloatValueInfo("body_if")]);
+        body.Node.Add(branch);
+        Insert(model, "head", new NodeProto
+        {
+            OpType = "Loop",
+            Name = "loop_if",
+            Input = { trips, keepGoing, stem },
+            Output = { "loop_if" },
+            Attribute = { new AttributeProto { Name = "body", Type = AttributeType.Graph, G = body } },
+        });
+        return new TestNet(model, TestNets.ImageInput, ImageShape, ["stem", "head"]);
+    }
+
+    /// <summary>
     /// A Loop that runs only on inputs above 10 (trip count Cast(ReduceMax(input) &gt; 10)): never on the structured
     /// samples in [-1, 1]. stem conv → Loop (v ← conv(v)) → head conv.
     /// </summary>

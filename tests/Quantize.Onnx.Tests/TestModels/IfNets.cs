@@ -3,8 +3,8 @@ using AttributeType = Quantize.Onnx.Model.Proto.AttributeProto.Types.AttributeTy
 
 namespace Quantize.Onnx.Tests.TestModels;
 
-/// <summary>An If nested in an If branch, as torch exports of voice-activity models nest them (Silero VAD: an If on the sample rate holding Ifs on ranks).</summary>
-internal static class NestedIfNet
+/// <summary>If nets beyond <see cref="ControlFlowNets"/>: an If nested in a branch (as Silero VAD nests Ifs on ranks in its If on the sample rate), branches reading a transposed or a sequence value from outside.</summary>
+internal static class IfNets
 {
     public static readonly long[] Shape = [1, 3, 32, 32];
 
