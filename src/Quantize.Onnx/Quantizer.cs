@@ -39,8 +39,12 @@ public sealed class Quantizer(QuantizationOptions options)
         }
         catch (OnnxRuntimeException e)
         {
-            // Anything ORT rejects past preparation is about this model (an op or shape it cannot run).
-            throw new QuantizeException(ErrorCodes.ModelRunFailed, modelPath, $"ONNX Runtime failed on this model: {e.Message}", e);
+            // Anything ORT rejects past preparation is about this model (an op or shape it cannot run), or, without samples,
+            // about the made-up input it was timed on (a speech model's minimum length, say).
+            var madeUp = calibrationFolder is null && options.Validation?.Folder is null
+                ? " No sample inputs were given, so it ran on a made-up one (free dimensions 1, then 32): give real inputs with --calibration or --validation (QuantizeCalibrationData / QuantizeValidationData)."
+                : "";
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, modelPath, $"ONNX Runtime failed on this model: {e.Message.TrimEnd().TrimEnd('.')}.{madeUp}", e);
         }
     }
 

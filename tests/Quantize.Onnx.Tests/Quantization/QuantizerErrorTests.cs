@@ -225,4 +225,23 @@ public sealed class QuantizerErrorTests : IDisposable
         Assert.Contains("[1, 3, 200016, 200016]", e.Message, StringComparison.Ordinal);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), watch.Elapsed.ToString());
     }
+
+    [Fact]
+    public void A_model_that_fails_on_the_made_up_input_of_a_run_without_samples_is_QNT1301_saying_to_give_samples()
+    {
+        // Frames [1, N] → Reshape to [N/64, 64] → MatMul: N = 32, the made-up free dimension, is no multiple of 64.
+        var b = new TestModelBuilder();
+        var x = b.SymbolicInput("frames", "1", "samples");
+        var rows = b.Node("Reshape", "rows", [x, b.ConstantInt64("row_shape", [2], [-1, 64])]);
+        b.MatMul("project", rows, 64, 16);
+        b.Output("project");
+        var (model, _) = QuantizeTestKit.Prepare(new TestNet(b.Build(), "frames", [1, 128], []), _folder.Path);
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(model, null, OutputPath));
+
+        Assert.Equal((ErrorCodes.ModelRunFailed, model), (e.Code, e.File));
+        Assert.Contains("made-up", e.Message, StringComparison.Ordinal);
+        Assert.Contains("--calibration or --validation", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(OutputPath));
+    }
 }
