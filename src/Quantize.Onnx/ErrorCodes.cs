@@ -94,5 +94,6 @@ public static class ErrorCodes
     public const string TargetNotValidated = "QNT2601";
     public const string AlreadyQuantized = "QNT2501";
     public const string NothingToQuantizeDynamically = "QNT2502";
+    public const string CannotMeasureWithoutSamples = "QNT2503";
     public const string NothingToQuantizeWeight4 = "QNT2520";
 }

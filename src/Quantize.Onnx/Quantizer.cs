@@ -85,6 +85,13 @@ public sealed class Quantizer(QuantizationOptions options)
             return QuantizeResult.Unchanged(modelPath, outputPath, session.Fp32Bytes.LongLength, warnings, total.Elapsed, options.ToSettings());
         }
 
+        if (MadeUpInput.Refusal(session) is { } refusal)
+        {
+            warnings.Add(refusal);
+            ShippedModel.WriteSource(source, options.ToSettings(), "kept-fp32-cannot-measure", outputPath);
+            return QuantizeResult.Unchanged(modelPath, outputPath, session.Fp32Bytes.LongLength, warnings, total.Elapsed, options.ToSettings());
+        }
+
         // Validate, and tune (static mode: the only one with calibrated choices) when the gate fails or no lock file says what passes.
         var (candidate, validation, tuning, images) = (replayed, (ValidationReport?)null, start.Tuning, new HtmlReportSamples());
         if (session.Validation is { } validationData)

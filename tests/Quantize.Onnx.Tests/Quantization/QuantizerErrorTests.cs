@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
@@ -227,7 +228,7 @@ public sealed class QuantizerErrorTests : IDisposable
     }
 
     [Fact]
-    public void A_model_that_fails_on_the_made_up_input_of_a_run_without_samples_is_QNT1301_saying_to_give_samples()
+    public void A_model_that_refuses_the_made_up_input_of_a_run_without_samples_is_written_unchanged_with_QNT2503()
     {
         // Frames [1, N] → Reshape to [N/64, 64] → MatMul: N = 32, the made-up free dimension, is no multiple of 64.
         var b = new TestModelBuilder();
@@ -237,11 +238,12 @@ public sealed class QuantizerErrorTests : IDisposable
         b.Output("project");
         var (model, _) = QuantizeTestKit.Prepare(new TestNet(b.Build(), "frames", [1, 128], []), _folder.Path);
 
-        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(model, null, OutputPath));
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(model, null, OutputPath);
 
-        Assert.Equal((ErrorCodes.ModelRunFailed, model), (e.Code, e.File));
-        Assert.Contains("made-up", e.Message, StringComparison.Ordinal);
-        Assert.Contains("--calibration or --validation", e.Message, StringComparison.Ordinal);
-        Assert.False(File.Exists(OutputPath));
+        Assert.Equal(OutputKind.Unchanged, result.Output);
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.CannotMeasureWithoutSamples);
+        Assert.Contains("'frames' [1,32]", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("--calibration or --validation", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(ModelLoader.Load(model).Graph.Node.Count, ModelLoader.Load(OutputPath).Graph.Node.Count);
     }
 }
