@@ -120,7 +120,8 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
         fidelity += Tuning(r);
         if (r.Output == OutputKind.Unchanged)
         {
-            var why = r.Warnings.Any(w => w.Code == ErrorCodes.AlreadyQuantized) ? "already quantized" : "nothing to quantize";
+            var why = r.Warnings.Any(w => w.Code == ErrorCodes.AlreadyQuantized) ? "already quantized"
+                : r.Warnings.Any(w => w.Code == ErrorCodes.CannotMeasureWithoutSamples) ? "not measurable without samples" : "nothing to quantize";
             return string.Format(c, "{0}: written unchanged ({1}, {2}){3}", name, Megabytes(r.Fp32Bytes), why, fidelity);
         }
 

@@ -83,6 +83,7 @@ public static class ErrorCodes
     public const string CalibrationInputConstant = "QNT2101";
     public const string CalibrationRangeOutlier = "QNT2102";
     public const string BranchNotCalibrated = "QNT2103";
+    public const string LoopBodyNotCalibrated = "QNT2104";
     public const string AccuracyCheckFailedShippedFp32 = "QNT2401";
     public const string SpeedupTooLowShippedFp32 = "QNT2402";
     public const string ValidatingOnCalibration = "QNT2403";
@@ -94,5 +95,6 @@ public static class ErrorCodes
     public const string TargetNotValidated = "QNT2601";
     public const string AlreadyQuantized = "QNT2501";
     public const string NothingToQuantizeDynamically = "QNT2502";
+    public const string CannotMeasureWithoutSamples = "QNT2503";
     public const string NothingToQuantizeWeight4 = "QNT2520";
 }

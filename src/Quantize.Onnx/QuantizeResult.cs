@@ -19,7 +19,7 @@ public enum OutputKind
     /// <summary>The FP32 model, unchanged, because an accuracy check or the minimum speed-up failed under ship-fp32 (see the warnings).</summary>
     KeptFloatFailedCheck,
 
-    /// <summary>The source model, unchanged apart from provenance: it is already quantized, or has nothing to quantize (see the warnings).</summary>
+    /// <summary>The source model, unchanged apart from provenance: it is already quantized, has nothing to quantize, or cannot be measured without samples (see the warnings).</summary>
     Unchanged,
 
     /// <summary>Nothing was written: an accuracy check or the minimum speed-up failed (error QNT1401/QNT1402). Only in the reports of that run.</summary>
@@ -92,7 +92,7 @@ public sealed record QuantizeResult
     [JsonIgnore]
     public IReadOnlyList<OutputSample> ImageSamples { get; init; } = [];
 
-    /// <summary>The result of a model written unchanged (nothing to quantize, or already quantized): its own size on both sides, nothing measured.</summary>
+    /// <summary>The result of a model written unchanged (nothing to quantize, already quantized, or not measurable without samples): its own size on both sides, nothing measured.</summary>
     internal static QuantizeResult Unchanged(string modelPath, string outputPath, long bytes, List<Diagnostic> warnings, TimeSpan total, IReadOnlyDictionary<string, string> settings) => new()
     {
         ModelPath = modelPath,

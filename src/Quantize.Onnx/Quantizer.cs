@@ -39,8 +39,12 @@ public sealed class Quantizer(QuantizationOptions options)
         }
         catch (OnnxRuntimeException e)
         {
-            // Anything ORT rejects past preparation is about this model (an op or shape it cannot run).
-            throw new QuantizeException(ErrorCodes.ModelRunFailed, modelPath, $"ONNX Runtime failed on this model: {e.Message}", e);
+            // Anything ORT rejects past preparation is about this model (an op or shape it cannot run), or, without samples,
+            // about the made-up input it was timed on (a speech model's minimum length, say).
+            var madeUp = calibrationFolder is null && options.Validation?.Folder is null
+                ? " No sample inputs were given, so it ran on a made-up one (free dimensions 1, then 32): give real inputs with --calibration or --validation (QuantizeCalibrationData / QuantizeValidationData)."
+                : "";
+            throw new QuantizeException(ErrorCodes.ModelRunFailed, modelPath, $"ONNX Runtime failed on this model: {e.Message.TrimEnd().TrimEnd('.')}.{madeUp}", e);
         }
     }
 
@@ -81,6 +85,13 @@ public sealed class Quantizer(QuantizationOptions options)
             return QuantizeResult.Unchanged(modelPath, outputPath, session.Fp32Bytes.LongLength, warnings, total.Elapsed, options.ToSettings());
         }
 
+        if (MadeUpInput.Refusal(session) is { } refusal)
+        {
+            warnings.Add(refusal);
+            ShippedModel.WriteSource(source, options.ToSettings(), "kept-fp32-cannot-measure", outputPath);
+            return QuantizeResult.Unchanged(modelPath, outputPath, session.Fp32Bytes.LongLength, warnings, total.Elapsed, options.ToSettings());
+        }
+
         // Validate, and tune (static mode: the only one with calibrated choices) when the gate fails or no lock file says what passes.
         var (candidate, validation, tuning, images) = (replayed, (ValidationReport?)null, start.Tuning, new HtmlReportSamples());
         if (session.Validation is { } validationData)
@@ -94,7 +105,7 @@ public sealed class Quantizer(QuantizationOptions options)
             }
         }
 
-        if (StaysFloat.Describe(session.Prepared) is { } staysFloat)
+        if (StaysFloat.Describe(session.Prepared, session.Types) is { } staysFloat)
         {
             warnings.Add(new Diagnostic(ErrorCodes.StaysFloat, modelPath, staysFloat));
         }

@@ -43,10 +43,7 @@ internal sealed class ActivationCalibrator(
             done => progress?.Invoke(new QuantizeProgress("calibrating", done, data.Count)), cancellation, statistics, types);
         Elapsed += timer.Elapsed;
         warnings.AddRange(statistics.Warnings($"calibration set '{data.Folder}'"));
-        if (UntakenBranches.Drop(prepared, types, ranges, data.Folder) is { } untaken)
-        {
-            warnings.Add(untaken);
-        }
+        warnings.AddRange(UntakenBodies.Drop(prepared, types, ranges, data.Folder));
 
         return _minMax = new Calibrated(ranges, channelRanges);
     }

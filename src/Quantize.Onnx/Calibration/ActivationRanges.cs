@@ -14,22 +14,22 @@ internal static class ActivationRanges
             t => options.SaturationAwareRanges ? ConsumerResponses.Of(graph, t) : (IReadOnlyList<ConsumerResponse>)[ConsumerResponse.Identity],
             StringComparer.Ordinal);
 
-    /// <summary>Consumers of If branch tensors, found in their branch (the main graph does not see them).</summary>
+    /// <summary>Consumers of control-flow body tensors, found in their body (the main graph does not see them).</summary>
     public static void AddBranchConsumers(Dictionary<string, IReadOnlyList<ConsumerResponse>> consumers, ModelProto model, QuantizationOptions options)
     {
-        foreach (var branch in IfBranches.Of(model))
+        foreach (var body in ControlFlowBodies.Of(model))
         {
-            var view = new GraphView(branch.Graph);
-            foreach (var tensor in branch.Graph.Node.SelectMany(n => n.Output).Where(consumers.ContainsKey))
+            var view = new GraphView(body.Graph);
+            foreach (var tensor in body.Graph.Input.Select(i => i.Name).Concat(body.Graph.Node.SelectMany(n => n.Output)).Where(consumers.ContainsKey))
             {
                 consumers[tensor] = options.SaturationAwareRanges ? ConsumerResponses.Of(view, tensor) : [ConsumerResponse.Identity];
             }
         }
     }
 
-    /// <summary>The float tensors of the If branches the engine quantizes.</summary>
+    /// <summary>The float tensors of the control-flow bodies the engine quantizes.</summary>
     public static IEnumerable<string> BranchTensors(ModelProto model, TensorTypes types) =>
-        IfBranches.Of(model).SelectMany(b => BranchRangeOutputs.FloatTensors(b.Graph, types));
+        ControlFlowBodies.Of(model).SelectMany(b => BodyRangeOutputs.FloatTensors(b.Graph, types));
 
     public static TensorRange FromHistogram(Histogram histogram, IReadOnlyList<ConsumerResponse> consumers, QuantizationOptions options)
     {

@@ -83,13 +83,13 @@ internal static class MinMaxCalibrator
         return (ranges, channels);
     }
 
-    /// <param name="branchTypes">Types of the If branches' tensors, to calibrate them too (<see cref="BranchRangeOutputs"/>); null: main graph only.</param>
+    /// <param name="branchTypes">Types of the control-flow bodies' tensors, to calibrate them too (<see cref="BodyRangeOutputs"/>); null: main graph only.</param>
     private static (ModelProto Model, List<RangeOutputs> Outputs) Augment(
         ModelProto model, IReadOnlyCollection<string> tensors, IReadOnlyCollection<string> channelTensors, TensorTypes? branchTypes)
     {
         var augmented = model.Clone();
         var graph = augmented.Graph;
-        var names = new NameAllocator(new GraphView(graph).AllNames().Concat(IfBranches.AllNames(graph)));
+        var names = new NameAllocator(new GraphView(graph).AllNames().Concat(ControlFlowBodies.AllNames(graph)));
         graph.Output.Clear();
         var outputs = new List<RangeOutputs>();
         foreach (var tensor in tensors)
@@ -121,7 +121,7 @@ internal static class MinMaxCalibrator
 
         if (branchTypes is not null)
         {
-            outputs.AddRange(BranchRangeOutputs.Add(augmented, names, branchTypes));
+            outputs.AddRange(BodyRangeOutputs.Add(augmented, names, branchTypes));
         }
 
         return (augmented, outputs);

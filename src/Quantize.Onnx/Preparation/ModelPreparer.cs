@@ -35,7 +35,8 @@ internal static class ModelPreparer
                 $"ONNX Runtime cannot load this model: {e.Message}. Check that it runs in ONNX Runtime {OrtVersion} before quantizing it.", e);
         }
 
-        BranchConstants.ToInitializers(prepared);
+        BodyConstants.ToInitializers(prepared);
+        GemmSplitter.Split(prepared);
         types = TensorTypes.Infer(prepared);
         perChannel = wantPerChannel;
         var opset = prepared.DefaultOpset();
@@ -78,14 +79,27 @@ internal static class ModelPreparer
 
     private static string OrtVersion => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "";
 
+    /// <summary>Names every unnamed node, in subgraphs too (exclusion, the fusion report and the tuner find nodes by name).</summary>
     private static void NameUnnamedNodes(GraphProto graph)
     {
-        var names = new NameAllocator(graph.Node.Select(n => n.Name).Where(n => n.Length > 0));
-        for (var i = 0; i < graph.Node.Count; i++)
+        var names = new NameAllocator(ControlFlowBodies.AllNodes(graph).Select(n => n.Name).Where(n => n.Length > 0));
+        void Name(GraphProto g)
         {
-            if (graph.Node[i].Name.Length == 0)
+            for (var i = 0; i < g.Node.Count; i++)
             {
-                graph.Node[i].Name = names.Next($"{graph.Node[i].OpType}_{i}");
+                if (g.Node[i].Name.Length == 0)
+                {
+                    g.Node[i].Name = names.Next($"{g.Node[i].OpType}_{i}");
+                }
+            }
+        }
+
+        Name(graph);
+        foreach (var node in ControlFlowBodies.AllNodes(graph).Where(n => n.HasSubgraph()).ToList())
+        {
+            foreach (var subgraph in ControlFlowBodies.Subgraphs(node))
+            {
+                Name(subgraph);
             }
         }
     }

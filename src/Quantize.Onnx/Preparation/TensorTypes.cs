@@ -15,8 +15,8 @@ public sealed record TensorType(TensorElementType ElementType, IReadOnlyList<lon
 }
 
 /// <summary>
-/// Element type and shape of every tensor of the main graph and of the If branches the engine quantizes (see
-/// <see cref="BranchTypeProbe"/>). ONNX Runtime is the type inferencer:
+/// Element type and shape of every tensor of the main graph and of the control-flow bodies the engine quantizes (see
+/// <see cref="BodyTypeProbe"/>). ONNX Runtime is the type inferencer:
 /// every node output is declared as a graph output without a type, the session (never run) infers
 /// them, and its output metadata tells us what it found. This follows ORT's own rules exactly,
 /// including contrib ops, which a hand-written inferencer would not.
@@ -25,7 +25,14 @@ public sealed class TensorTypes
 {
     private readonly Dictionary<string, TensorType> _types;
 
-    private TensorTypes(Dictionary<string, TensorType> types) => _types = types;
+    private TensorTypes(Dictionary<string, TensorType> types, Dictionary<string, string> untypedBodies)
+    {
+        _types = types;
+        UntypedBodies = untypedBodies;
+    }
+
+    /// <summary>Control-flow bodies ORT could not type on their own (by <see cref="Body.Describe"/>), and why: they stay float.</summary>
+    internal IReadOnlyDictionary<string, string> UntypedBodies { get; }
 
     public TensorType? this[string name] => _types.GetValueOrDefault(name);
 
@@ -33,21 +40,37 @@ public sealed class TensorTypes
 
     internal static TensorTypes Infer(ModelProto model)
     {
-        var probe = model.Clone();
-        BranchTypeProbe.Inline(probe);
-        var declared = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var node in probe.Graph.Node)
+        var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+        var untyped = new Dictionary<string, string>(StringComparer.Ordinal);
+        Collect(BodyTypeProbe.Main(model), types, replace: true);
+
+        // Bodies in pre-order: the graph around a body is typed before it.
+        foreach (var body in ControlFlowBodies.Of(model))
         {
-            foreach (var output in node.Output)
+            try
             {
-                if (output.Length > 0 && declared.Add(output))
+                if (BodyTypeProbe.Body(model, body, name => types.GetValueOrDefault(name)) is { } probe)
                 {
-                    probe.Graph.Output.Add(new ValueInfoProto { Name = output });
+                    Collect(probe, types, replace: false);
                 }
+                else
+                {
+                    untyped[body.Describe()] = "a value it reads from outside, or one of its inputs, has no tensor type";
+                }
+            }
+            catch (OnnxRuntimeException e)
+            {
+                // ORT cannot type this body on its own: its tensors stay untyped, so float.
+                untyped[body.Describe()] = e.Message;
             }
         }
 
-        var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+        return new TensorTypes(types, untyped);
+    }
+
+    /// <param name="replace">Main graph: initializers' own types win. A body probe types what it reads from outside by element type alone, so the outer graph's types stay.</param>
+    private static void Collect(ModelProto probe, Dictionary<string, TensorType> types, bool replace)
+    {
         using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL })
         using (var session = OrtSessions.Create(probe.ToByteArray(), options))
         {
@@ -55,7 +78,11 @@ public sealed class TensorTypes
             {
                 if (meta.OnnxValueType == OnnxValueType.ONNX_TYPE_TENSOR)
                 {
-                    types[name] = new TensorType(meta.ElementDataType, ToShape(meta.Dimensions));
+                    var type = new TensorType(meta.ElementDataType, ToShape(meta.Dimensions));
+                    if (replace || !types.ContainsKey(name))
+                    {
+                        types[name] = type;
+                    }
                 }
             }
         }
@@ -65,8 +92,6 @@ public sealed class TensorTypes
             types[initializer.Name] = new TensorType(
                 (TensorElementType)initializer.DataType, initializer.Dims.Select(d => (long?)d).ToArray());
         }
-
-        return new TensorTypes(types);
     }
 
     private static long?[] ToShape(int[] dims) => dims.Select(d => d < 0 ? null : (long?)d).ToArray();

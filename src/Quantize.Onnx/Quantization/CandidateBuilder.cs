@@ -37,9 +37,10 @@ internal abstract class CandidateBuilder(QuantizeSession session)
         LstmQuantizer.Rewrite(quantized, options);
     }
 
-    /// <summary>The tail of every mode: provenance stamped, the model serialised once.</summary>
+    /// <summary>The tail of every mode: copies of a weight that only control-flow bodies read stored once, provenance stamped, the model serialised once.</summary>
     protected static Candidate Seal(QuantizationOptions options, ModelProto fp32, ModelProto quantized, QuantizationPlan plan)
     {
+        SharedInitializers.Dedupe(quantized);
         Provenance.Stamp(quantized, Quantizer.ToolVersion, options.ToSettings());
         return new Candidate(options, fp32, quantized, quantized.ToByteArray(), plan);
     }

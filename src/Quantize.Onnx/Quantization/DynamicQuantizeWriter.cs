@@ -15,12 +15,13 @@ namespace Quantize.Onnx.Quantization;
 /// DynamicQuantizeLinear, as ORT's common-subexpression pass would make them anyway; ORT then forms
 /// MatMulIntegerToFloat for those and DynamicQuantizeMatMul for units with an input of their own.
 /// </summary>
-internal sealed class DynamicQuantizeWriter(GraphView graph, IReadOnlyList<DynamicMatMul> units, QuantizationOptions options, bool perChannel)
+/// <param name="names">Names taken across the whole model (a control-flow body is written after the main graph); null: the graph's own.</param>
+internal sealed class DynamicQuantizeWriter(GraphView graph, IReadOnlyList<DynamicMatMul> units, QuantizationOptions options, bool perChannel, NameAllocator? names = null)
 {
     /// <summary>DynamicQuantizeLinear came with opset 11.</summary>
     public const int MinimumOpset = 11;
 
-    private readonly NameAllocator _names = new(graph.AllNames());
+    private readonly NameAllocator _names = names ?? new(graph.AllNames());
     private readonly List<TensorProto> _initializers = [];
     private readonly Dictionary<string, (string Quantized, string Scale, string ZeroPoint)> _quantizedInputs = new(StringComparer.Ordinal);
 

@@ -15,7 +15,10 @@ internal static class LstmQuantizer
 {
     public const string Domain = "com.microsoft";
 
-    /// <summary>Attributes DynamicQuantizeLSTM shares with LSTM; an LSTM with any other (opset 14's <c>layout</c>) stays float.</summary>
+    /// <summary>
+    /// Attributes DynamicQuantizeLSTM shares with LSTM; an LSTM with any other stays float. Opset 14's <c>layout</c> it
+    /// lacks: at 0 (sequence first, the default, as torch exports write it; ORT's CPU provider runs no other) it is dropped.
+    /// </summary>
     private static readonly HashSet<string> KernelAttributes = new(StringComparer.Ordinal)
     {
         "activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "input_forget",
@@ -25,13 +28,13 @@ internal static class LstmQuantizer
     public static bool CanQuantize(NodeProto node, IReadOnlyDictionary<string, TensorProto> initializers) =>
         node.OpType == "LSTM" && node.Domain is "" or "ai.onnx"
         && node.Input.Count >= 3
-        && node.Attribute.All(a => KernelAttributes.Contains(a.Name))
+        && node.Attribute.All(a => KernelAttributes.Contains(a.Name) || IsDefaultLayout(a))
         && IsWeight(node.Input[1], initializers) && IsWeight(node.Input[2], initializers);
 
     /// <summary>
-    /// Rewrites every eligible LSTM of <paramref name="model"/>'s main graph and of its If branches (<see cref="IfBranches"/>)
-    /// in place; returns their names. A branch LSTM may read its weights from the outer scope: its int8 weights are
-    /// placed in the main graph, which both branches see, with names unique in the whole model.
+    /// Rewrites every eligible LSTM of <paramref name="model"/>'s main graph and of its control-flow bodies
+    /// (<see cref="ControlFlowBodies"/>, any depth) in place; returns their names. A body's LSTM may read its weights from
+    /// the outer scope: its int8 weights are placed in the main graph, which every body sees, with names unique in the whole model.
     /// </summary>
     public static List<string> Rewrite(ModelProto model, QuantizationOptions options)
     {
@@ -39,16 +42,18 @@ internal static class LstmQuantizer
         var view = new GraphView(graph);
         var replaced = new HashSet<string>(StringComparer.Ordinal);
         var rewritten = RewriteGraph(graph, view.Initializers, new NameAllocator(view.AllNames()), options, graph, replaced);
-        var branches = IfBranches.Of(model);
-        if (branches.Count > 0)
+        var bodies = ControlFlowBodies.Of(model);
+        if (bodies.Count > 0)
         {
-            var names = new NameAllocator(IfBranches.AllNames(graph));
-            foreach (var branch in branches)
+            var names = new NameAllocator(ControlFlowBodies.AllNames(graph));
+            foreach (var body in bodies)
             {
-                var visible = graph.Initializer.Concat(branch.Graph.Initializer).ToDictionary(t => t.Name, StringComparer.Ordinal);
-                rewritten.AddRange(RewriteGraph(branch.Graph, visible, names, options, graph, replaced));
-                UnitRewriter.DropUnread(branch.Graph, replaced);
+                var visible = ControlFlowBodies.VisibleInitializers(body, graph, own: true);
+                rewritten.AddRange(RewriteGraph(body.Graph, visible, names, options, graph, replaced));
             }
+
+            // A weight an LSTM read from an enclosing body is dropped there once nothing reads it.
+            BodyQuantizer.RemoveUnread(model, replaced);
         }
 
         if (rewritten.Count == 0)
@@ -95,7 +100,7 @@ internal static class LstmQuantizer
             }
 
             quantized.Input.Add([w.Scale, w.ZeroPoint, r.Scale, r.ZeroPoint]);
-            quantized.Attribute.Add(node.Attribute);
+            quantized.Attribute.Add(node.Attribute.Where(a => !IsDefaultLayout(a)));
             graph.Node[i] = quantized;
             rewritten.Add(node.Name);
             replaced.Add(node.Input[1]);
@@ -104,6 +109,8 @@ internal static class LstmQuantizer
 
         return rewritten;
     }
+
+    private static bool IsDefaultLayout(AttributeProto attribute) => attribute is { Name: "layout", I: 0 };
 
     private static bool IsWeight(string name, IReadOnlyDictionary<string, TensorProto> initializers) =>
         initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Count == 3 && t.Dims.All(d => d > 0);

@@ -49,8 +49,11 @@ internal sealed class QdqCandidates(GraphView graph, TensorTypes types, IReadOnl
         return rule.Kind switch
         {
             OpKind.Anchor => IsQuantizableAnchor(node, rule),
-            // A cheap op that produces a graph output stays float: its Q/DQ would only cost precision.
-            OpKind.Elementwise or OpKind.DataMovement => !node.Output.Any(graph.KeptNames.Contains),
+            // A cheap op that produces a graph output stays float: its Q/DQ would only cost precision. A data-movement op
+            // whose output a subgraph reads may run quantized: it keeps its input's grid, so the value the subgraph reads
+            // (re-created by a DequantizeLinear) is exactly the float op's (QdqPlanner.PruneDeadEnds says why it must).
+            OpKind.Elementwise => !node.Output.Any(graph.KeptNames.Contains),
+            OpKind.DataMovement => !node.Output.Any(graph.Outputs.Contains),
             _ => true,
         };
     }

@@ -26,8 +26,8 @@ internal sealed class QdqGraphEdits
     public QdqGraphEdits(GraphView graph, NameAllocator? names = null)
     {
         _graph = graph;
-        // Names stay unique across the model's subgraphs too: If branches are quantized with ranges keyed by name.
-        _names = names ?? new NameAllocator(graph.AllNames().Concat(IfBranches.AllNames(graph.Graph)));
+        // Names stay unique across the model's subgraphs too: control-flow bodies are quantized with ranges keyed by name.
+        _names = names ?? new NameAllocator(graph.AllNames().Concat(ControlFlowBodies.AllNames(graph.Graph)));
     }
 
     /// <summary><paramref name="wanted"/>, or the first free variant of it.</summary>
@@ -180,17 +180,8 @@ internal sealed class QdqGraphEdits
     private static void RemoveUnusedInitializers(GraphProto graph)
     {
         var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var node in graph.Node.Where(n => n.HasSubgraph()))
-        {
-            // Subgraphs may read outer-scope initializers by name; keep everything they mention.
-            foreach (var attribute in node.Attribute)
-            {
-                foreach (var g in attribute.Graphs.Append(attribute.G).OfType<GraphProto>())
-                {
-                    used.UnionWith(g.Node.SelectMany(n => n.Input));
-                }
-            }
-        }
+        // Subgraphs (at any depth) may read outer-scope initializers by name; keep everything they mention.
+        used.UnionWith(ControlFlowBodies.AllNodes(graph).SelectMany(n => n.Input));
 
         var unused = graph.Initializer.Where(t => !used.Contains(t.Name)).ToList();
         foreach (var tensor in unused)

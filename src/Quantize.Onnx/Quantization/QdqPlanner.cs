@@ -58,19 +58,29 @@ internal sealed class QdqPlanner(
         return plan;
     }
 
+    /// <summary>Whether ORT would fuse <paramref name="matMul"/> and the Add of a computed value reading it into a Gemm.</summary>
+    private bool FusesIntoGemm(NodeProto matMul)
+    {
+        var consumers = graph.Consumers(matMul.Output[0]);
+        return consumers.Count == 1 && consumers[0].Node is { OpType: "Add", Input.Count: 2 } add && !graph.KeptNames.Contains(matMul.Output[0])
+            && add.Input[1 - consumers[0].Index] is var other && other.Length > 0 && !graph.IsInitializer(other);
+    }
+
     /// <summary>
     /// A quantized MatMul whose output no quantized node reads keeps a float output: ORT runs DQ → MatMul
     /// as MatMulIntegerToFloat, so the output never passes through an 8-bit grid. This matters in
     /// transformers, whose MatMul outputs (before the bias and residual Adds) carry outlier channels that a
     /// per-tensor uint8 grid cannot hold (all-MiniLM-L6-v2: mean embedding cosine 0.943 with quantized
     /// outputs). Conv has no such kernel in ORT (DQ → Conv → float would run in float), so it keeps its Q.
+    /// A MatMul read only by an Add of a computed value (an RNN step: x·W + h·R) keeps its Q too: ORT would fuse
+    /// DQ → MatMul → Add into a float Gemm of dequantized weights (MatMulAddFusion runs before the QDQ fusions).
     /// </summary>
     private void KeepFloatOutputs(QuantizationPlan plan)
     {
         foreach (var node in graph.Graph.Node)
         {
             if (node.OpType == "MatMul" && plan.QuantizedNodes.Contains(node) && !plan.AbsorbedActivations.Contains(node)
-                && !graph.Consumers(node.Output[0]).Any(c => plan.QuantizedNodes.Contains(c.Node)))
+                && !graph.Consumers(node.Output[0]).Any(c => plan.QuantizedNodes.Contains(c.Node)) && !FusesIntoGemm(node))
             {
                 plan.FloatOutputNodes.Add(node);
                 plan.ActivationParams.Remove(node.Output[0]);
@@ -150,7 +160,12 @@ internal sealed class QdqPlanner(
         return true;
     }
 
-    /// <summary>Cheap and data-movement ops with no quantized reader would only add Q/DQ: keep them float.</summary>
+    /// <summary>
+    /// Cheap and data-movement ops with no quantized reader would only add Q/DQ: keep them float. Except a data-movement
+    /// op in a quantized region whose output a subgraph reads: kept float, it would read a DequantizeLinear and feed the
+    /// subgraph, and ORT's QDQPropagationTransformer, moving that DequantizeLinear past it, indexes the subgraph's
+    /// implicit input as an explicit one and aborts the process (ORT 1.31; Silero VAD v4's Transpose before its LSTM If).
+    /// </summary>
     private void PruneDeadEnds(QuantizationPlan plan)
     {
         bool changed;
@@ -171,7 +186,8 @@ internal sealed class QdqPlanner(
                 }
 
                 var feedsQuantized = node.Output.SelectMany(graph.Consumers).Any(c => plan.QuantizedNodes.Contains(c.Node));
-                if (!feedsQuantized)
+                var feedsSubgraph = OpRules.Find(node)!.Kind == OpKind.DataMovement && node.Output.Any(graph.SubgraphReads.Contains);
+                if (!feedsQuantized && !feedsSubgraph)
                 {
                     plan.QuantizedNodes.Remove(node);
                     plan.AbsorbedActivations.Remove(node);

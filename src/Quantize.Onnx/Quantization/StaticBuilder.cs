@@ -53,7 +53,7 @@ internal sealed class StaticBuilder(
         var plan = new QdqPlanner(graph, Session.Types, ranges, options, fixedGrids).Plan();
         var quantized = fp32.Clone();
         quantized.Graph = new QdqWriter(graph, plan, options, Session.PerChannel && options.PerChannel).Write();
-        plan.QuantizedNodes.UnionWith(BranchQuantizer.Quantize(quantized, Session.Types, ranges, options, Session.PerChannel && options.PerChannel));
+        plan.QuantizedNodes.UnionWith(BodyQuantizer.Quantize(quantized, Session.Types, ranges, options, Session.PerChannel && options.PerChannel));
         QuantizeEmbeddingsAndLstms(quantized, options);
         var shifts = new Dictionary<string, int[]>(StringComparer.Ordinal);
         if (options.BiasCorrection)
@@ -99,7 +99,7 @@ internal sealed class StaticBuilder(
             var fromHistograms = _calibrator.Histograms(options.Equalize, calibrated.Channels).ToDictionary(
                 kv => kv.Key, kv => ActivationRanges.FromHistogram(kv.Value, ResponsesOf(consumers, kv.Key), options), StringComparer.Ordinal);
 
-            // Histograms cover the main graph; If branches keep their MinMax ranges.
+            // Histograms cover the main graph; control-flow bodies keep their MinMax ranges.
             foreach (var tensor in ActivationRanges.BranchTensors(Session.Prepared, Session.Types).Where(calibrated.Ranges.ContainsKey))
             {
                 fromHistograms[tensor] = ActivationRanges.Cut(calibrated.Ranges[tensor], ResponsesOf(consumers, tensor));

@@ -40,8 +40,8 @@ public sealed record FusionReport(
 
     internal static FusionReport FromOptimizedGraph(GraphProto graph, IReadOnlySet<string> quantizedNodes)
     {
-        // If branches are optimised and fused by ORT like the main graph: their kernels count too (names are unique model-wide).
-        var nodes = IfBranches.AllNodes(graph).ToList();
+        // Control-flow bodies are optimised and fused by ORT like the main graph: their kernels count too (names are unique model-wide).
+        var nodes = ControlFlowBodies.AllNodes(graph).ToList();
         var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
         var consumers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
         foreach (var node in nodes)

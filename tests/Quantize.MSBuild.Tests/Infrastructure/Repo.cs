@@ -14,6 +14,9 @@ internal static class Repo
     /// <summary>The sample's calibration photos as .npy tensors (samples/SuperResolution calibrates from PNGs; these tests from tensors).</summary>
     public static string SampleCalibration => Path.Combine(Root, "tests", "Quantize.MSBuild.Tests", "Data", "waifu2x.calibration");
 
+    /// <summary>Third-party models and samples the tests use (Data/NOTICE.md says where each comes from).</summary>
+    public static string Data => Path.Combine(Root, "tests", "Quantize.MSBuild.Tests", "Data");
+
     /// <summary>The configuration this test assembly was built with; the package is packed from the same build.</summary>
     public static string Configuration { get; } =
         typeof(Repo).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";

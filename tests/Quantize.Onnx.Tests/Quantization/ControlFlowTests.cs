@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Quantization;
 
-/// <summary>If/Loop subgraphs and GRU come out valid: If branches quantized, Loop bodies and GRU quantized around with a warning naming what stays float and why (LSTM: RecurrentQuantizationTests).</summary>
+/// <summary>If/Loop subgraphs and GRU come out valid: If branches and Loop bodies calibrated and quantized (LoopBodyQuantizationTests), GRU quantized around with a warning naming it and why (LSTM: RecurrentQuantizationTests).</summary>
 public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempFolder _folder = new();
@@ -40,26 +40,35 @@ public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
         output.WriteLine(string.Join(", ", sqnr.Select(kv => $"{kv.Key} {kv.Value:F1} dB")) + $"; {result.QuantizedNodes} quantized nodes");
         Assert.All(sqnr.Values, db => Assert.True(db > 20, $"SQNR {db:F1} dB"));
         var graph = ModelLoader.Load(path).Graph;
-        if (name is "ConvIf" or "AllInIf")
+        if (name != "Gru")
         {
-            // If branches are calibrated and quantized like the main graph (IfBranchQuantizationTests): nothing stays float.
+            // If branches and Loop bodies are calibrated and quantized like the main graph: nothing stays float
+            // (the Loop body has no conv: its Relu/Mul/Add stay float around the quantized main-graph convs).
             Assert.DoesNotContain(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
-            Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+            Assert.Equal(name == "ConvLoop" ? 2 : 4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
             return;
         }
 
         var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
-        if (name == "Gru")
-        {
-            Assert.Contains("GRU 'gru'", warning.Message, StringComparison.Ordinal);
-            Assert.Contains(graph.Node, n => n.OpType == "GRU");
-        }
-        else
-        {
-            Assert.Contains("Loop 'loop1'", warning.Message, StringComparison.Ordinal);
-        }
+        Assert.Contains("GRU 'gru'", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(graph.Node, n => n.OpType == "GRU");
+        Assert.Equal(0, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+    }
 
-        // The main graph's convolutions are quantized.
-        Assert.Equal(name == "Gru" ? 0 : 2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+    [Fact]
+    public void Branches_onnx_runtime_cannot_type_on_their_own_stay_float_and_are_named()
+    {
+        var net = IfNets.BranchesReadingASequence();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("sequence_if.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.StaysFloat);
+        output.WriteLine(warning.Message);
+        Assert.Contains("then_branch of If 'seq_if'", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("could not type", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem and head
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
     }
 }

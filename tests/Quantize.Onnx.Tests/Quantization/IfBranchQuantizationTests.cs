@@ -110,4 +110,51 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
             Assert.True(sqnr > 20, $"SQNR {sqnr:F1} dB");
         }
     }
+
+    [Fact]
+    public void Convs_in_an_if_nested_in_a_branch_run_on_integer_kernels_on_every_path()
+    {
+        var net = IfNets.Build();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var paths = QuantizeTestKit.CalibrationSeeds.Select(s => IfNets.Takes(QuantizeTestKit.Structured(s, net.InputShape))).ToList();
+        Assert.Contains((true, true), paths);
+        Assert.Contains((true, false), paths);
+        Assert.Contains(paths, p => !p.Outer);
+        var path = _folder.File("nested_if.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        Assert.DoesNotContain(result.Warnings, w => w.Code is ErrorCodes.StaysFloat or ErrorCodes.BranchNotCalibrated or ErrorCodes.UnfusedGroups);
+        Assert.Equal(6, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem, head, t1, e1, one in each inner branch
+        var outer = Assert.Single(QuantizeTestKit.OptimizedGraph(path).Node, n => n.OpType == "If");
+        var inner = Assert.Single(outer.Attribute.Single(a => a.Name == "then_branch").G.Node, n => n.OpType == "If");
+        Assert.All(inner.Attribute, a => Assert.Equal(1, a.G.Count("QLinearConv")));
+
+        var heldOut = Enumerable.Range(3000, 200).GroupBy(s => IfNets.Takes(QuantizeTestKit.Structured(s, net.InputShape)));
+        foreach (var group in heldOut)
+        {
+            var sqnr = QuantizeTestKit.Sqnr(model, path, net, group.Take(2)).Values.Single();
+            output.WriteLine($"outer {(group.Key.Outer ? "then" : "else")}, inner {(group.Key.Inner ? "then" : "else")}: SQNR {sqnr:F1} dB");
+            Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+        }
+    }
+
+    [Fact]
+    public void A_transpose_whose_output_the_branches_read_runs_on_uint8_so_onnx_runtime_loads_the_model()
+    {
+        // Left float, the Transpose would read a DequantizeLinear and ORT 1.31's QDQ propagation would abort the process.
+        var net = IfNets.TransposeBeforeIf();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("transpose_before_if.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        var graph = ModelLoader.Load(path).Graph;
+        var producers = graph.Producers();
+        var transpose = Assert.Single(graph.Node, n => n.OpType == "Transpose");
+        Assert.Equal("DequantizeLinear", producers[transpose.Input[0]].OpType);
+        Assert.All(graph.Node.Where(n => n.Input.Contains(transpose.Output[0])), n => Assert.Equal("QuantizeLinear", n.OpType));
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
 }

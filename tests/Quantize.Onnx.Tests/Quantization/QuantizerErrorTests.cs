@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Tests.Samples;
 using Quantize.Onnx.Tests.TestModels;
 
@@ -224,5 +225,25 @@ public sealed class QuantizerErrorTests : IDisposable
         Assert.Contains("'bomb'", e.Message, StringComparison.Ordinal);
         Assert.Contains("[1, 3, 200016, 200016]", e.Message, StringComparison.Ordinal);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), watch.Elapsed.ToString());
+    }
+
+    [Fact]
+    public void A_model_that_refuses_the_made_up_input_of_a_run_without_samples_is_written_unchanged_with_QNT2503()
+    {
+        // Frames [1, N] → Reshape to [N/64, 64] → MatMul: N = 32, the made-up free dimension, is no multiple of 64.
+        var b = new TestModelBuilder();
+        var x = b.SymbolicInput("frames", "1", "samples");
+        var rows = b.Node("Reshape", "rows", [x, b.ConstantInt64("row_shape", [2], [-1, 64])]);
+        b.MatMul("project", rows, 64, 16);
+        b.Output("project");
+        var (model, _) = QuantizeTestKit.Prepare(new TestNet(b.Build(), "frames", [1, 128], []), _folder.Path);
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(model, null, OutputPath);
+
+        Assert.Equal(OutputKind.Unchanged, result.Output);
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.CannotMeasureWithoutSamples);
+        Assert.Contains("'frames' [1,32]", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("--calibration or --validation", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(ModelLoader.Load(model).Graph.Node.Count, ModelLoader.Load(OutputPath).Graph.Node.Count);
     }
 }

@@ -173,17 +173,18 @@ internal static class ControlFlowNets
     /// <summary>
     /// input [T=6, N=1, 16] → MatMul 16→16 → LSTM (hidden 8, forward or bidirectional) → Squeeze → MatMul → output
     /// [6, 1, 4]; bidirectional outputs are [T, 2, N, H], so the head reads a Reshape to [T, N, 2H].
-    /// <paramref name="layout"/> adds opset 14's layout attribute (0, the default layout), which DynamicQuantizeLSTM lacks.
+    /// <paramref name="layout"/> adds opset 14's layout attribute, which DynamicQuantizeLSTM lacks (0, sequence first, the
+    /// default and the only one ORT's CPU provider runs).
     /// </summary>
-    public static TestNet Lstm(bool bidirectional = false, bool layout = false) => Recurrent("LSTM", bidirectional, layout);
+    public static TestNet Lstm(bool bidirectional = false, int? layout = null) => Recurrent("LSTM", bidirectional, layout);
 
     /// <summary>The same network with a GRU (3 gates), which ORT has no integer kernel for.</summary>
-    public static TestNet Gru() => Recurrent("GRU", bidirectional: false, layout: false);
+    public static TestNet Gru() => Recurrent("GRU", bidirectional: false, layout: null);
 
-    private static TestNet Recurrent(string op, bool bidirectional, bool layout)
+    private static TestNet Recurrent(string op, bool bidirectional, int? layout)
     {
         var (gates, directions, hidden) = (op == "LSTM" ? 4 : 3, bidirectional ? 2 : 1, 8);
-        var b = new TestModelBuilder(layout ? 14 : 13, 53, name: op.ToLowerInvariant());
+        var b = new TestModelBuilder(layout is null ? 13 : 14, 53, name: op.ToLowerInvariant());
         var x = b.Input("frames", SequenceShape);
         var h = b.MatMul("proj", x, 16, 16);
         var random = new Random(59);
@@ -196,9 +197,9 @@ internal static class ControlFlowNets
             attributes.Add(TestModelBuilder.String("direction", "bidirectional"));
         }
 
-        if (layout)
+        if (layout is { } value)
         {
-            attributes.Add(TestModelBuilder.Int("layout", 0));
+            attributes.Add(TestModelBuilder.Int("layout", value));
         }
 
         var y = b.Node(op, op.ToLowerInvariant(), [h, w, r, bias], [.. attributes]);

@@ -1,0 +1,157 @@
+using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Tests.TestModels;
+using Xunit.Abstractions;
+
+namespace Quantize.Onnx.Tests.Quantization;
+
+/// <summary>Convs and MatMuls inside Loop and Scan bodies are calibrated over the iterations that run and run on integer kernels.</summary>
+public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public void Convs_in_a_loop_body_run_on_integer_kernels_with_ranges_from_every_iteration()
+    {
+        var net = LoopNets.ConvsInLoop();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("convs_in_loop.int8.onnx");
+
+        var result = Quantize(net, model, calibration, path);
+
+        Assert.DoesNotContain(result.Warnings, w => w.Code is ErrorCodes.StaysFloat or ErrorCodes.LoopBodyNotCalibrated or ErrorCodes.UnfusedGroups);
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem and head, 2 in the body
+        Assert.True(result.Int8Bytes < result.Fp32Bytes / 2.5, $"{result.Int8Bytes} vs {result.Fp32Bytes}"); // int32 biases, scales
+        var body = Body(QuantizeTestKit.OptimizedGraph(path), "Loop");
+        Assert.Equal(2, body.Count("QLinearConv"));
+        Assert.Equal(0, body.Count("Conv") + body.Count("FusedConv"));
+
+        // The carried value grows with each iteration: the grid of the body's input v covers the values it has at the
+        // start of every iteration (the stem's, then those after iterations 1 and 2), not only the first iteration's.
+        var calibrationInputs = QuantizeTestKit.CalibrationSeeds.Select(s => QuantizeTestKit.Structured(s, net.InputShape)).ToList();
+        var runs = QuantizeTestKit.Run(model, net.InputName, net.InputShape, calibrationInputs);
+        var first = runs.SelectMany(o => o["stem_relu"]).ToList();
+        var step = first.Count / runs.Count;
+        var every = first.Concat(runs.SelectMany(o => o["loop1_all"].Take(2 * step))).ToList();
+        static float Width(List<float> values) => Math.Max(0, values.Max()) - Math.Min(0, values.Min());
+        var scale = TensorValues.ReadFloats(ModelLoader.Load(path).Graph.Initializer.Single(t => t.Name == "v_in_scale"))[0];
+        output.WriteLine($"v_in grid width {scale * 255:F3}; values: first iteration {Width(first):F3}, every iteration {Width(every):F3}");
+        Assert.True(Width(first) < 0.8 * Width(every), "the test needs iterations of different ranges");
+        Assert.InRange(scale * 255, 0.99 * Width(every), 1.01 * Width(every));
+
+        foreach (var (name, sqnr) in QuantizeTestKit.Sqnr(model, path, net))
+        {
+            output.WriteLine($"{name}: SQNR {sqnr:F1} dB");
+            Assert.True(sqnr > 25, $"{name}: SQNR {sqnr:F1} dB");
+        }
+    }
+
+    [Fact]
+    public void MatMuls_in_a_scan_body_run_on_integer_kernels_with_outer_scope_weights()
+    {
+        var net = LoopNets.ScanRnn();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("scan_rnn.int8.onnx");
+
+        var result = Quantize(net, model, calibration, path);
+
+        Assert.DoesNotContain(result.Warnings, w => w.Code is ErrorCodes.StaysFloat or ErrorCodes.LoopBodyNotCalibrated or ErrorCodes.UnfusedGroups);
+        Assert.True(result.Int8Bytes < result.Fp32Bytes / 3, $"{result.Int8Bytes} vs {result.Fp32Bytes}");
+        // Both products run on integer kernels, not re-fused by ORT into a float Gemm of dequantized weights.
+        var body = Body(QuantizeTestKit.OptimizedGraph(path), "Scan");
+        Assert.Equal(2, body.Node.Count(n => n.OpType is "MatMulIntegerToFloat" or "QLinearMatMul"));
+        Assert.Equal(0, body.Count("MatMul") + body.Count("Gemm"));
+
+        // The weights live once, int8, in the main graph, and the model's Scan signature is as it was.
+        var written = ModelLoader.Load(path).Graph;
+        Assert.DoesNotContain(written.Initializer, t => t.Name is "body_input.weight" or "body_recurrent.weight");
+        var scan = Assert.Single(written.Node, n => n.OpType == "Scan");
+        Assert.Equal(["h_last", "states"], scan.Output);
+        Assert.Equal(2, scan.Attribute.Single(a => a.Name == "body").G.Output.Count);
+
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net).Values.Single();
+        output.WriteLine($"SQNR {sqnr:F1} dB");
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
+    public void MatMuls_in_a_scan_body_are_quantized_in_dynamic_mode_too()
+    {
+        var net = LoopNets.ScanRnn();
+        var (model, _) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("scan_rnn.dynamic.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { Mode = QuantizationMode.Dynamic }).Run(model, null, path);
+
+        var body = Body(QuantizeTestKit.OptimizedGraph(path), "Scan");
+        output.WriteLine($"{result.Fp32Bytes} → {result.Int8Bytes} bytes, body: {string.Join(", ", body.Node.Select(n => n.OpType))}; speed-up {result.Latency.Speedup:F2}");
+        Assert.Equal(2, body.Node.Count(n => n.OpType is "DynamicQuantizeMatMul" or "MatMulIntegerToFloat"));
+        Assert.Equal(0, body.Count("MatMul") + body.Count("Gemm"));
+        Assert.True(result.Int8Bytes < result.Fp32Bytes / 3, $"{result.Int8Bytes} vs {result.Fp32Bytes}");
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net).Values.Single();
+        output.WriteLine($"SQNR {sqnr:F1} dB");
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
+    public void Convs_in_the_branches_of_an_if_inside_a_loop_body_are_calibrated_and_run_on_integer_kernels()
+    {
+        var net = LoopNets.IfInLoop();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("if_in_loop.int8.onnx");
+
+        var result = Quantize(net, model, calibration, path);
+
+        Assert.DoesNotContain(result.Warnings, w => w.Code is ErrorCodes.StaysFloat or ErrorCodes.BranchNotCalibrated or ErrorCodes.LoopBodyNotCalibrated);
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem, head, one per branch
+        var branches = Assert.Single(Body(QuantizeTestKit.OptimizedGraph(path), "Loop").Node, n => n.OpType == "If").Attribute;
+        Assert.All(branches, a => Assert.Equal(1, a.G.Count("QLinearConv")));
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net).Values.Single();
+        output.WriteLine($"SQNR {sqnr:F1} dB");
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
+    public void A_loop_body_no_calibration_sample_iterates_stays_float_and_is_named()
+    {
+        var net = LoopNets.RareLoop();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("rare_loop.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        var warning = Assert.Single(result.Warnings, w => w.Code == ErrorCodes.LoopBodyNotCalibrated);
+        output.WriteLine(warning.Message);
+        Assert.Contains("body of Loop 'loop_rare'", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem and head
+        var body = Body(QuantizeTestKit.OptimizedGraph(path), "Loop");
+        Assert.Equal(0, body.Count("QLinearConv"));
+        Assert.Equal(1, body.Count("Conv"));
+
+        // The model stays valid: an input above 10 makes the loop iterate once (in float), and it runs.
+        var large = QuantizeTestKit.Structured(901, net.InputShape).Select(v => v * 20).ToArray();
+        var head = QuantizeTestKit.Run(path, net.InputName, net.InputShape, [large])[0]["head"];
+        Assert.Equal(4 * 32 * 32, head.Length);
+        Assert.All(head, v => Assert.True(float.IsFinite(v)));
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
+
+    private QuantizeResult Quantize(TestNet net, string model, string calibration, string path)
+    {
+        var result = new Quantizer(QuantizeTestKit.Options() with { LatencyRuns = 20 }).Run(model, calibration, path);
+        foreach (var w in result.Warnings)
+        {
+            output.WriteLine($"{w.Code}: {w.Message}");
+        }
+
+        output.WriteLine($"{net.Model.Graph.Name}: {result.Fp32Bytes} → {result.Int8Bytes} bytes, " +
+            $"{string.Join(", ", result.Fusion.IntegerKernels.Select(k => $"{k.Value} {k.Key}"))}, speed-up {result.Latency.Speedup:F2} " +
+            $"(1 thread {result.Latency.SingleThread?.Speedup:F2}), verdict {result.Latency.Verdict}");
+        return result;
+    }
+
+    private static GraphProto Body(GraphProto graph, string opType) =>
+        Assert.Single(graph.Node, n => n.OpType == opType).Attribute.Single(a => a.Name == "body").G;
+}
