@@ -126,18 +126,7 @@ internal static class ControlFlowNets
 
         var (then, otherwise) = (Move("then", thenOut), Move("else", elseOut));
         var next = model.Graph.Node.Single(n => n.Name == before);
-        model.Graph.Node.Insert(model.Graph.Node.IndexOf(next), new NodeProto
-        {
-            OpType = "If",
-            Name = name,
-            Input = { cond },
-            Output = { name },
-            Attribute =
-            {
-                new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = then },
-                new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = otherwise },
-            },
-        });
+        model.Graph.Node.Insert(model.Graph.Node.IndexOf(next), IfNets.If(name, cond, then, otherwise));
     }
 
     /// <summary>Whether <see cref="ConvsInIf"/> (and the other nets' If on mean(input) &gt; 0) takes its then branch on <paramref name="input"/>.</summary>

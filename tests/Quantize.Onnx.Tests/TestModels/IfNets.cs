@@ -102,7 +102,8 @@ internal static class IfNets
         return graph;
     }
 
-    private static NodeProto If(string name, string cond, GraphProto then, GraphProto otherwise) => new()
+    /// <summary>An If node named and output as <paramref name="name"/>.</summary>
+    internal static NodeProto If(string name, string cond, GraphProto then, GraphProto otherwise) => new()
     {
         OpType = "If",
         Name = name,
