@@ -5,7 +5,9 @@ namespace Quantize.Onnx.Tuning;
 
 /// <summary>
 /// Quantized units that can be kept float: an anchor with the elementwise activation only it feeds, or a quantized
-/// elementwise node. With uint8 outputs (<see cref="QuantizationOptions.UInt8Outputs"/>) the units whose QuantizeLinear
+/// elementwise node — in the main graph and in the control-flow bodies the engine quantizes (If branches, Loop/Scan
+/// bodies: a speech model's convs may all live there), main graph first, each body in pre-order; body nodes are kept
+/// float by name like any other. With uint8 outputs (<see cref="QuantizationOptions.UInt8Outputs"/>) the units whose QuantizeLinear
 /// writes a graph output's bytes are none: kept float, they would leave that output with no measured bytes (QNT1532), so
 /// the tuner never proposes them — not in a float set, nor among the "all other units float" of its damage probes.
 /// </summary>
@@ -13,12 +15,23 @@ internal static class FloatUnits
 {
     public static List<string[]> Of(Candidate candidate)
     {
-        var graph = new GraphView(candidate.Fp32.Graph);
-        var quantized = candidate.QuantizedNodeNames;
-        var pinned = candidate.Options.UInt8Outputs ? OutputWriters(graph) : [];
+        var main = new GraphView(candidate.Fp32.Graph);
+        var pinned = candidate.Options.UInt8Outputs ? OutputWriters(main) : [];
+        var units = new List<string[]>();
+        foreach (var graph in ControlFlowBodies.Of(candidate.Fp32).Select(b => b.Graph).Prepend(candidate.Fp32.Graph))
+        {
+            units.AddRange(In(ReferenceEquals(graph, main.Graph) ? main : new GraphView(graph), candidate.QuantizedNodeNames).Where(u => !u.Any(pinned.Contains)));
+        }
+
+        return units;
+    }
+
+    /// <summary>The units of one graph's own nodes (an activation is paired with the anchor before it in the same graph only).</summary>
+    private static List<string[]> In(GraphView graph, IReadOnlySet<string> quantized)
+    {
         var units = new List<string[]>();
         var taken = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in candidate.Fp32.Graph.Node)
+        foreach (var node in graph.Graph.Node)
         {
             if (!quantized.Contains(node.Name) || taken.Contains(node.Name) || OpRules.Find(node) is not { Kind: OpKind.Anchor or OpKind.Elementwise } rule)
             {
@@ -33,10 +46,7 @@ internal static class FloatUnits
             }
 
             taken.UnionWith(unit);
-            if (!unit.Any(pinned.Contains))
-            {
-                units.Add([.. unit]);
-            }
+            units.Add([.. unit]);
         }
 
         return units;

@@ -1,4 +1,5 @@
 using Quantize.Onnx.Model;
+using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Quantization;
 using Quantize.Onnx.Validation;
 
@@ -20,23 +21,48 @@ internal sealed class SessionTuningSource(
 
     IReadOnlyList<string[]> ITuningSource.FloatUnits(Candidate candidate) => FloatUnits.Of(candidate);
 
-    /// <summary>Multiply-accumulates on the first calibration sample: weight elements × output elements ÷ output channels; other nodes, their output elements.</summary>
+    /// <summary>
+    /// Multiply-accumulates on the first calibration sample: weight elements × output elements ÷ output channels; other
+    /// nodes, their output elements. Body nodes (see <see cref="FloatUnits"/>) have no measured sizes: their outputs
+    /// are counted from the inferred shapes, a dynamic dimension as 1, times a Loop's constant trip count — an
+    /// estimate, so a body unit's cost is its weights' size where the shapes are dynamic.
+    /// </summary>
     public IReadOnlyDictionary<string, double> NodeCosts(Candidate candidate)
     {
+        var main = candidate.Fp32.Graph;
         var bytes = LayerSensitivity.Sizes(candidate.Fp32, session.Data.ReadSample(0));
-        var graph = new GraphView(candidate.Fp32.Graph);
         var costs = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var node in candidate.Fp32.Graph.Node)
+        var initializers = new GraphView(main).Initializers;
+        foreach (var node in main.Node)
         {
-            var outputs = bytes.GetValueOrDefault(node.Output[0], 4) / 4.0;
-            costs[node.Name] = OpRules.Find(node) is { Kind: OpKind.Anchor, WeightInput: var w } && w < node.Input.Count
-                && graph.Initializers.TryGetValue(node.Input[w], out var weight) && weight.Dims.Count >= 2
-                ? weight.Dims.Aggregate(1.0, (a, d) => a * d) * outputs / Math.Max(1, node.OpType is "MatMul" ? weight.Dims[^1] : weight.Dims[0])
-                : outputs;
+            costs[node.Name] = Cost(node, bytes.GetValueOrDefault(node.Output[0], 4) / 4.0, initializers);
+        }
+
+        foreach (var body in ControlFlowBodies.Of(candidate.Fp32))
+        {
+            var visible = ControlFlowBodies.VisibleInitializers(body, main, own: true);
+            var runs = body.Ancestors().Prepend(body).Aggregate(1.0, (r, b) => r * TripCount(b, visible));
+            foreach (var node in body.Graph.Node)
+            {
+                var shape = session.Types[node.Output[0]]?.Shape;
+                var outputs = shape?.Aggregate(1.0, (a, d) => a * Math.Max(1, d ?? 1)) ?? 1;
+                costs.TryAdd(node.Name, runs * Cost(node, outputs, visible));
+            }
         }
 
         return costs;
     }
+
+    private static double Cost(NodeProto node, double outputs, IReadOnlyDictionary<string, TensorProto> initializers) =>
+        OpRules.Find(node) is { Kind: OpKind.Anchor, WeightInput: var w } && w < node.Input.Count
+        && initializers.TryGetValue(node.Input[w], out var weight) && weight.Dims.Count >= 2
+            ? weight.Dims.Aggregate(1.0, (a, d) => a * d) * outputs / Math.Max(1, node.OpType is "MatMul" ? weight.Dims[^1] : weight.Dims[0])
+            : outputs;
+
+    /// <summary>How often a body runs per run of the graph around it: a Loop's constant trip count, else once (If, Scan, unknown).</summary>
+    private static double TripCount(Body body, IReadOnlyDictionary<string, TensorProto> initializers) =>
+        body.Owner.OpType == "Loop" && body.Owner.Input.Count > 0 && initializers.TryGetValue(body.Owner.Input[0], out var m)
+        && TensorValues.ReadInt64s(m) is [> 0 and var trips] ? Math.Min(trips, 1 << 20) : 1;
 
     public IReadOnlyDictionary<string, double> LayerLoss(Candidate candidate, ValidationReport validation)
     {

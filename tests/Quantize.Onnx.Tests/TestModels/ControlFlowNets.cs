@@ -1,3 +1,4 @@
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using AttributeType = Quantize.Onnx.Model.Proto.AttributeProto.Types.AttributeType;
 using DataType = Quantize.Onnx.Model.Proto.TensorProto.Types.DataType;
@@ -78,6 +79,53 @@ internal static class ControlFlowNets
         var model = b.Build();
         IntoIf(model, "if1", cond, thenOut, elseOut, before: "head");
         return new TestNet(model, TestNets.ImageInput, VoiceShape, ["stem", "head"]);
+    }
+
+    /// <summary>
+    /// <see cref="ConvsInIf"/>'s shape with a tensor 8 bits cannot carry in each branch: stem conv 3→8 → If(mean(input)
+    /// &gt; 0): then and else each conv1 8→8 + Relu, whose channel 0 has a bias of 200, → conv2 8→8 + Relu, which
+    /// ignores channel 0 (its weights there are 0) → head conv 8→4 (output 1×4×64×64). conv1's output grid spans
+    /// [0, ~200], so the other channels, of order 1, fall on a few levels: only keeping conv1 and conv2 float in the
+    /// branch a sample takes brings the output close to FP32.
+    /// </summary>
+    public static TestNet OutlierInIf()
+    {
+        var b = new TestModelBuilder(13, 73, name: "outlier_in_if");
+        var x = b.Input(TestNets.ImageInput, VoiceShape);
+        var stem = b.Relu("stem_relu", b.Conv("stem", x, 3, 8));
+        var cond = Condition(b, x);
+        string Branch(string prefix) =>
+            b.Relu($"{prefix}_relu2", b.Conv($"{prefix}_conv2", b.Relu($"{prefix}_relu1", b.Conv($"{prefix}_conv1", stem, 8, 8)), 8, 8));
+
+        var (thenOut, elseOut) = (Branch("then"), Branch("else"));
+        b.Conv("head", "if1", 8, 4);
+        b.Output("head", 1, 4, 64, 64);
+        var model = b.Build();
+        foreach (var prefix in new[] { "then", "else" })
+        {
+            Edit(model, $"{prefix}_conv1.bias", (values, _) => values[0] = 200f);
+            Edit(model, $"{prefix}_conv2.weight", (values, dims) =>
+            {
+                var (perOutput, perInput) = ((int)(dims[1] * dims[2] * dims[3]), (int)(dims[2] * dims[3]));
+                for (var o = 0; o < dims[0]; o++)
+                {
+                    Array.Clear(values, o * perOutput, perInput);
+                }
+            });
+        }
+
+        IntoIf(model, "if1", cond, thenOut, elseOut, before: "head");
+        return new TestNet(model, TestNets.ImageInput, VoiceShape, ["stem", "head"]);
+    }
+
+    /// <summary>Rewrites the values of the float initializer <paramref name="name"/> in place.</summary>
+    private static void Edit(ModelProto model, string name, Action<float[], long[]> edit)
+    {
+        var index = model.Graph.Initializer.ToList().FindIndex(t => t.Name == name);
+        var tensor = model.Graph.Initializer[index];
+        var (values, dims) = (TensorValues.ReadFloats(tensor), tensor.Dims.ToArray());
+        edit(values, dims);
+        model.Graph.Initializer[index] = TensorValues.FromFloats(name, dims, values);
     }
 
     /// <summary>
