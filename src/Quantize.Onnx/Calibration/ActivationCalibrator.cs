@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Preparation;
 using Quantize.Onnx.Quantization;
@@ -66,7 +67,9 @@ internal sealed class ActivationCalibrator(
         }
 
         var timer = Stopwatch.StartNew();
-        var histograms = HistogramCalibrator.Collect(model, inputNames, FloatActivations(model), data, HistogramCalibrator.BudgetBytes(),
+        // If branches are streamed too (their tensors leave through the If); Loop/Scan bodies keep their MinMax ranges.
+        var tensors = FloatActivations(model).Concat(BranchTensorExport.Tensors(model).Where(types.IsFloat32)).Distinct(StringComparer.Ordinal).ToList();
+        var histograms = HistogramCalibrator.Collect(model, inputNames, tensors, data, HistogramCalibrator.BudgetBytes(),
             (count, total) => progress?.Invoke(new QuantizeProgress("calibrating", count, total)), cancellation);
         Elapsed += timer.Elapsed;
         return _histograms[equalize] = histograms;

@@ -7,7 +7,7 @@ namespace Quantize.Onnx.Calibration;
 
 /// <summary>
 /// Streams every calibration sample through the model and folds the values of each tensor of
-/// interest into its <see cref="Histogram"/> (bounded memory per tensor, re-binned when a sample
+/// interest (of the main graph, or of an If branch: <see cref="BranchTensorExport"/>) into its <see cref="Histogram"/> (bounded memory per tensor, re-binned when a sample
 /// exceeds the range seen so far). Histogram methods need the tensors themselves, not two scalars,
 /// so the tensors are made graph outputs — in groups whose total size (measured on the first sample
 /// with a Size node per tensor) stays under a byte budget: a model whose activations together exceed
@@ -52,8 +52,9 @@ internal static class HistogramCalibrator
         for (var g = 0; g < passes; g++)
         {
             var group = groups.Count == 0 ? [] : groups[g];
-            using var session = group.Count == 0 ? null : CalibrationRuns.CreateSession(WithOutputs(model, group), options);
-            var names = group.ToArray();
+            var (augmented, outputs) = BranchTensorExport.WithOutputs(model, group);
+            using var session = group.Count == 0 ? null : CalibrationRuns.CreateSession(augmented, options);
+            var names = group.Select(t => outputs[t]).ToArray();
             for (var s = 0; s < samples.Count; s++)
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -72,7 +73,7 @@ internal static class HistogramCalibrator
                     using var results = CalibrationRuns.Run(session, runOptions, feeds.Values, names, source);
                     for (var i = 0; i < names.Length; i++)
                     {
-                        histograms[names[i]].Add(results[i].GetTensorDataAsSpan<float>());
+                        histograms[group[i]].Add(results[i].GetTensorDataAsSpan<float>());
                     }
                 }
 
@@ -121,15 +122,16 @@ internal static class HistogramCalibrator
             return result;
         }
 
-        var sized = model.Clone();
+        // If-branch tensors are sized where the If passes them out: 0 when the first sample skips their branch.
+        var (sized, exported) = BranchTensorExport.WithOutputs(model, tensors);
         var graph = sized.Graph;
-        var names = new NameAllocator(new GraphView(graph).AllNames());
+        var names = new NameAllocator(ControlFlowBodies.AllNames(graph));
         graph.Output.Clear();
         var outputs = new string[tensors.Count];
         for (var i = 0; i < tensors.Count; i++)
         {
             outputs[i] = names.Next(tensors[i] + "_Size");
-            graph.Node.Add(new NodeProto { OpType = "Size", Name = names.Next(outputs[i]), Input = { tensors[i] }, Output = { outputs[i] } });
+            graph.Node.Add(new NodeProto { OpType = "Size", Name = names.Next(outputs[i]), Input = { exported[tensors[i]] }, Output = { outputs[i] } });
             graph.Output.Add(new ValueInfoProto { Name = outputs[i] });
         }
 
@@ -142,13 +144,5 @@ internal static class HistogramCalibrator
         }
 
         return result;
-    }
-
-    private static ModelProto WithOutputs(ModelProto model, IReadOnlyList<string> tensors)
-    {
-        var augmented = model.Clone();
-        augmented.Graph.Output.Clear();
-        augmented.Graph.Output.Add(tensors.Select(t => new ValueInfoProto { Name = t }));
-        return augmented;
     }
 }

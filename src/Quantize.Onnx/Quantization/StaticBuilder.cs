@@ -96,13 +96,22 @@ internal sealed class StaticBuilder(
     {
         if (options.CalibrationMethod != CalibrationMethod.MinMax)
         {
-            var fromHistograms = _calibrator.Histograms(options.Equalize, calibrated.Channels).ToDictionary(
+            var histograms = _calibrator.Histograms(options.Equalize, calibrated.Channels);
+            var fromHistograms = histograms.ToDictionary(
                 kv => kv.Key, kv => ActivationRanges.FromHistogram(kv.Value, ResponsesOf(consumers, kv.Key), options), StringComparer.Ordinal);
 
-            // Histograms cover the main graph; control-flow bodies keep their MinMax ranges.
-            foreach (var tensor in ActivationRanges.BranchTensors(Session.Prepared, Session.Types).Where(calibrated.Ranges.ContainsKey))
+            // Histograms cover the main graph and the If branches; Loop/Scan bodies keep their MinMax ranges, and so does
+            // every body tensor the MinMax pass dropped (a branch no sample takes stays float, QNT2103).
+            foreach (var tensor in ActivationRanges.BranchTensors(Session.Prepared, Session.Types))
             {
-                fromHistograms[tensor] = ActivationRanges.Cut(calibrated.Ranges[tensor], ResponsesOf(consumers, tensor));
+                if (!calibrated.Ranges.TryGetValue(tensor, out var minMax))
+                {
+                    fromHistograms.Remove(tensor);
+                }
+                else if (!fromHistograms.ContainsKey(tensor) || histograms[tensor].Count == 0)
+                {
+                    fromHistograms[tensor] = ActivationRanges.Cut(minMax, ResponsesOf(consumers, tensor));
+                }
             }
 
             return fromHistograms;

@@ -23,9 +23,9 @@ internal sealed class SessionTuningSource(
 
     /// <summary>
     /// Multiply-accumulates on the first calibration sample: weight elements × output elements ÷ output channels; other
-    /// nodes, their output elements. Body nodes (see <see cref="FloatUnits"/>) have no measured sizes: their outputs
-    /// are counted from the inferred shapes, a dynamic dimension as 1, times a Loop's constant trip count — an
-    /// estimate, so a body unit's cost is its weights' size where the shapes are dynamic.
+    /// nodes, their output elements. Body nodes (see <see cref="FloatUnits"/>) count their outputs as far as shape
+    /// inference knows them with the sample's input shapes (a dimension still dynamic as 1), times a Loop's constant
+    /// trip count: an estimate.
     /// </summary>
     public IReadOnlyDictionary<string, double> NodeCosts(Candidate candidate)
     {
@@ -44,9 +44,7 @@ internal sealed class SessionTuningSource(
             var runs = body.Ancestors().Prepend(body).Aggregate(1.0, (r, b) => r * TripCount(b, visible));
             foreach (var node in body.Graph.Node)
             {
-                var shape = session.Types[node.Output[0]]?.Shape;
-                var outputs = shape?.Aggregate(1.0, (a, d) => a * Math.Max(1, d ?? 1)) ?? 1;
-                costs.TryAdd(node.Name, runs * Cost(node, outputs, visible));
+                costs.TryAdd(node.Name, runs * Cost(node, bytes.GetValueOrDefault(node.Output[0], 4) / 4.0, visible));
             }
         }
 

@@ -7,9 +7,9 @@ using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Validation;
 
 /// <summary>
-/// Per-layer SQNR between FP32 and INT8: every activation the INT8 model quantizes is read through the
-/// DequantizeLinear of its QuantizeLinear and compared with the same tensor of the FP32 (prepared)
-/// model on a few samples. Tensors are exported as extra graph outputs, at most a byte budget per run
+/// Per-layer SQNR between FP32 and INT8: every activation the INT8 model quantizes (in the main graph and in If
+/// branches) is read through the DequantizeLinear of its QuantizeLinear and compared with the same tensor of the FP32
+/// (prepared) model on a few samples. Tensors are exported as extra graph outputs, at most a byte budget per run
 /// (more passes when the model has more), so memory stays bounded. A layer's damage is the SQNR its
 /// inputs had minus the SQNR of its output: the dB lost in that layer, which is what excluding it can win back.
 /// </summary>
@@ -26,7 +26,7 @@ internal static class LayerSensitivity
             return [];
         }
 
-        var pairs = Pairs(fp32.Graph, int8.Graph);
+        var pairs = Pairs(fp32, int8);
         if (pairs.Count == 0)
         {
             return [];
@@ -36,15 +36,19 @@ internal static class LayerSensitivity
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         foreach (var group in Groups(pairs, sizes, budgetBytes))
         {
-            using var a = new ModelRunner(WithOutputs(fp32, group.Select(p => p.Fp32)).ToByteArray(), inputNames);
-            using var b = new ModelRunner(WithOutputs(int8, group.Select(p => p.Int8)).ToByteArray(), inputNames);
+            var (fp32Model, fp32Outputs) = BranchTensorExport.WithOutputs(fp32, group.Select(p => p.Fp32));
+            var (int8Model, int8Outputs) = BranchTensorExport.WithOutputs(int8, group.Select(p => p.Int8));
+            using var a = new ModelRunner(fp32Model.ToByteArray(), inputNames);
+            using var b = new ModelRunner(int8Model.ToByteArray(), inputNames);
             foreach (var sample in samples)
             {
                 var ra = a.Run(sample);
                 var rb = b.Run(sample);
                 foreach (var (f, q) in group)
                 {
-                    if (ra.TryGetValue(f, out var va) && rb.TryGetValue(q, out var vb) && va.Values.Length == vb.Values.Length)
+                    // An If branch the sample does not take gives an empty tensor: nothing to compare there.
+                    if (ra.TryGetValue(fp32Outputs[f], out var va) && rb.TryGetValue(int8Outputs[q], out var vb)
+                        && va.Values.Length == vb.Values.Length && va.Values.Length > 0)
                     {
                         if (!sqnr.TryGetValue(f, out var acc))
                         {
@@ -57,38 +61,62 @@ internal static class LayerSensitivity
             }
         }
 
-        return Rank(new GraphView(fp32.Graph), quantizedNodes, sqnr.ToDictionary(kv => kv.Key, kv => Math.Min(Cap, kv.Value.Decibels), StringComparer.Ordinal));
+        return Rank(fp32, quantizedNodes, sqnr.ToDictionary(kv => kv.Key, kv => Math.Min(Cap, kv.Value.Decibels), StringComparer.Ordinal));
     }
 
-    /// <summary>(FP32 tensor, INT8 DequantizeLinear output) for every quantized activation.</summary>
-    internal static List<(string Fp32, string Int8)> Pairs(GraphProto fp32, GraphProto int8)
+    /// <summary>
+    /// (FP32 tensor, INT8 DequantizeLinear output) for every quantized activation of the main graph and of the If
+    /// branches whose tensors can be read out (<see cref="BranchTensorExport"/>); Loop/Scan bodies are not measured.
+    /// </summary>
+    internal static List<(string Fp32, string Int8)> Pairs(ModelProto fp32, ModelProto int8)
     {
-        var fp32View = new GraphView(fp32);
-        var fp32Tensors = fp32.Input.Select(i => i.Name).Concat(fp32.Node.SelectMany(n => n.Output)).ToHashSet(StringComparer.Ordinal);
-        var int8View = new GraphView(int8);
+        var fp32Graphs = GraphsOf(fp32);
+        var fp32Tensors = fp32.Graph.Input.Select(i => i.Name).Concat(fp32Graphs.SelectMany(g => g.Node.SelectMany(n => n.Output))).ToHashSet(StringComparer.Ordinal);
+        var fp32Initializers = fp32Graphs.SelectMany(g => g.Initializer).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var int8Initializers = GraphsOf(int8).SelectMany(g => g.Initializer).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var pairs = new List<(string, string)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var q in int8.Node.Where(n => n.OpType == "QuantizeLinear" && n.Input.Count > 0 && !int8View.IsInitializer(n.Input[0])))
+        foreach (var graph in GraphsOf(int8))
         {
-            var dq = int8View.Consumers(q.Output[0]).Select(c => c.Node).FirstOrDefault(n => n.OpType == "DequantizeLinear");
-            if (dq is null)
+            var view = new GraphView(graph);
+            foreach (var q in graph.Node.Where(n => n.OpType == "QuantizeLinear" && n.Input.Count > 0 && !int8Initializers.Contains(n.Input[0])))
             {
-                continue;
-            }
+                var dq = view.Consumers(q.Output[0]).Select(c => c.Node).FirstOrDefault(n => n.OpType == "DequantizeLinear");
+                if (dq is null)
+                {
+                    continue;
+                }
 
-            var name = fp32Tensors.Contains(q.Input[0]) ? q.Input[0] : fp32Tensors.Contains(dq.Output[0]) ? dq.Output[0] : null;
-            if (name is not null && !fp32View.IsInitializer(name) && seen.Add(name))
-            {
-                pairs.Add((name, dq.Output[0]));
+                var name = fp32Tensors.Contains(q.Input[0]) ? q.Input[0] : fp32Tensors.Contains(dq.Output[0]) ? dq.Output[0] : null;
+                if (name is not null && !fp32Initializers.Contains(name) && seen.Add(name))
+                {
+                    pairs.Add((name, dq.Output[0]));
+                }
             }
         }
 
         return pairs;
     }
 
-    private static List<LayerError> Rank(GraphView graph, IReadOnlySet<string> quantizedNodes, Dictionary<string, double> sqnr)
+    /// <summary>The main graph, then the If branches whose tensors can be read out.</summary>
+    private static List<GraphProto> GraphsOf(ModelProto model) => [model.Graph, .. BranchTensorExport.Exportable(model).Select(b => b.Graph)];
+
+    private static List<LayerError> Rank(ModelProto fp32, IReadOnlySet<string> quantizedNodes, Dictionary<string, double> sqnr)
     {
         var layers = new List<LayerError>();
+        foreach (var graph in GraphsOf(fp32).Select(g => new GraphView(g)))
+        {
+            layers.AddRange(RankIn(graph, quantizedNodes, sqnr));
+        }
+
+        // Ranked by the noise power the layer adds relative to the signal (10^(-SQNR/10) after minus before):
+        // 100 -> 40 dB adds far less noise than 30 -> 25 dB, although more dB are lost.
+        return layers.OrderByDescending(l => AddedNoise(l)).ThenBy(l => l.SqnrDb).ThenBy(l => l.Node, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The layers of one graph's own nodes (a body's node reads what flows in from outside through its measured inputs).</summary>
+    private static IEnumerable<LayerError> RankIn(GraphView graph, IReadOnlySet<string> quantizedNodes, Dictionary<string, double> sqnr)
+    {
         foreach (var node in graph.Graph.Node.Where(n => quantizedNodes.Contains(n.Name)))
         {
             if (IsAbsorbed(graph, node, quantizedNodes, sqnr))
@@ -107,12 +135,8 @@ internal static class LayerSensitivity
 
             var output = outputs.MinBy(o => sqnr[o])!;
             var before = InputSqnr(graph, node, sqnr);
-            layers.Add(new LayerError(node.Name, node.OpType, output, sqnr[output], Math.Max(0, before - sqnr[output])));
+            yield return new LayerError(node.Name, node.OpType, output, sqnr[output], Math.Max(0, before - sqnr[output]));
         }
-
-        // Ranked by the noise power the layer adds relative to the signal (10^(-SQNR/10) after minus before):
-        // 100 -> 40 dB adds far less noise than 30 -> 25 dB, although more dB are lost.
-        return layers.OrderByDescending(l => AddedNoise(l)).ThenBy(l => l.SqnrDb).ThenBy(l => l.Node, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>A quantized Relu/Clip whose input has no QuantizeLinear: folded into its producer's.</summary>
@@ -152,7 +176,6 @@ internal static class LayerSensitivity
 
     private static double AddedNoise(LayerError layer) => Math.Pow(10, -layer.SqnrDb / 10) - Math.Pow(10, -(layer.SqnrDb + layer.LossDb) / 10);
 
-    /// <summary>Bytes of each float tensor on a sample like <paramref name="sample"/> (input shapes fixed, then ORT's inference).</summary>
     /// <summary>Bytes of every float tensor on one sample (shapes inferred with the sample's input shapes); tensors ORT cannot size are missing.</summary>
     internal static Dictionary<string, long> Sizes(ModelProto model, InputSample sample)
     {
@@ -181,7 +204,9 @@ internal static class LayerSensitivity
             return sizes;
         }
 
-        foreach (var name in probe.Graph.Input.Select(i => i.Name).Concat(probe.Graph.Node.SelectMany(n => n.Output)))
+        // Body tensors too, as far as their shapes are known (a dynamic dimension counts as 1).
+        var bodyOutputs = ControlFlowBodies.Of(probe).SelectMany(b => b.Graph.Node.SelectMany(n => n.Output));
+        foreach (var name in probe.Graph.Input.Select(i => i.Name).Concat(probe.Graph.Node.SelectMany(n => n.Output)).Concat(bodyOutputs))
         {
             if (types[name]?.Shape is { } shape)
             {
@@ -214,17 +239,5 @@ internal static class LayerSensitivity
         {
             yield return group;
         }
-    }
-
-    private static ModelProto WithOutputs(ModelProto model, IEnumerable<string> outputs)
-    {
-        var clone = model.Clone();
-        clone.Graph.Output.Clear();
-        foreach (var name in outputs)
-        {
-            clone.Graph.Output.Add(new ValueInfoProto { Name = name });
-        }
-
-        return clone;
     }
 }
