@@ -127,14 +127,14 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
 
         if (r.Output == OutputKind.KeptFloat && r.Warnings.FirstOrDefault(w => w.Code is ErrorCodes.NoIntegerKernels or ErrorCodes.LargerThanSource) is { } guard)
         {
-            return string.Format(c, "{0}: kept FP32 ({1}) because {2}{3}", name, Megabytes(r.Fp32Bytes),
-                guard.Code == ErrorCodes.NoIntegerKernels ? "ONNX Runtime runs none of the quantized nodes on integer kernels" : $"INT8 would be larger ({Megabytes(r.Int8Bytes)})", fidelity);
+            return string.Format(c, "{0}: kept FP32 ({1}{4}) because {2}{3}", name, Megabytes(r.Fp32Bytes),
+                guard.Code == ErrorCodes.NoIntegerKernels ? "ONNX Runtime runs none of the quantized nodes on integer kernels" : $"INT8 would be larger ({Megabytes(r.Int8Bytes)})", fidelity, KeptUInt8(r));
         }
 
         if (r.Output == OutputKind.KeptFloat)
         {
-            return string.Format(c, "{0}: kept FP32 ({1}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
-                name, Megabytes(r.Fp32Bytes), r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, fidelity);
+            return string.Format(c, "{0}: kept FP32 ({1}{5}) because INT8 was not faster ({2:F2} ms vs {3:F2} ms){4}",
+                name, Megabytes(r.Fp32Bytes), r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, fidelity, KeptUInt8(r));
         }
 
         if (r.Output == OutputKind.KeptFloatFailedCheck)
@@ -142,8 +142,8 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             var why = r.Warnings.Any(w => w.Code == ErrorCodes.SpeedupTooLowShippedFp32) ? "INT8 was below the minimum speed-up"
                 : r.Warnings.Any(w => w.Code == ErrorCodes.FidelityTooLowShippedFp32) ? string.Format(c, "INT8 outputs were below the {0} dB SQNR floor", Quantizer.FidelityFloorDb)
                 : "an accuracy check failed";
-            return string.Format(c, "{0}: kept FP32 ({1}) because {2} (INT8 would be {3:F2} ms vs {4:F2} ms, speed-up {5:F2}x){6}",
-                name, Megabytes(r.Fp32Bytes), why, r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, r.Latency.Speedup, fidelity);
+            return string.Format(c, "{0}: kept FP32 ({1}{7}) because {2} (INT8 would be {3:F2} ms vs {4:F2} ms, speed-up {5:F2}x){6}",
+                name, Megabytes(r.Fp32Bytes), why, r.Latency.Int8Milliseconds, r.Latency.Fp32Milliseconds, r.Latency.Speedup, fidelity, KeptUInt8(r));
         }
 
         var how = r.Settings.GetValueOrDefault("mode") switch
@@ -212,6 +212,16 @@ internal sealed class QuantizeJob(string model, string? calibration, string outp
             _ => "",
         };
     }
+
+    /// <summary>The FP32 fallback keeps the uint8 inputs/outputs the app was written for (<c>UInt8Fallback</c>): the summary says so.</summary>
+    private static string KeptUInt8(QuantizeResult r) =>
+        (r.Settings.GetValueOrDefault("uint8-inputs") == "true", r.Settings.GetValueOrDefault("uint8-outputs") == "true") switch
+        {
+            (true, true) => ", uint8 inputs and outputs kept",
+            (true, false) => ", uint8 inputs kept",
+            (false, true) => ", uint8 outputs kept",
+            _ => "",
+        };
 
     private static string Megabytes(long bytes) => string.Format(CultureInfo.InvariantCulture, "{0:F2} MB", bytes / 1e6);
 
