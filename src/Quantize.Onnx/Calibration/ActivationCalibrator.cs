@@ -67,13 +67,15 @@ internal sealed class ActivationCalibrator(
         }
 
         var timer = Stopwatch.StartNew();
-        // If branches are streamed too (their tensors leave through the If); Loop/Scan bodies keep their MinMax ranges.
-        var tensors = FloatActivations(model).Concat(BranchTensorExport.Tensors(model).Where(types.IsFloat32)).Distinct(StringComparer.Ordinal).ToList();
+        // Body tensors are streamed too where they can leave their body (BodyTensorExport); the others keep their MinMax ranges.
+        var tensors = FloatActivations(model).Concat(BodyTensorExport.Tensors(model, StaticShape).Where(types.IsFloat32)).Distinct(StringComparer.Ordinal).ToList();
         var histograms = HistogramCalibrator.Collect(model, inputNames, tensors, data, HistogramCalibrator.BudgetBytes(),
             (count, total) => progress?.Invoke(new QuantizeProgress("calibrating", count, total)), cancellation);
         Elapsed += timer.Elapsed;
         return _histograms[equalize] = histograms;
     }
+
+    private bool StaticShape(string tensor) => types[tensor]?.Shape is { } shape && shape.All(d => d is not null);
 
     private List<string> FloatActivations(ModelProto model)
     {

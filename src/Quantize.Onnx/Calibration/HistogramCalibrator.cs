@@ -7,7 +7,7 @@ namespace Quantize.Onnx.Calibration;
 
 /// <summary>
 /// Streams every calibration sample through the model and folds the values of each tensor of
-/// interest (of the main graph, or of an If branch: <see cref="BranchTensorExport"/>) into its <see cref="Histogram"/> (bounded memory per tensor, re-binned when a sample
+/// interest (of the main graph or of a control-flow body: <see cref="BodyTensorExport"/>) into its <see cref="Histogram"/> (bounded memory per tensor, re-binned when a sample
 /// exceeds the range seen so far). Histogram methods need the tensors themselves, not two scalars,
 /// so the tensors are made graph outputs — in groups whose total size (measured on the first sample
 /// with a Size node per tensor) stays under a byte budget: a model whose activations together exceed
@@ -52,7 +52,7 @@ internal static class HistogramCalibrator
         for (var g = 0; g < passes; g++)
         {
             var group = groups.Count == 0 ? [] : groups[g];
-            var (augmented, outputs) = BranchTensorExport.WithOutputs(model, group);
+            var (augmented, outputs) = BodyTensorExport.WithOutputs(model, group);
             using var session = group.Count == 0 ? null : CalibrationRuns.CreateSession(augmented, options);
             var names = group.Select(t => outputs[t]).ToArray();
             for (var s = 0; s < samples.Count; s++)
@@ -122,8 +122,8 @@ internal static class HistogramCalibrator
             return result;
         }
 
-        // If-branch tensors are sized where the If passes them out: 0 when the first sample skips their branch.
-        var (sized, exported) = BranchTensorExport.WithOutputs(model, tensors);
+        // Body tensors are sized where their If or loop passes them out: 0 when the first sample skips their branch.
+        var (sized, exported) = BodyTensorExport.WithOutputs(model, tensors);
         var graph = sized.Graph;
         var names = new NameAllocator(ControlFlowBodies.AllNames(graph));
         graph.Output.Clear();

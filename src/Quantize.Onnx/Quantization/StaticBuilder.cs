@@ -100,8 +100,8 @@ internal sealed class StaticBuilder(
             var fromHistograms = histograms.ToDictionary(
                 kv => kv.Key, kv => ActivationRanges.FromHistogram(kv.Value, ResponsesOf(consumers, kv.Key), options), StringComparer.Ordinal);
 
-            // Histograms cover the main graph and the If branches; Loop/Scan bodies keep their MinMax ranges, and so does
-            // every body tensor the MinMax pass dropped (a branch no sample takes stays float, QNT2103).
+            // Histograms cover the main graph and the body tensors that can leave their body (BodyTensorExport); other body
+            // tensors keep their MinMax ranges, and a body tensor the MinMax pass dropped stays dropped (QNT2103/QNT2104).
             foreach (var tensor in ActivationRanges.BranchTensors(Session.Prepared, Session.Types))
             {
                 if (!calibrated.Ranges.TryGetValue(tensor, out var minMax))

@@ -7,8 +7,8 @@ using Quantize.Onnx.Samples;
 namespace Quantize.Onnx.Validation;
 
 /// <summary>
-/// Per-layer SQNR between FP32 and INT8: every activation the INT8 model quantizes (in the main graph and in If
-/// branches) is read through the DequantizeLinear of its QuantizeLinear and compared with the same tensor of the FP32
+/// Per-layer SQNR between FP32 and INT8: every activation the INT8 model quantizes (in the main graph and in the
+/// control-flow bodies <see cref="BodyTensorExport"/> reaches) is read through the DequantizeLinear of its QuantizeLinear and compared with the same tensor of the FP32
 /// (prepared) model on a few samples. Tensors are exported as extra graph outputs, at most a byte budget per run
 /// (more passes when the model has more), so memory stays bounded. A layer's damage is the SQNR its
 /// inputs had minus the SQNR of its output: the dB lost in that layer, which is what excluding it can win back.
@@ -26,18 +26,19 @@ internal static class LayerSensitivity
             return [];
         }
 
-        var pairs = Pairs(fp32, int8);
+        var types = TypesOn(fp32, samples[0]);
+        var pairs = Pairs(fp32, int8, t => types?[t]?.Shape is { } shape && shape.All(d => d is not null));
         if (pairs.Count == 0)
         {
             return [];
         }
 
-        var sizes = Sizes(fp32, samples[0]);
+        var sizes = Sizes(fp32, types);
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         foreach (var group in Groups(pairs, sizes, budgetBytes))
         {
-            var (fp32Model, fp32Outputs) = BranchTensorExport.WithOutputs(fp32, group.Select(p => p.Fp32));
-            var (int8Model, int8Outputs) = BranchTensorExport.WithOutputs(int8, group.Select(p => p.Int8));
+            var (fp32Model, fp32Outputs) = BodyTensorExport.WithOutputs(fp32, group.Select(p => p.Fp32));
+            var (int8Model, int8Outputs) = BodyTensorExport.WithOutputs(int8, group.Select(p => p.Int8));
             using var a = new ModelRunner(fp32Model.ToByteArray(), inputNames);
             using var b = new ModelRunner(int8Model.ToByteArray(), inputNames);
             foreach (var sample in samples)
@@ -65,18 +66,19 @@ internal static class LayerSensitivity
     }
 
     /// <summary>
-    /// (FP32 tensor, INT8 DequantizeLinear output) for every quantized activation of the main graph and of the If
-    /// branches whose tensors can be read out (<see cref="BranchTensorExport"/>); Loop/Scan bodies are not measured.
+    /// (FP32 tensor, INT8 DequantizeLinear output) for every quantized activation of the main graph and of the bodies
+    /// whose tensors can be read out (<see cref="BodyTensorExport"/>: in a Loop/Scan body, those of static shape).
     /// </summary>
-    internal static List<(string Fp32, string Int8)> Pairs(ModelProto fp32, ModelProto int8)
+    internal static List<(string Fp32, string Int8)> Pairs(ModelProto fp32, ModelProto int8, Func<string, bool> staticShape)
     {
         var fp32Graphs = GraphsOf(fp32);
-        var fp32Tensors = fp32.Graph.Input.Select(i => i.Name).Concat(fp32Graphs.SelectMany(g => g.Node.SelectMany(n => n.Output))).ToHashSet(StringComparer.Ordinal);
-        var fp32Initializers = fp32Graphs.SelectMany(g => g.Initializer).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var int8Initializers = GraphsOf(int8).SelectMany(g => g.Initializer).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var fp32Tensors = fp32.Graph.Input.Select(i => i.Name).Concat(fp32Graphs.SelectMany(g => g.Graph.Node.SelectMany(n => n.Output))).ToHashSet(StringComparer.Ordinal);
+        var fp32Initializers = fp32Graphs.SelectMany(g => g.Graph.Initializer).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var int8Graphs = GraphsOf(int8);
+        var int8Initializers = int8Graphs.SelectMany(g => g.Graph.Initializer).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var pairs = new List<(string, string)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var graph in GraphsOf(int8))
+        foreach (var (graph, loop) in int8Graphs)
         {
             var view = new GraphView(graph);
             foreach (var q in graph.Node.Where(n => n.OpType == "QuantizeLinear" && n.Input.Count > 0 && !int8Initializers.Contains(n.Input[0])))
@@ -87,8 +89,9 @@ internal static class LayerSensitivity
                     continue;
                 }
 
+                // A loop stacks what leaves it per iteration: only a shape that cannot change between iterations may.
                 var name = fp32Tensors.Contains(q.Input[0]) ? q.Input[0] : fp32Tensors.Contains(dq.Output[0]) ? dq.Output[0] : null;
-                if (name is not null && !fp32Initializers.Contains(name) && seen.Add(name))
+                if (name is not null && !fp32Initializers.Contains(name) && (!loop || staticShape(name)) && seen.Add(name))
                 {
                     pairs.Add((name, dq.Output[0]));
                 }
@@ -98,13 +101,14 @@ internal static class LayerSensitivity
         return pairs;
     }
 
-    /// <summary>The main graph, then the If branches whose tensors can be read out.</summary>
-    private static List<GraphProto> GraphsOf(ModelProto model) => [model.Graph, .. BranchTensorExport.Exportable(model).Select(b => b.Graph)];
+    /// <summary>The main graph, then the bodies whose tensors can be read out, each with whether it is a Loop/Scan body.</summary>
+    private static List<(GraphProto Graph, bool Loop)> GraphsOf(ModelProto model) =>
+        [(model.Graph, false), .. BodyTensorExport.Exportable(model).Select(b => (b.Graph, !b.IsBranch))];
 
     private static List<LayerError> Rank(ModelProto fp32, IReadOnlySet<string> quantizedNodes, Dictionary<string, double> sqnr)
     {
         var layers = new List<LayerError>();
-        foreach (var graph in GraphsOf(fp32).Select(g => new GraphView(g)))
+        foreach (var graph in GraphsOf(fp32).Select(g => new GraphView(g.Graph)))
         {
             layers.AddRange(RankIn(graph, quantizedNodes, sqnr));
         }
@@ -177,7 +181,10 @@ internal static class LayerSensitivity
     private static double AddedNoise(LayerError layer) => Math.Pow(10, -layer.SqnrDb / 10) - Math.Pow(10, -(layer.SqnrDb + layer.LossDb) / 10);
 
     /// <summary>Bytes of every float tensor on one sample (shapes inferred with the sample's input shapes); tensors ORT cannot size are missing.</summary>
-    internal static Dictionary<string, long> Sizes(ModelProto model, InputSample sample)
+    internal static Dictionary<string, long> Sizes(ModelProto model, InputSample sample) => Sizes(model, TypesOn(model, sample));
+
+    /// <summary>Types and shapes of every tensor, bodies included, with the sample's input shapes; null where ORT cannot infer them.</summary>
+    private static TensorTypes? TypesOn(ModelProto model, InputSample sample)
     {
         var probe = model.Clone();
         foreach (var input in probe.Graph.Input)
@@ -193,20 +200,27 @@ internal static class LayerSensitivity
             }
         }
 
-        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        TensorTypes types;
         try
         {
-            types = TensorTypes.Infer(probe);
+            return TensorTypes.Infer(probe);
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            return null;
+        }
+    }
+
+    private static Dictionary<string, long> Sizes(ModelProto model, TensorTypes? types)
+    {
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (types is null)
         {
             return sizes;
         }
 
         // Body tensors too, as far as their shapes are known (a dynamic dimension counts as 1).
-        var bodyOutputs = ControlFlowBodies.Of(probe).SelectMany(b => b.Graph.Node.SelectMany(n => n.Output));
-        foreach (var name in probe.Graph.Input.Select(i => i.Name).Concat(probe.Graph.Node.SelectMany(n => n.Output)).Concat(bodyOutputs))
+        var bodyOutputs = ControlFlowBodies.Of(model).SelectMany(b => b.Graph.Node.SelectMany(n => n.Output));
+        foreach (var name in model.Graph.Input.Select(i => i.Name).Concat(model.Graph.Node.SelectMany(n => n.Output)).Concat(bodyOutputs))
         {
             if (types[name]?.Shape is { } shape)
             {

@@ -1,6 +1,7 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
 using Quantize.Onnx.Tests.TestModels;
+using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Quantization;
@@ -136,6 +137,36 @@ public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDispo
         Assert.Equal(4 * 32 * 32, head.Length);
         Assert.All(head, v => Assert.True(float.IsFinite(v)));
         Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
+
+    [Fact]
+    public void Histogram_calibration_and_the_per_layer_analysis_reach_into_a_loop_body()
+    {
+        var net = LoopNets.ConvsInLoop();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var validation = QuantizeTestKit.WriteCalibration(_folder.File("validation"), net.InputName, net.InputShape, QuantizeTestKit.HeldOutSeeds);
+        var gate = new ValidationOptions { Folder = validation, Checks = [AccuracyCheck.Parse("sqnr>=5")], LayerSamples = 2 };
+        Dictionary<string, float> Scales(CalibrationMethod method)
+        {
+            var path = _folder.File($"{method}.onnx");
+            var result = new Quantizer(QuantizeTestKit.Options() with { CalibrationMethod = method, CalibrationPercentile = 99.9, Validation = gate }).Run(model, calibration, path);
+            output.WriteLine($"{method}: worst layers {string.Join(", ", result.Validation!.WorstLayers.Select(l => $"{l.Node} {l.SqnrDb:F1} dB"))}");
+            Assert.Contains(result.Validation.WorstLayers, l => l.Node is "body_conv1" or "body_conv2");
+            var body = Body(ModelLoader.Load(path).Graph, "Loop");
+            var initializers = ModelLoader.Load(path).Graph.Initializer.ToDictionary(t => t.Name);
+            return body.Node.Where(n => n.OpType == "QuantizeLinear" && initializers.ContainsKey(n.Input[1]))
+                .ToDictionary(n => n.Input[0], n => TensorValues.ReadFloats(initializers[n.Input[1]])[0]);
+        }
+
+        // The body's tensors have static shapes, so they leave the loop as scan outputs and get histograms: percentile 99.9
+        // narrows their grids (before, every body grid stayed MinMax's whatever the method).
+        var (minMax, percentile) = (Scales(CalibrationMethod.MinMax), Scales(CalibrationMethod.Percentile));
+        foreach (var (tensor, scale) in minMax)
+        {
+            output.WriteLine($"{tensor}: grid width minmax {scale * 255:F4}, percentile {percentile.GetValueOrDefault(tensor) * 255:F4}");
+        }
+
+        Assert.All(new[] { "body_relu", "body_conv2" }, t => Assert.True(percentile[t] < 0.9 * minMax[t], $"{t}: {percentile[t]} vs {minMax[t]}"));
     }
 
     private QuantizeResult Quantize(TestNet net, string model, string calibration, string path)
