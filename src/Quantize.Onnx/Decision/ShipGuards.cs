@@ -45,7 +45,7 @@ internal static class ShipGuards
     {
         try
         {
-            var samples = Enumerable.Range(0, Math.Min(gate.LayerSamples, data.Count)).Select(data.ReadSample).ToList();
+            var samples = data.ReadSpread(gate.LayerSamples);
             var layers = LayerSensitivity.Analyze(candidate.Fp32, candidate.Quantized, candidate.QuantizedNodeNames, inputNames, samples, gate.LayerBudgetBytes);
             var worst = layers.OrderBy(l => l.SqnrDb).Take(gate.WorstLayerCount).ToList();
             return worst.Count == 0 ? "" : " (the worst layers, SQNR vs FP32: " + string.Join(", ", worst.Select(l => $"{l.Node} ({l.OpType}) {l.SqnrDb:F1} dB")) + ")";

@@ -186,6 +186,14 @@ public sealed class SampleSet
     }
 
     /// <summary>
+    /// <paramref name="count"/> samples spread evenly over the set (all when it has no more), for the passes that read a
+    /// few: a folder sorted by condition (a speech model's 16 kHz frames before its 8 kHz ones) would otherwise show them
+    /// one condition only, and the control-flow branch it takes.
+    /// </summary>
+    public List<InputSample> ReadSpread(int count) =>
+        [.. Enumerable.Range(0, Math.Min(Math.Max(0, count), Count)).Select(i => ReadSample((int)((long)i * Count / Math.Min(count, Count))))];
+
+    /// <summary>
     /// Sample <paramref name="index"/>'s source (folder or file) and the file of every model input,
     /// in model input order; throws <see cref="ErrorCodes.CalibrationInputMissing"/> like <see cref="ReadSample"/>.
     /// </summary>

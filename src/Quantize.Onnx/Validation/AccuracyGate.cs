@@ -122,7 +122,7 @@ public static class AccuracyGate
         ValidationReport report, ModelProto fp32Prepared, ModelProto int8, IReadOnlySet<string> quantizedNodes, IReadOnlyList<string> inputNames,
         SampleSet validation, ValidationOptions options)
     {
-        var samples = Enumerable.Range(0, Math.Min(options.LayerSamples, validation.Count)).Select(validation.ReadSample).ToList();
+        var samples = validation.ReadSpread(options.LayerSamples);
         try
         {
             var layers = LayerSensitivity.Analyze(fp32Prepared, int8, quantizedNodes, inputNames, samples, options.LayerBudgetBytes);

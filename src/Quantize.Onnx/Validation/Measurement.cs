@@ -95,9 +95,8 @@ internal sealed class Measurement(QuantizeSession session, QuantizationOptions o
         var maxError = new Dictionary<string, double>(StringComparer.Ordinal);
         using var fp32Runner = new ModelRunner(session.Fp32Bytes, session.InputNames);
         using var int8Runner = new ModelRunner(int8, session.InputNames, targets.Arithmetic);
-        for (var s = 0; s < samples; s++)
+        foreach (var sample in data.ReadSpread(samples))
         {
-            var sample = data.ReadSample(s);
             var expected = fp32Runner.Run(sample);
             var actual = int8Runner.Run(sample);
             foreach (var (name, reference) in expected)

@@ -1,5 +1,6 @@
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Tests.TestModels;
+using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
 
 namespace Quantize.Onnx.Tests.Quantization;
@@ -85,6 +86,24 @@ public sealed class IfBranchQuantizationTests(ITestOutputHelper output) : IDispo
         // The float branch still runs, and right.
         var sqnr = QuantizeTestKit.Sqnr(model, path, net, Seeds(then: false, 2)).Values.Single();
         Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
+    public void The_per_layer_analysis_reads_samples_spread_over_the_validation_folder_and_sees_both_branches()
+    {
+        // A folder sorted by condition, as a speech model's 16 kHz frames before its 8 kHz ones: the first samples all
+        // take the then branch. Read from the start, the analysis would see only that branch's layers.
+        var net = ControlFlowNets.ConvsInIf();
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var validation = QuantizeTestKit.WriteCalibration(_folder.File("sorted"), net.InputName, net.InputShape, [.. Seeds(then: true, 4), .. Seeds(then: false, 4)]);
+        var gate = new ValidationOptions { Folder = validation, Checks = [AccuracyCheck.Parse("sqnr>=5")], LayerSamples = 2 };
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { Validation = gate }).Run(model, calibration, _folder.File("sorted.int8.onnx"));
+
+        var layers = result.Validation!.WorstLayers.Select(l => l.Node).ToList();
+        output.WriteLine(string.Join(", ", layers));
+        Assert.Contains(layers, n => n.StartsWith("then_", StringComparison.Ordinal));
+        Assert.Contains(layers, n => n.StartsWith("else_", StringComparison.Ordinal));
     }
 
     [Theory]
