@@ -25,6 +25,7 @@ internal static class ModelChecker
     public static void Check(ModelProto model, string path)
     {
         var functionDomains = model.Functions.Select(f => f.Domain).ToHashSet(StringComparer.Ordinal);
+        CheckOpsetImports(model, path);
         CheckSingleAssignment(model.Graph, path);
         CheckGraph(model.Graph, path, functionDomains, 0);
         foreach (var function in model.Functions)
@@ -35,6 +36,24 @@ internal static class ModelChecker
         foreach (var (tensor, _) in ModelTensors.All(model))
         {
             CheckTensor(tensor, path);
+        }
+    }
+
+    /// <summary>
+    /// One version per operator domain ('' and 'ai.onnx' are one). With two, ONNX Runtime and the engine need not read
+    /// the same one: the engine wrote per-channel DequantizeLinear (opset 13) into a model ORT then ran at opset 11.
+    /// </summary>
+    private static void CheckOpsetImports(ModelProto model, string path)
+    {
+        foreach (var domain in model.OpsetImport.GroupBy(o => o.Domain == "ai.onnx" ? "" : o.Domain, StringComparer.Ordinal))
+        {
+            var versions = domain.Select(o => o.Version).Distinct().ToList();
+            if (versions.Count > 1)
+            {
+                throw new QuantizeException(ErrorCodes.ModelCorrupt, path,
+                    $"'{path}' is not a valid ONNX model (its opset_import gives domain '{(domain.Key.Length == 0 ? "ai.onnx" : domain.Key)}' " +
+                    $"versions {string.Join(" and ", versions)}; a domain has one); re-export it, or keep the one entry the model was written for.");
+            }
         }
     }
 
