@@ -138,6 +138,41 @@ public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDispo
         Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
     }
 
+    [Fact]
+    public void A_loop_without_a_trip_count_whose_condition_never_changes_is_QNT1005_not_a_hang()
+    {
+        // Fuzz (models, seed 8, case 18459): the trip count input emptied, the condition a constant true that the body
+        // passes through: ORT ran the first sample forever.
+        var net = ControlFlowNets.ConvLoop();
+        Assert.Single(net.Model.Graph.Node, n => n.OpType == "Loop").Input[0] = "";
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, _folder.File("out.onnx")));
+
+        Assert.Equal(ErrorCodes.ModelUnsupported, e.Code);
+        Assert.Contains("Loop 'loop1'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("never ends", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_loop_without_a_trip_count_whose_body_computes_its_condition_is_quantized()
+    {
+        // The same loop as a while loop (i < 3, computed in the body) ends, and is not refused.
+        var net = ControlFlowNets.ConvLoop();
+        var loop = Assert.Single(net.Model.Graph.Node, n => n.OpType == "Loop");
+        var trips = loop.Input[0];
+        loop.Input[0] = "";
+        var condition = loop.Attribute.Single(a => a.Name == "body").G.Node.Single(n => n.Name == "body_cond");
+        (condition.OpType, condition.Input[0]) = ("Less", "i");
+        condition.Input.Add(trips);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, _folder.File("out.onnx"));
+
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.True(QuantizeTestKit.Sqnr(model, _folder.File("out.onnx"), net).Values.Single() > 25);
+    }
+
     private QuantizeResult Quantize(TestNet net, string model, string calibration, string path)
     {
         var result = new Quantizer(QuantizeTestKit.Options() with { LatencyRuns = 20 }).Run(model, calibration, path);
