@@ -132,8 +132,8 @@ public static class ModelMutator
 
     /// <summary>
     /// The graph a field mutation changes: in a model with If/Loop/Scan bodies (any depth), half the time one of them,
-    /// so the engine's body handling sees broken bodies too; the main graph otherwise. Draws nothing for a model without
-    /// bodies, so its cases stay those of before bodies were picked.
+    /// so the engine's body handling sees broken bodies too; the main graph otherwise (drawing nothing for a model without
+    /// bodies).
     /// </summary>
     private static (GraphProto Graph, string Where) PickGraph(Random random, ModelProto model)
     {
@@ -231,7 +231,7 @@ public static class ModelMutator
                     return $"{weight} copied into the bodies of {owner.OpType} '{owner.Name}' that read it";
                 }
 
-            case 2 when owner.OpType is "If" or "Loop" && owner.Input.Count > 1 - (owner.OpType == "If" ? 1 : 0):
+            case 2 when (owner.OpType == "If" && owner.Input.Count > 0) || (owner.OpType == "Loop" && owner.Input.Count > 1):
                 {
                     string never = owner.Name + "_never";
                     int at = owner.OpType == "Loop" && random.Next(2) == 0 ? 1 : 0;
