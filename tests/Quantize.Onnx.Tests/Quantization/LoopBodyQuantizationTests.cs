@@ -173,6 +173,32 @@ public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDispo
         Assert.True(QuantizeTestKit.Sqnr(model, _folder.File("out.onnx"), net).Values.Single() > 25);
     }
 
+    [Fact]
+    public void A_constant_node_in_an_if_inside_a_loop_body_is_kept_once_when_tensors_stay_on_disk()
+    {
+        // Fuzz (models, seed 14, case 3888): odd_conv's bias as a Constant node of its branch; with tensors kept on disk,
+        // ORT's optimized model defined it twice (initializer and node), and ORT refused it (QNT1301).
+        var net = LoopNets.IfInLoop();
+        var conv = ControlFlowBodies.AllNodes(net.Model.Graph).Single(n => n.Name == "odd_conv");
+        var bias = net.Model.Graph.Initializer.Single(t => t.Name == conv.Input[2]).Clone();
+        bias.Name = conv.Input[2] = "odd_conv.bias_in_branch";
+        var branch = ControlFlowBodies.AllNodes(net.Model.Graph).Single(n => n.Name == "body_if").Attribute.Single(a => a.Name == "else_branch").G;
+        branch.Node.Insert(0, new NodeProto
+        {
+            OpType = "Constant",
+            Name = bias.Name,
+            Output = { bias.Name },
+            Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = bias } },
+        });
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("if_in_loop.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { DeferTensorMinBytes = 256 }).Run(model, calibration, path);
+
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
+
     private QuantizeResult Quantize(TestNet net, string model, string calibration, string path)
     {
         var result = new Quantizer(QuantizeTestKit.Options() with { LatencyRuns = 20 }).Run(model, calibration, path);
