@@ -63,7 +63,7 @@ public static class DataMutator
     }
 
     /// <summary>SplitMix64 of the campaign seed and the index: consecutive indexes give unrelated generators (Random's own seeding does not).</summary>
-    private static int Mix(int campaignSeed, int index)
+    internal static int Mix(int campaignSeed, int index)
     {
         ulong z = unchecked(((ulong)(uint)campaignSeed << 32) + (uint)index + 0x9E3779B97F4A7C15UL);
         z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);

@@ -40,10 +40,25 @@ public sealed class FuzzSeed
     /// <summary>Writes <paramref name="samples"/> calibration samples (one sub-folder each, one .npy per input) and returns the folder.</summary>
     public string WriteCalibration(string folder, int samples = 2)
     {
+        foreach (var (s, sample) in Samples(samples).Index())
+        {
+            string path = Directory.CreateDirectory(Path.Combine(folder, s.ToString("D3", CultureInfo.InvariantCulture))).FullName;
+            foreach (var (name, shape, values) in sample)
+            {
+                WriteNpy(Path.Combine(path, name + ".npy"), shape, values);
+            }
+        }
+
+        return folder;
+    }
+
+    /// <summary>The values of the calibration samples <see cref="WriteCalibration"/> writes, per sample and input.</summary>
+    public IEnumerable<List<(string Name, long[] Shape, float[] Values)>> Samples(int samples = 2)
+    {
         var random = new Random(17);
         for (int s = 0; s < samples; s++)
         {
-            string sample = Directory.CreateDirectory(Path.Combine(folder, s.ToString("D3", CultureInfo.InvariantCulture))).FullName;
+            var sample = new List<(string, long[], float[])>();
             foreach (var (name, shape) in Inputs)
             {
                 var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
@@ -52,11 +67,11 @@ public sealed class FuzzSeed
                     values[i] = (float)((random.NextDouble() * 2) - 1);
                 }
 
-                WriteNpy(Path.Combine(sample, name + ".npy"), shape, values);
+                sample.Add((name, shape, values));
             }
-        }
 
-        return folder;
+            yield return sample;
+        }
     }
 
     private static void WriteNpy(string path, long[] shape, float[] values)

@@ -30,8 +30,9 @@ public static class ModelMutator
 
     private static readonly long[] AbsurdDims = [-1, 0, 1L << 40, long.MaxValue, int.MaxValue, 1 << 20, 3];
 
-    private delegate string Mutation(Random random, ModelProto model);
+    private delegate string Mutation(Random random, ModelProto model, GraphProto graph);
 
+    /// <summary>Field mutations; the last three change the model as a whole, the others one graph (<see cref="PickGraph"/>).</summary>
     private static readonly (string Name, Mutation Apply)[] FieldMutations =
     [
         ("tensor-dims", TensorDims),
@@ -46,6 +47,7 @@ public static class ModelMutator
         ("node-order", NodeOrder),
         ("graph-input", GraphInput),
         ("graph-output", GraphOutput),
+        ("body", BodyStructure),
         ("opset", Opset),
         ("nesting", Nesting),
     ];
@@ -60,9 +62,11 @@ public static class ModelMutator
         }
 
         var model = ModelProto.Parser.ParseFrom(seed);
-        var (name, apply) = FieldMutations[random.Next(FieldMutations.Length)];
-        string what = apply(random, model);
-        return new MutatedModel(model.ToByteArray(), $"{name}: {what}");
+        int kind = random.Next(FieldMutations.Length);
+        var (name, apply) = FieldMutations[kind];
+        var (graph, where) = kind < FieldMutations.Length - 3 ? PickGraph(random, model) : (model.Graph, "");
+        string what = apply(random, model, graph);
+        return new MutatedModel(model.ToByteArray(), $"{name}: {what}{where}");
     }
 
     private static MutatedModel MutateBytes(byte[] seed, Random random, int kind)
@@ -126,10 +130,192 @@ public static class ModelMutator
         return random.Next(2) == 0 ? random.Next(2048) : length - 1 - random.Next(2048);
     }
 
-    private static List<TensorProto> Tensors(ModelProto model)
+    /// <summary>
+    /// The graph a field mutation changes: in a model with If/Loop/Scan bodies (any depth), half the time one of them,
+    /// so the engine's body handling sees broken bodies too; the main graph otherwise (drawing nothing for a model without
+    /// bodies).
+    /// </summary>
+    private static (GraphProto Graph, string Where) PickGraph(Random random, ModelProto model)
     {
-        var tensors = new List<TensorProto>(model.Graph.Initializer);
-        foreach (var node in model.Graph.Node)
+        var bodies = Bodies(model.Graph);
+        if (bodies.Count == 0 || random.Next(2) == 0)
+        {
+            return (model.Graph, "");
+        }
+
+        var (owner, attribute, graph) = Pick(bodies, random);
+        return (graph, $" (in {attribute} of {owner.OpType} '{owner.Name}')");
+    }
+
+    /// <summary>The graph-valued attributes of the nodes of <paramref name="graph"/>, at any depth, in pre-order.</summary>
+    private static List<(NodeProto Owner, string Attribute, GraphProto Graph)> Bodies(GraphProto graph)
+    {
+        var bodies = new List<(NodeProto, string, GraphProto)>();
+        foreach (var node in graph.Node)
+        {
+            foreach (var attribute in node.Attribute.Where(a => a.G is not null))
+            {
+                bodies.Add((node, attribute.Name, attribute.G));
+                bodies.AddRange(Bodies(attribute.G));
+            }
+        }
+
+        return bodies;
+    }
+
+    /// <summary>Every node of <paramref name="graph"/> and of its bodies.</summary>
+    private static IEnumerable<NodeProto> AllNodes(GraphProto graph) =>
+        graph.Node.SelectMany(n => n.Attribute.Where(a => a.G is not null).SelectMany(a => AllNodes(a.G)).Prepend(n));
+
+    /// <summary>
+    /// Changes one control-flow body the way real exports differ from our seeds, keeping the model mostly valid so the
+    /// engine's body handling runs: a weight read from the outer scope moved into the body (a Constant node, or a body
+    /// initializer in every body of the node: the copies ORT's folding writes), the branch or loop never run, a body
+    /// output taken straight from outside or from a body input, a body output listed twice, a Loop/Scan's trailing
+    /// outputs left off, a body initializer shadowing an outer weight, or a body tensor renamed to a name another graph
+    /// defines.
+    /// </summary>
+    private static string BodyStructure(Random random, ModelProto model, GraphProto graph)
+    {
+        var bodies = Bodies(model.Graph);
+        if (bodies.Count == 0)
+        {
+            return "no bodies";
+        }
+
+        var (owner, attribute, body) = Pick(bodies, random);
+        string where = $"{attribute} of {owner.OpType} '{owner.Name}'";
+        var outer = model.Graph.Initializer.GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var weights = body.Node.SelectMany(n => n.Input).Where(outer.ContainsKey).Distinct().ToList();
+        void Rewire(GraphProto g, string from, string to)
+        {
+            foreach (var node in AllNodes(g))
+            {
+                for (int i = 0; i < node.Input.Count; i++)
+                {
+                    node.Input[i] = node.Input[i] == from ? to : node.Input[i];
+                }
+            }
+        }
+
+        switch (random.Next(8))
+        {
+            case 0 when weights.Count > 0:
+                {
+                    string weight = Pick(weights, random), local = weight + "_in_body";
+                    var value = outer[weight].Clone();
+                    value.Name = local;
+                    body.Node.Insert(0, new NodeProto
+                    {
+                        OpType = "Constant",
+                        Name = local,
+                        Output = { local },
+                        Attribute = { new AttributeProto { Name = "value", Type = AttributeType.Tensor, T = value } },
+                    });
+                    Rewire(body, weight, local);
+                    return $"{weight} a Constant node of the {where}";
+                }
+
+            case 1 when weights.Count > 0:
+                {
+                    string weight = Pick(weights, random);
+                    var siblings = owner.Attribute.Where(a => a.G is not null).ToList();
+                    foreach (var sibling in siblings.Where(a => AllNodes(a.G).Any(n => n.Input.Contains(weight))))
+                    {
+                        var copy = outer[weight].Clone();
+                        copy.Name = $"{weight}_{sibling.Name}";
+                        sibling.G.Initializer.Add(copy);
+                        Rewire(sibling.G, weight, copy.Name);
+                    }
+
+                    return $"{weight} copied into the bodies of {owner.OpType} '{owner.Name}' that read it";
+                }
+
+            case 2 when (owner.OpType == "If" && owner.Input.Count > 0) || (owner.OpType == "Loop" && owner.Input.Count > 1):
+                {
+                    string never = owner.Name + "_never";
+                    int at = owner.OpType == "Loop" && random.Next(2) == 0 ? 1 : 0;
+                    var tensor = owner.OpType == "If" || at == 1
+                        ? new TensorProto { Name = never, DataType = (int)TensorProto.Types.DataType.Bool, Int32Data = { random.Next(2) } }
+                        : new TensorProto { Name = never, DataType = (int)TensorProto.Types.DataType.Int64, Int64Data = { 0 } };
+                    model.Graph.Initializer.Add(tensor);
+                    string before = owner.Input[at];
+                    owner.Input[at] = never;
+                    return $"{owner.OpType} '{owner.Name}' input {at} ({before}) a constant {(tensor.Int32Data.Count > 0 ? tensor.Int32Data[0] : 0)}";
+                }
+
+            case 3 when body.Output.Count > 0:
+                {
+                    var from = body.Input.Select(i => i.Name)
+                        .Concat(AllNodes(body).SelectMany(n => n.Input).Where(i => i.Length > 0 && !body.Node.SelectMany(n => n.Output).Contains(i)))
+                        .Distinct().ToList();
+                    if (from.Count == 0)
+                    {
+                        return $"no input nor outer read in the {where}";
+                    }
+
+                    int at = random.Next(body.Output.Count);
+                    string before = body.Output[at].Name;
+                    body.Output[at].Name = Pick(from, random);
+                    return $"output {at} of the {where} ({before}) is '{body.Output[at].Name}', not computed there";
+                }
+
+            case 4 when body.Output.Count > 1:
+                {
+                    int at = 1 + random.Next(body.Output.Count - 1);
+                    string before = body.Output[at].Name;
+                    body.Output[at].Name = body.Output[at - 1].Name;
+                    return $"output {at} of the {where} ({before}) is output {at - 1} again";
+                }
+
+            case 5 when owner.OpType is "Loop" or "Scan" && owner.Output.Count > 1:
+                {
+                    string dropped = owner.Output[^1];
+                    owner.Output.RemoveAt(owner.Output.Count - 1);
+                    var listed = model.Graph.Output.FirstOrDefault(o => o.Name == dropped);
+                    if (listed is not null)
+                    {
+                        model.Graph.Output.Remove(listed);
+                    }
+
+                    return $"last output of {owner.OpType} '{owner.Name}' ({dropped}) left off";
+                }
+
+            case 6 when weights.Count > 0:
+                {
+                    string weight = Pick(weights, random);
+                    var shadow = outer[weight].Clone();
+                    body.Initializer.Add(shadow);
+                    return $"{weight} shadowed by an initializer of the {where}";
+                }
+
+            default:
+                {
+                    var mine = body.Node.Where(n => n.Output.Count > 0 && n.Output[0].Length > 0).ToList();
+                    var elsewhere = AllNodes(model.Graph).Where(n => !body.Node.Contains(n)).SelectMany(n => n.Output).Where(o => o.Length > 0).Distinct().ToList();
+                    if (mine.Count == 0 || elsewhere.Count == 0)
+                    {
+                        return $"nothing to rename in the {where}";
+                    }
+
+                    var node = Pick(mine, random);
+                    string before = node.Output[0], name = Pick(elsewhere, random);
+                    node.Output[0] = name;
+                    Rewire(body, before, name);
+                    foreach (var output in body.Output.Where(o => o.Name == before))
+                    {
+                        output.Name = name;
+                    }
+
+                    return $"{before} of the {where} renamed to '{name}', defined elsewhere too";
+                }
+        }
+    }
+
+    private static List<TensorProto> Tensors(GraphProto graph)
+    {
+        var tensors = new List<TensorProto>(graph.Initializer);
+        foreach (var node in graph.Node)
         {
             tensors.AddRange(node.Attribute.Where(a => a.T is not null).Select(a => a.T));
         }
@@ -139,9 +325,9 @@ public static class ModelMutator
 
     private static T Pick<T>(IList<T> items, Random random) => items[random.Next(items.Count)];
 
-    private static string TensorDims(Random random, ModelProto model)
+    private static string TensorDims(Random random, ModelProto model, GraphProto graph)
     {
-        var tensors = Tensors(model);
+        var tensors = Tensors(graph);
         if (tensors.Count == 0)
         {
             return "no tensors";
@@ -163,9 +349,9 @@ public static class ModelMutator
         }
     }
 
-    private static string TensorType(Random random, ModelProto model)
+    private static string TensorType(Random random, ModelProto model, GraphProto graph)
     {
-        var tensors = Tensors(model);
+        var tensors = Tensors(graph);
         if (tensors.Count == 0)
         {
             return "no tensors";
@@ -176,9 +362,9 @@ public static class ModelMutator
         return $"{tensor.Name} data_type = {tensor.DataType}";
     }
 
-    private static string TensorData(Random random, ModelProto model)
+    private static string TensorData(Random random, ModelProto model, GraphProto graph)
     {
-        var tensors = Tensors(model);
+        var tensors = Tensors(graph);
         if (tensors.Count == 0)
         {
             return "no tensors";
@@ -205,9 +391,9 @@ public static class ModelMutator
         }
     }
 
-    private static string TensorExternal(Random random, ModelProto model)
+    private static string TensorExternal(Random random, ModelProto model, GraphProto graph)
     {
-        var tensors = Tensors(model);
+        var tensors = Tensors(graph);
         if (tensors.Count == 0)
         {
             return "no tensors";
@@ -235,11 +421,11 @@ public static class ModelMutator
         return $"{tensor.Name} external at '{location}' ({string.Join(", ", tensor.ExternalData.Skip(1).Select(e => e.Key + "=" + e.Value))})";
     }
 
-    private static NodeProto? PickNode(Random random, ModelProto model) => model.Graph.Node.Count == 0 ? null : Pick(model.Graph.Node, random);
+    private static NodeProto? PickNode(Random random, GraphProto graph) => graph.Node.Count == 0 ? null : Pick(graph.Node, random);
 
-    private static string NodeOpType(Random random, ModelProto model)
+    private static string NodeOpType(Random random, ModelProto model, GraphProto graph)
     {
-        if (PickNode(random, model) is not { } node)
+        if (PickNode(random, graph) is not { } node)
         {
             return "no nodes";
         }
@@ -249,9 +435,9 @@ public static class ModelMutator
         return $"{node.Name} {before} -> '{node.OpType}'";
     }
 
-    private static string NodeDomain(Random random, ModelProto model)
+    private static string NodeDomain(Random random, ModelProto model, GraphProto graph)
     {
-        if (PickNode(random, model) is not { } node)
+        if (PickNode(random, graph) is not { } node)
         {
             return "no nodes";
         }
@@ -265,9 +451,9 @@ public static class ModelMutator
         return $"{node.Name} ({node.OpType}) domain '{node.Domain}'";
     }
 
-    private static string NodeInputs(Random random, ModelProto model)
+    private static string NodeInputs(Random random, ModelProto model, GraphProto graph)
     {
-        if (PickNode(random, model) is not { } node)
+        if (PickNode(random, graph) is not { } node)
         {
             return "no nodes";
         }
@@ -289,27 +475,27 @@ public static class ModelMutator
         }
     }
 
-    private static string NodeOutputs(Random random, ModelProto model)
+    private static string NodeOutputs(Random random, ModelProto model, GraphProto graph)
     {
-        if (PickNode(random, model) is not { } node || node.Output.Count == 0)
+        if (PickNode(random, graph) is not { } node || node.Output.Count == 0)
         {
             return "no nodes";
         }
 
-        var other = Pick(model.Graph.Node, random);
+        var other = Pick(graph.Node, random);
         if (random.Next(2) == 0 && other.Output.Count > 0)
         {
             node.Output[0] = other.Output[0];
             return $"{node.Name} writes {other.Name}'s output";
         }
 
-        node.Output[0] = random.Next(2) == 0 ? "" : model.Graph.Input.FirstOrDefault()?.Name ?? "x";
+        node.Output[0] = random.Next(2) == 0 ? "" : graph.Input.FirstOrDefault()?.Name ?? "x";
         return $"{node.Name} output '{node.Output[0]}'";
     }
 
-    private static string NodeAttribute(Random random, ModelProto model)
+    private static string NodeAttribute(Random random, ModelProto model, GraphProto graph)
     {
-        var nodes = model.Graph.Node.Where(n => n.Attribute.Count > 0).ToList();
+        var nodes = graph.Node.Where(n => n.Attribute.Count > 0).ToList();
         if (nodes.Count == 0)
         {
             return "no attributes";
@@ -340,9 +526,9 @@ public static class ModelMutator
         }
     }
 
-    private static string NodeOrder(Random random, ModelProto model)
+    private static string NodeOrder(Random random, ModelProto model, GraphProto graph)
     {
-        var nodes = model.Graph.Node;
+        var nodes = graph.Node;
         if (nodes.Count < 2)
         {
             return "too few nodes";
@@ -366,14 +552,14 @@ public static class ModelMutator
         }
     }
 
-    private static string GraphInput(Random random, ModelProto model)
+    private static string GraphInput(Random random, ModelProto model, GraphProto graph)
     {
-        if (model.Graph.Input.Count == 0)
+        if (graph.Input.Count == 0)
         {
             return "no inputs";
         }
 
-        var input = Pick(model.Graph.Input, random);
+        var input = Pick(graph.Input, random);
         var tensor = input.Type?.TensorType;
         switch (random.Next(4))
         {
@@ -388,26 +574,26 @@ public static class ModelMutator
                 input.Type = null;
                 return $"input {input.Name} without type";
             default:
-                model.Graph.Input.Remove(input);
+                graph.Input.Remove(input);
                 return $"input {input.Name} removed";
         }
     }
 
-    private static string GraphOutput(Random random, ModelProto model)
+    private static string GraphOutput(Random random, ModelProto model, GraphProto graph)
     {
-        if (model.Graph.Output.Count == 0)
+        if (graph.Output.Count == 0)
         {
             return "no outputs";
         }
 
-        var output = Pick(model.Graph.Output, random);
+        var output = Pick(graph.Output, random);
         switch (random.Next(3))
         {
             case 0:
-                model.Graph.Output.Remove(output);
+                graph.Output.Remove(output);
                 return $"output {output.Name} removed";
             case 1:
-                output.Name = model.Graph.Input.FirstOrDefault()?.Name ?? "x";
+                output.Name = graph.Input.FirstOrDefault()?.Name ?? "x";
                 return $"output renamed to input {output.Name}";
             default:
                 output.Name = "no_such_output";
@@ -415,7 +601,7 @@ public static class ModelMutator
         }
     }
 
-    private static string Opset(Random random, ModelProto model)
+    private static string Opset(Random random, ModelProto model, GraphProto graph)
     {
         switch (random.Next(4))
         {
@@ -439,19 +625,19 @@ public static class ModelMutator
         }
     }
 
-    private static string Nesting(Random random, ModelProto model)
+    private static string Nesting(Random random, ModelProto model, GraphProto graph)
     {
         int levels = 1 + random.Next(120);
-        var graph = new GraphProto { Name = "leaf" };
+        var nested = new GraphProto { Name = "leaf" };
         for (int i = 0; i < levels; i++)
         {
             var node = new NodeProto { OpType = "If", Name = $"if{i}", Input = { "cond" }, Output = { $"y{i}" } };
-            node.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = graph });
+            node.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = nested });
             node.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeType.Graph, G = new GraphProto { Name = "empty" } });
-            graph = new GraphProto { Name = $"level{i}", Node = { node } };
+            nested = new GraphProto { Name = $"level{i}", Node = { node } };
         }
 
-        model.Graph.Node.Add(graph.Node[0]);
+        graph.Node.Add(nested.Node[0]);
         return $"If nested {levels} levels deep";
     }
 }

@@ -25,8 +25,10 @@ internal static class ModelChecker
     public static void Check(ModelProto model, string path)
     {
         var functionDomains = model.Functions.Select(f => f.Domain).ToHashSet(StringComparer.Ordinal);
+        CheckOpsetImports(model, path);
         CheckSingleAssignment(model.Graph, path);
         CheckGraph(model.Graph, path, functionDomains, 0);
+        CheckEndlessLoops(model.Graph, [], path);
         foreach (var function in model.Functions)
         {
             CheckNodes(function.Node, path, functionDomains, 0);
@@ -35,6 +37,24 @@ internal static class ModelChecker
         foreach (var (tensor, _) in ModelTensors.All(model))
         {
             CheckTensor(tensor, path);
+        }
+    }
+
+    /// <summary>
+    /// One version per operator domain ('' and 'ai.onnx' are one). With two, ONNX Runtime and the engine need not read
+    /// the same one: the engine wrote per-channel DequantizeLinear (opset 13) into a model ORT then ran at opset 11.
+    /// </summary>
+    private static void CheckOpsetImports(ModelProto model, string path)
+    {
+        foreach (var domain in model.OpsetImport.GroupBy(o => o.Domain == "ai.onnx" ? "" : o.Domain, StringComparer.Ordinal))
+        {
+            var versions = domain.Select(o => o.Version).Distinct().ToList();
+            if (versions.Count > 1)
+            {
+                throw new QuantizeException(ErrorCodes.ModelCorrupt, path,
+                    $"'{path}' is not a valid ONNX model (its opset_import gives domain '{(domain.Key.Length == 0 ? "ai.onnx" : domain.Key)}' " +
+                    $"versions {string.Join(" and ", versions)}; a domain has one); re-export it, or keep the one entry the model was written for.");
+            }
         }
     }
 
@@ -97,6 +117,77 @@ internal static class ModelChecker
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A Loop without a trip count whose condition starts true (no input, or a constant) and that its body passes on
+    /// unchanged (its condition input, through Identity nodes, or a constant true) never ends on any input: ORT would run
+    /// the first sample until the build is killed (fuzz: a Loop whose trip count input was dropped).
+    /// </summary>
+    /// <param name="scopes">The graphs around <paramref name="graph"/>, innermost first.</param>
+    private static void CheckEndlessLoops(GraphProto graph, List<GraphProto> scopes, string path)
+    {
+        var visible = scopes.Prepend(graph).ToList();
+        foreach (var node in graph.Node)
+        {
+            if (node is { OpType: "Loop", Domain: "" or "ai.onnx" } && node.Attribute.FirstOrDefault(a => a.Name == "body")?.G is { } body
+                && (node.Input.Count == 0 || node.Input[0].Length == 0)
+                && (node.Input.Count < 2 || node.Input[1].Length == 0 || IsConstantTrue(node.Input[1], visible))
+                && body.Input.Count >= 2 && body.Output.Count >= 1 && StaysTrue(body.Output[0].Name, body.Input[1].Name, body, visible))
+            {
+                throw new QuantizeException(ErrorCodes.ModelUnsupported, path,
+                    $"Loop '{node.Name}' of '{path}' never ends: it has no trip count, and its condition starts true and its body returns it unchanged, " +
+                    "so ONNX Runtime would run it forever on any input. Give it a trip count or a condition its body computes, and check that the model runs in ONNX Runtime.");
+            }
+
+            foreach (var sub in node.Attribute.SelectMany(a => a.Graphs.Append(a.G)).OfType<GraphProto>())
+            {
+                CheckEndlessLoops(sub, visible, path);
+            }
+        }
+    }
+
+    /// <summary>Whether a Loop body's condition output <paramref name="name"/> is its condition input <paramref name="carried"/> (through Identity nodes) or a constant true.</summary>
+    private static bool StaysTrue(string name, string carried, GraphProto body, List<GraphProto> outer)
+    {
+        for (var hops = 0; hops <= body.Node.Count; hops++)
+        {
+            if (name == carried)
+            {
+                return true;
+            }
+
+            if (body.Node.FirstOrDefault(n => n.Output.Contains(name)) is not { OpType: "Identity", Input.Count: 1 } identity)
+            {
+                return IsConstantTrue(name, [body, .. outer]);
+            }
+
+            name = identity.Input[0];
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether <paramref name="name"/>, looked up from the innermost of <paramref name="scopes"/> out, is a one-element bool initializer or Constant that is true.</summary>
+    private static bool IsConstantTrue(string name, List<GraphProto> scopes)
+    {
+        foreach (var graph in scopes)
+        {
+            var tensor = graph.Initializer.FirstOrDefault(t => t.Name == name)
+                ?? graph.Node.FirstOrDefault(n => n.OpType == "Constant" && n.Output.Contains(name))?.Attribute.FirstOrDefault(a => a.Name == "value")?.T;
+            if (tensor is not null)
+            {
+                return tensor.DataType == (int)DataType.Bool && tensor.Dims.All(d => d == 1)
+                    && (tensor.HasRawData ? tensor.RawData.Length == 1 && tensor.RawData[0] != 0 : tensor.Int32Data is [not 0]);
+            }
+
+            if (graph.Input.Any(i => i.Name == name) || graph.Node.Any(n => n.Output.Contains(name)))
+            {
+                return false;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The declared dims and type must account for exactly the data the tensor holds.</summary>

@@ -70,11 +70,32 @@ internal static class OrtGraphOptimizer
             }
 
             using var stream = File.OpenRead(optimizedPath);
-            return ModelProto.Parser.ParseFrom(CodedInputStream.CreateWithLimits(stream, int.MaxValue, ModelLoader.RecursionLimit));
+            var optimized = ModelProto.Parser.ParseFrom(CodedInputStream.CreateWithLimits(stream, int.MaxValue, ModelLoader.RecursionLimit));
+            DropConstantsSavedTwice(optimized.Graph);
+            return optimized;
         }
         finally
         {
             File.Delete(optimizedPath);
+        }
+    }
+
+    /// <summary>
+    /// Saving with external initializers, ORT writes a Constant node of a nested body (an If branch inside a Loop body)
+    /// both as an initializer of that body and as the node: the name is defined twice, and ORT refuses the model it wrote
+    /// (fuzz: a bias as a Constant node in such a branch, tensors kept on disk). The initializer stays.
+    /// </summary>
+    private static void DropConstantsSavedTwice(GraphProto graph)
+    {
+        var initializers = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var node in graph.Node.Where(n => n is { OpType: "Constant", Domain: "" or "ai.onnx", Output.Count: 1 } && initializers.Contains(n.Output[0])).ToList())
+        {
+            graph.Node.Remove(node);
+        }
+
+        foreach (var body in graph.Node.SelectMany(ControlFlowBodies.Subgraphs))
+        {
+            DropConstantsSavedTwice(body);
         }
     }
 

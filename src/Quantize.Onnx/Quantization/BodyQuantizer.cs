@@ -25,7 +25,7 @@ internal static class BodyQuantizer
         Rewrite(quantized, (view, names) =>
         {
             var plan = new QdqPlanner(view, types, ranges, options).Plan();
-            return plan.QuantizedNodes.Count == 0 ? null : (new QdqWriter(view, plan, options, perChannel, names).Write(), plan.QuantizedNodes);
+            return plan.QuantizedNodes.Count == 0 ? null : (new QdqWriter(view, plan, options, perChannel, quantized.DefaultOpset(), names).Write(), plan.QuantizedNodes);
         });
 
     /// <summary>Dynamic mode: MatMul/Gemm with constant weights as DynamicQuantizeMatMul, as in the main graph (<see cref="DynamicQuantizeWriter"/>).</summary>

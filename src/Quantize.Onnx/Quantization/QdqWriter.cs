@@ -16,12 +16,15 @@ internal sealed class QdqWriter
     private readonly QuantizationPlan _plan;
     private readonly QdqGraphEdits _edits;
     private readonly QdqConstants _constants;
+    private readonly long _opset;
 
+    /// <param name="opset">The model's default-domain opset (DequantizeLinear takes an axis from 13).</param>
     /// <param name="names">Names taken across the whole model (an If branch is written after the main graph); null: the graph's own and its subgraphs'.</param>
-    public QdqWriter(GraphView graph, QuantizationPlan plan, QuantizationOptions options, bool perChannel, NameAllocator? names = null)
+    public QdqWriter(GraphView graph, QuantizationPlan plan, QuantizationOptions options, bool perChannel, long opset, NameAllocator? names = null)
     {
         _graph = graph;
         _plan = plan;
+        _opset = opset;
         _edits = new QdqGraphEdits(graph, names);
         _constants = new QdqConstants(graph, plan, options, perChannel, _edits);
     }
@@ -167,10 +170,12 @@ internal sealed class QdqWriter
     /// leads to a QuantizeLinear. A node we keep float on purpose (excluded, or slower in int8) must
     /// stay float, so its input DequantizeLinear gets the same scale repeated per channel (axis 1):
     /// numerically identical, but no longer a scalar scale. Returns the channel count, or null.
+    /// Below opset 13 (a model with If/Loop/Scan kept at opset 10–12, per tensor) DequantizeLinear has no axis, and the
+    /// model would not load (fuzz: an excluded conv in an If branch at opset 12): the scalar form stays.
     /// </summary>
     private int? FloatHeavyInputChannels(NodeProto consumer, int index)
     {
-        if (index != 0 || _plan.QuantizedNodes.Contains(consumer) || consumer.Domain is not ("" or "ai.onnx")
+        if (_opset < Preparation.OpsetUpgrader.TargetOpset || index != 0 || _plan.QuantizedNodes.Contains(consumer) || consumer.Domain is not ("" or "ai.onnx")
             || consumer.OpType is not ("Conv" or "ConvTranspose" or "Gemm") || consumer.Input.Count < 2
             || !_graph.Initializers.TryGetValue(consumer.Input[1], out var weight) || weight.Dims.Count < 2)
         {

@@ -52,7 +52,7 @@ internal sealed class StaticBuilder(
         var fixedGrids = UInt8Pads.CarriedGrids(fp32.Graph, UInt8Input.ExactGrids(uint8Inputs, options.ActivationType));
         var plan = new QdqPlanner(graph, Session.Types, ranges, options, fixedGrids).Plan();
         var quantized = fp32.Clone();
-        quantized.Graph = new QdqWriter(graph, plan, options, Session.PerChannel && options.PerChannel).Write();
+        quantized.Graph = new QdqWriter(graph, plan, options, Session.PerChannel && options.PerChannel, fp32.DefaultOpset()).Write();
         plan.QuantizedNodes.UnionWith(BodyQuantizer.Quantize(quantized, Session.Types, ranges, options, Session.PerChannel && options.PerChannel));
         QuantizeEmbeddingsAndLstms(quantized, options);
         var shifts = new Dictionary<string, int[]>(StringComparer.Ordinal);

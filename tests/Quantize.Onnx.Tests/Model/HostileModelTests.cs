@@ -116,6 +116,20 @@ public sealed class HostileModelTests
     }
 
     [Fact]
+    public void Two_versions_of_one_opset_domain_are_QNT1002()
+    {
+        // Fuzz (models, seed 12): opset 13 and 11 both imported; the engine wrote per-channel DequantizeLinear, which
+        // ORT then refused at opset 11 ("Unrecognized attribute: axis").
+        var model = ModelTestKit.MatMulModel();
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx", Version = model.OpsetImport[0].Version - 2 });
+
+        var e = Load(model);
+
+        Assert.Equal(ErrorCodes.ModelCorrupt, e.Code);
+        Assert.Contains("domain 'ai.onnx'", e.Message);
+    }
+
+    [Fact]
     public void Tensor_written_by_two_nodes_is_QNT1002_naming_both()
     {
         var model = ModelTestKit.MatMulModel();

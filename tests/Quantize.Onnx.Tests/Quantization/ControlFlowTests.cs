@@ -71,4 +71,23 @@ public sealed class ControlFlowTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv")); // stem and head
         Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
     }
+
+    [Fact]
+    public void A_float_conv_in_a_branch_of_an_opset_12_model_reads_a_dequantize_without_axis_and_the_model_loads()
+    {
+        // Fuzz (models, seed 13, case 3194): the If keeps the model at opset 12 (per-tensor weights, QNT2001); the conv
+        // kept float in a branch read a DequantizeLinear with an axis, which opset 12 lacks, and ORT refused the output.
+        var net = ControlFlowNets.ConvsInIf();
+        net.Model.OpsetImport[0].Version = 12;
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("opset12.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { ExcludedNodes = new HashSet<string> { "then_conv2" } }).Run(model, calibration, path);
+
+        Assert.Contains(result.Warnings, w => w.Code == ErrorCodes.PerChannelFallback);
+        Assert.DoesNotContain(ControlFlowBodies.AllNodes(ModelLoader.Load(path).Graph), n => n.OpType == "DequantizeLinear" && n.Attribute.Any(a => a.Name == "axis"));
+        var sqnr = QuantizeTestKit.Sqnr(model, path, net).Values.Single();
+        output.WriteLine($"SQNR {sqnr:F1} dB");
+        Assert.True(sqnr > 20, $"SQNR {sqnr:F1} dB");
+    }
 }

@@ -14,6 +14,26 @@ public sealed class FallbackAndEdgeCaseTests(ITestOutputHelper output) : IDispos
     public void Dispose() => _folder.Dispose();
 
     [Fact]
+    public void A_model_without_a_float_output_is_quantized_not_QNT1301()
+    {
+        // Fuzz (models, seed 10, case 1692 and two more: the output node made a Constant): with no float output the
+        // fidelity run requested none, which ORT refuses. A classifier that returns only its ArgMax is the real case.
+        var net = TestNets.ConvNet();
+        var graph = net.Model.Graph;
+        graph.Output.Clear();
+        graph.Node.Add(new NodeProto { OpType = "ArgMax", Name = "class", Input = { "head" }, Output = { "class" }, Attribute = { TestModelBuilder.Int("axis", 1) } });
+        graph.Output.Add(new ValueInfoProto { Name = "class", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64 } } });
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("argmax.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, path);
+
+        Assert.True(result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv") > 0);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path);
+        Assert.Equal(["class"], session.OutputNames);
+    }
+
+    [Fact]
     public void Model_whose_opset_cannot_be_raised_falls_back_to_per_tensor_with_QNT2001_and_stays_valid()
     {
         // Opset 10 nearest Resize ×2 in height, ×½ in width: ORT rounds the two axes in opposite

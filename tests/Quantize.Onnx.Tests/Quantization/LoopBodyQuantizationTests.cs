@@ -169,6 +169,67 @@ public sealed class LoopBodyQuantizationTests(ITestOutputHelper output) : IDispo
         Assert.All(new[] { "body_relu", "body_conv2" }, t => Assert.True(percentile[t] < 0.9 * minMax[t], $"{t}: {percentile[t]} vs {minMax[t]}"));
     }
 
+    [Fact]
+    public void A_loop_without_a_trip_count_whose_condition_never_changes_is_QNT1005_not_a_hang()
+    {
+        // Fuzz (models, seed 8, case 18459): the trip count input emptied, the condition a constant true that the body
+        // passes through: ORT ran the first sample forever.
+        var net = ControlFlowNets.ConvLoop();
+        Assert.Single(net.Model.Graph.Node, n => n.OpType == "Loop").Input[0] = "";
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+
+        var e = Assert.Throws<QuantizeException>(() => new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, _folder.File("out.onnx")));
+
+        Assert.Equal(ErrorCodes.ModelUnsupported, e.Code);
+        Assert.Contains("Loop 'loop1'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("never ends", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_loop_without_a_trip_count_whose_body_computes_its_condition_is_quantized()
+    {
+        // The same loop as a while loop (i < 3, computed in the body) ends, and is not refused.
+        var net = ControlFlowNets.ConvLoop();
+        var loop = Assert.Single(net.Model.Graph.Node, n => n.OpType == "Loop");
+        var trips = loop.Input[0];
+        loop.Input[0] = "";
+        var condition = loop.Attribute.Single(a => a.Name == "body").G.Node.Single(n => n.Name == "body_cond");
+        (condition.OpType, condition.Input[0]) = ("Less", "i");
+        condition.Input.Add(trips);
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+
+        var result = new Quantizer(QuantizeTestKit.Options()).Run(model, calibration, _folder.File("out.onnx"));
+
+        Assert.Equal(2, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.True(QuantizeTestKit.Sqnr(model, _folder.File("out.onnx"), net).Values.Single() > 25);
+    }
+
+    [Fact]
+    public void A_constant_node_in_an_if_inside_a_loop_body_is_kept_once_when_tensors_stay_on_disk()
+    {
+        // Fuzz (models, seed 14, case 3888): odd_conv's bias as a Constant node of its branch; with tensors kept on disk,
+        // ORT's optimized model defined it twice (initializer and node), and ORT refused it (QNT1301).
+        var net = LoopNets.IfInLoop();
+        var conv = ControlFlowBodies.AllNodes(net.Model.Graph).Single(n => n.Name == "odd_conv");
+        var bias = net.Model.Graph.Initializer.Single(t => t.Name == conv.Input[2]).Clone();
+        bias.Name = conv.Input[2] = "odd_conv.bias_in_branch";
+        var branch = ControlFlowBodies.AllNodes(net.Model.Graph).Single(n => n.Name == "body_if").Attribute.Single(a => a.Name == "else_branch").G;
+        branch.Node.Insert(0, new NodeProto
+        {
+            OpType = "Constant",
+            Name = bias.Name,
+            Output = { bias.Name },
+            Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = bias } },
+        });
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var path = _folder.File("if_in_loop.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { DeferTensorMinBytes = 256 }).Run(model, calibration, path);
+
+        Assert.Equal(4, result.Fusion.IntegerKernels.GetValueOrDefault("QLinearConv"));
+        Assert.True(QuantizeTestKit.Sqnr(model, path, net).Values.Single() > 25);
+    }
+
     private QuantizeResult Quantize(TestNet net, string model, string calibration, string path)
     {
         var result = new Quantizer(QuantizeTestKit.Options() with { LatencyRuns = 20 }).Run(model, calibration, path);

@@ -25,6 +25,11 @@ public sealed class FuzzCampaignTests
         ("mlp.onnx", () => TestNets.Mlp()),
         ("lstm.onnx", () => ControlFlowNets.Lstm(bidirectional: true)),
         ("transformer.onnx", () => TransformerNet.Build()),
+        ("convs-in-if.onnx", () => ControlFlowNets.ConvsInIf()),
+        ("lstm-in-if.onnx", () => ControlFlowNets.LstmInIf()),
+        ("convs-in-loop.onnx", () => LoopNets.ConvsInLoop()),
+        ("if-in-loop.onnx", () => LoopNets.IfInLoop()),
+        ("scan-rnn.onnx", () => LoopNets.ScanRnn([8, 2, 32])),
     ];
 
     [Fact]
