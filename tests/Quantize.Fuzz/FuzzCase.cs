@@ -3,6 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 using Quantize.Onnx;
 using Quantize.Onnx.Model;
 using Quantize.Onnx.Model.Proto;
+using Quantize.Onnx.Validation;
 
 namespace Quantize.Fuzz;
 
@@ -69,10 +70,17 @@ public sealed class FuzzCase
     /// Cases rotate through the engine's paths: static; dynamic; weight-only 4-bit (blocks of 16, so small
     /// seeds have eligible weights); static with every tensor of 256 bytes or more kept on disk (the path of
     /// models over 2 GB: external data out, sessions from a work folder); static with every second compute node (If/Loop/Scan
-    /// bodies included) kept float (mixed graphs as the tuner builds them, and equalization before a float conv).
+    /// bodies included) kept float (mixed graphs as the tuner builds them, and equalization before a float conv); static
+    /// with percentile calibration and the calibration samples as validation data (the passes that export whole tensors,
+    /// of bodies too: histograms, the per-layer analysis, calibration coverage), FP32 shipped when the gate fails.
     /// </summary>
-    internal static QuantizationOptions OptionsFor(int index, ModelProto model) => (index % 5) switch
+    internal static QuantizationOptions OptionsFor(int index, ModelProto model, string calibration) => (index % 6) switch
     {
+        5 => Options with
+        {
+            CalibrationMethod = CalibrationMethod.Percentile,
+            Validation = new ValidationOptions { Folder = calibration, LayerSamples = 2, OnFailure = AccuracyFailureAction.ShipFp32 },
+        },
         0 => Options,
         1 => Options with { Mode = QuantizationMode.Dynamic },
         2 => Options with { Mode = QuantizationMode.Weight4, BlockSize = 16 },
@@ -113,10 +121,16 @@ public sealed class FuzzCase
     private (CaseOutcome, string) RunCore(FuzzSeed seed, MutatedModel mutated, int index)
     {
         string model = PrepareFolder(mutated.Bytes);
+        if (!_calibration.TryGetValue(seed.Name, out string? calibration))
+        {
+            calibration = seed.WriteCalibration(Path.Combine(WorkFolder, "calibration", seed.Name));
+            _calibration[seed.Name] = calibration;
+        }
+
         QuantizationOptions options;
         try
         {
-            options = OptionsFor(index, ModelLoader.Load(model));
+            options = OptionsFor(index, ModelLoader.Load(model), calibration);
         }
         catch (QuantizeException e)
         {
@@ -125,12 +139,6 @@ public sealed class FuzzCase
         catch (Exception e)
         {
             return (CaseOutcome.Bug, "loader: " + e);
-        }
-
-        if (!_calibration.TryGetValue(seed.Name, out string? calibration))
-        {
-            calibration = seed.WriteCalibration(Path.Combine(WorkFolder, "calibration", seed.Name));
-            _calibration[seed.Name] = calibration;
         }
 
         string output = Path.Combine(_folder, "out", "model.int8.onnx");
