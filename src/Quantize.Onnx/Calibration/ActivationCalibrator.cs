@@ -68,12 +68,27 @@ internal sealed class ActivationCalibrator(
 
         var timer = Stopwatch.StartNew();
         // Body tensors are streamed too where they can leave their body (BodyTensorExport); the others keep their MinMax ranges.
-        var tensors = FloatActivations(model).Concat(BodyTensorExport.Tensors(model, StaticShape).Where(types.IsFloat32)).Distinct(StringComparer.Ordinal).ToList();
-        var histograms = HistogramCalibrator.Collect(model, inputNames, tensors, data, HistogramCalibrator.BudgetBytes(),
-            (count, total) => progress?.Invoke(new QuantizeProgress("calibrating", count, total)), cancellation);
+        var main = FloatActivations(model);
+        var bodies = BodyTensorExport.Tensors(model, StaticShape).Where(types.IsFloat32).Except(main, StringComparer.Ordinal).ToList();
+        Dictionary<string, Histogram> histograms;
+        try
+        {
+            histograms = Collect(model, [.. main, .. bodies]);
+        }
+        catch (QuantizeException e) when (e.Code == ErrorCodes.ModelRunFailed && bodies.Count > 0)
+        {
+            // Shape inference can call static a loop-body tensor whose shape a run changes between iterations (a branch
+            // inside the loop that pads differently), and ORT refuses to stack it: the bodies keep their MinMax ranges.
+            histograms = Collect(model, main);
+        }
+
         Elapsed += timer.Elapsed;
         return _histograms[equalize] = histograms;
     }
+
+    private Dictionary<string, Histogram> Collect(ModelProto model, List<string> tensors) =>
+        HistogramCalibrator.Collect(model, inputNames, tensors, data, HistogramCalibrator.BudgetBytes(),
+            (count, total) => progress?.Invoke(new QuantizeProgress("calibrating", count, total)), cancellation);
 
     private bool StaticShape(string tensor) => types[tensor]?.Shape is { } shape && shape.All(d => d is not null);
 

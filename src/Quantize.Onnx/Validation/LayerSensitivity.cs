@@ -28,12 +28,28 @@ internal static class LayerSensitivity
 
         var types = TypesOn(fp32, samples[0]);
         var pairs = Pairs(fp32, int8, t => types?[t]?.Shape is { } shape && shape.All(d => d is not null));
+        var sizes = Sizes(fp32, types);
+        try
+        {
+            return Measure(fp32, int8, quantizedNodes, inputNames, samples, budgetBytes, pairs, sizes);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (Pairs(fp32, int8, _ => false) is var outsideLoops && outsideLoops.Count < pairs.Count)
+        {
+            // Shape inference can call static a loop-body tensor whose shape a run changes between iterations, and ORT
+            // refuses to stack it: the loops' layers are then left out of the analysis.
+            return Measure(fp32, int8, quantizedNodes, inputNames, samples, budgetBytes, outsideLoops, sizes);
+        }
+    }
+
+    private static List<LayerError> Measure(
+        ModelProto fp32, ModelProto int8, IReadOnlySet<string> quantizedNodes, IReadOnlyList<string> inputNames,
+        IReadOnlyList<InputSample> samples, long budgetBytes, List<(string Fp32, string Int8)> pairs, Dictionary<string, long> sizes)
+    {
         if (pairs.Count == 0)
         {
             return [];
         }
 
-        var sizes = Sizes(fp32, types);
         var sqnr = new Dictionary<string, SqnrAccumulator>(StringComparer.Ordinal);
         foreach (var group in Groups(pairs, sizes, budgetBytes))
         {

@@ -1,3 +1,4 @@
+using Quantize.Onnx.Model;
 using Quantize.Onnx.Tests.TestModels;
 using Quantize.Onnx.Validation;
 using Xunit.Abstractions;
@@ -55,5 +56,24 @@ public sealed class BodyTensorExportTests(ITestOutputHelper output) : IDisposabl
         Assert.True(result.Validation.Passed);
         Assert.NotEmpty(result.Validation.WorstLayers);
         Assert.All(QuantizeTestKit.Sqnr(model, path, net).Values, db => Assert.True(db > 15, $"SQNR {db:F1} dB"));
+    }
+
+    [Fact]
+    public void A_loop_tensor_whose_shape_changes_between_iterations_keeps_its_minmax_range()
+    {
+        // Fuzz (models, seed 22, case 4775): the odd iterations' conv lost its pads, so the If inside the loop returns
+        // 32×32 and then 30×30; shape inference called the loop's tensors static and ORT refused to stack them (QNT1301).
+        var net = LoopNets.IfInLoop();
+        var odd = Assert.Single(ControlFlowBodies.AllNodes(net.Model.Graph), n => n.Name == "odd_conv");
+        odd.Attribute.Remove(odd.Attribute.Single(a => a.Name == "pads"));
+        var (model, calibration) = QuantizeTestKit.Prepare(net, _folder.Path);
+        var gate = new ValidationOptions { Folder = calibration, LayerSamples = 2, OnFailure = AccuracyFailureAction.ShipFp32 };
+        var path = _folder.File("shrinking.int8.onnx");
+
+        var result = new Quantizer(QuantizeTestKit.Options() with { CalibrationMethod = CalibrationMethod.Percentile, Validation = gate }).Run(model, calibration, path);
+
+        output.WriteLine($"{result.Output}; {string.Join("; ", result.Validation!.Checks.Select(c => c.Describe()))}; layers: {string.Join(", ", result.Validation.WorstLayers.Select(l => l.Node))}");
+        Assert.NotEmpty(result.Validation.WorstLayers);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path);
     }
 }
