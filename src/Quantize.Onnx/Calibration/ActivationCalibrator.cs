@@ -69,7 +69,7 @@ internal sealed class ActivationCalibrator(
         var timer = Stopwatch.StartNew();
         // Body tensors are streamed too where they can leave their body (BodyTensorExport); the others keep their MinMax ranges.
         var main = FloatActivations(model);
-        var bodies = BodyTensorExport.Tensors(model, StaticShape).Where(types.IsFloat32).Except(main, StringComparer.Ordinal).ToList();
+        var bodies = BodyTensorExport.Tensors(model, t => types[t]?.IsStatic == true).Where(types.IsFloat32).Except(main, StringComparer.Ordinal).ToList();
         Dictionary<string, Histogram> histograms;
         try
         {
@@ -89,8 +89,6 @@ internal sealed class ActivationCalibrator(
     private Dictionary<string, Histogram> Collect(ModelProto model, List<string> tensors) =>
         HistogramCalibrator.Collect(model, inputNames, tensors, data, HistogramCalibrator.BudgetBytes(),
             (count, total) => progress?.Invoke(new QuantizeProgress("calibrating", count, total)), cancellation);
-
-    private bool StaticShape(string tensor) => types[tensor]?.Shape is { } shape && shape.All(d => d is not null);
 
     private List<string> FloatActivations(ModelProto model)
     {

@@ -114,11 +114,7 @@ internal static class BodyRangeOutputs
             var inside = Inside(body);
 
             // Outputs left off the end of the node would shift the appended ones: name them.
-            var declared = body.Graph.Output.Count - (node.OpType == "Loop" ? 1 : 0);
-            while (node.Output.Count < declared)
-            {
-                node.Output.Add(names.Next(node.Name + "_unused_output"));
-            }
+            ScanOutputs.NameTrailing(node, body.Graph, names);
 
             var result = new List<RangeOutputs>();
             foreach (var scalars in inside)
@@ -145,25 +141,11 @@ internal static class BodyRangeOutputs
                     graph.Node.Add(Reduce(op, withEmpty, output));
                 }
 
-                ExtendScanOutputAttributes(node, 2);
+                ScanOutputs.ExtendScanAttributes(node, 2);
                 result.Add(entry);
             }
 
             return result;
-        }
-
-        /// <summary>Scan's per-scan-output attributes, when given, need an entry for each appended scan output (axis 0, forward).</summary>
-        private static void ExtendScanOutputAttributes(NodeProto node, int count)
-        {
-            if (node.OpType != "Scan")
-            {
-                return;
-            }
-
-            foreach (var attribute in node.Attribute.Where(a => a.Name is "scan_output_axes" or "scan_output_directions"))
-            {
-                attribute.Ints.Add(new long[count]);
-            }
         }
 
         private NodeProto Reduce(string op, string tensor, string output)

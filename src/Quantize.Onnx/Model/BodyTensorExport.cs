@@ -93,18 +93,8 @@ internal static class BodyTensorExport
             }
             else
             {
-                // Scan outputs come last in a Loop/Scan body's outputs and in its node's: name any outputs left off the
-                // node's end so the appended one lines up with the body's.
-                var declared = b.Graph.Output.Count - (b.Owner.OpType == "Loop" ? 1 : 0);
-                while (b.Owner.Output.Count < declared)
-                {
-                    b.Owner.Output.Add(names.Next(b.Owner.Name + "_unused_output"));
-                }
-
-                foreach (var attribute in b.Owner.Attribute.Where(a => b.Owner.OpType == "Scan" && a.Name is "scan_output_axes" or "scan_output_directions"))
-                {
-                    attribute.Ints.Add(0);
-                }
+                ScanOutputs.NameTrailing(b.Owner, b.Graph, names);
+                ScanOutputs.ExtendScanAttributes(b.Owner, 1);
             }
 
             b.Graph.Output.Add(Float(exported));

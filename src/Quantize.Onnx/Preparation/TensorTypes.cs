@@ -12,6 +12,9 @@ public sealed record TensorType(TensorElementType ElementType, IReadOnlyList<lon
     public bool IsFloat32 => ElementType == TensorElementType.Float;
 
     public int? Rank => Shape?.Count;
+
+    /// <summary>Every dimension is known.</summary>
+    public bool IsStatic => Shape is { } shape && shape.All(d => d is not null);
 }
 
 /// <summary>

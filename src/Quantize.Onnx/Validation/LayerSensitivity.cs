@@ -27,7 +27,7 @@ internal static class LayerSensitivity
         }
 
         var types = TypesOn(fp32, samples[0]);
-        var pairs = Pairs(fp32, int8, t => types?[t]?.Shape is { } shape && shape.All(d => d is not null));
+        var pairs = Pairs(fp32, int8, t => types?[t]?.IsStatic == true);
         var sizes = Sizes(fp32, types);
         try
         {
